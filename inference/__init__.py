@@ -1,0 +1,40 @@
+"""Deepfake video detection engine: ResNeXt50 + LSTM over face crops found with face_recognition.
+
+Typical use::
+
+    from inference import Detector
+
+    detector = Detector.from_settings()  # weights from env / registry / Hub
+    result = detector.analyze("clip.mp4", frames=20)
+    print(result.verdict.label, result.verdict.confidence)
+"""
+
+from inference.config import ModelConfig
+from inference.errors import (
+    CheckpointFormatError,
+    DeepfakeDetectorError,
+    LimitExceededError,
+    VideoError,
+    WeightsUnavailableError,
+)
+from inference.pipeline import Detector
+from inference.result import CANNOT_JUDGE, FAKE, REAL, AnalysisResult, FrameScore, Verdict
+from inference.settings import Settings, SettingsError
+
+__all__ = [
+    "CANNOT_JUDGE",
+    "FAKE",
+    "REAL",
+    "AnalysisResult",
+    "CheckpointFormatError",
+    "DeepfakeDetectorError",
+    "Detector",
+    "FrameScore",
+    "LimitExceededError",
+    "ModelConfig",
+    "Settings",
+    "SettingsError",
+    "Verdict",
+    "VideoError",
+    "WeightsUnavailableError",
+]

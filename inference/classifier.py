@@ -1,0 +1,67 @@
+"""A loaded checkpoint ready to score face crops on CPU or CUDA."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+
+from inference.config import ModelConfig
+from inference.hub import ResolvedCheckpoint, WeightsInfo
+from inference.network import ResNeXtLSTM, build_network, read_state_dict
+from inference.preprocess import crops_to_tensor
+
+logger = logging.getLogger(__name__)
+
+BATCH_SIZE = 32
+
+
+def pick_device(requested: str) -> torch.device:
+    """Map "auto" / "cpu" / "cuda" to a device; "auto" means CUDA when present."""
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(requested)
+
+
+class Classifier:
+    """The network with its config and provenance; scores BGR face crops."""
+
+    def __init__(
+        self, network: ResNeXtLSTM, config: ModelConfig, info: WeightsInfo, device: torch.device
+    ) -> None:
+        self.config = config
+        self.info = info
+        self.device = device
+        # channels_last lets oneDNN pick faster convolution kernels on CPU.
+        self.network = network.to(device, memory_format=torch.channels_last).eval()
+
+    @classmethod
+    def load(cls, checkpoint: ResolvedCheckpoint, device: torch.device) -> Classifier:
+        """Read and verify the weights file of ``checkpoint`` and build the classifier.
+
+        Raises:
+            CheckpointFormatError: If the file is unreadable or has the wrong keys.
+        """
+        network = build_network(read_state_dict(checkpoint.weights_file))
+        logger.info("loaded %s on %s", checkpoint.info.location, device)
+        return cls(network, checkpoint.config, checkpoint.info, device)
+
+    def fake_probabilities(self, crops_bgr: list[np.ndarray]) -> np.ndarray:
+        """Score each face crop independently.
+
+        Args:
+            crops_bgr: Face crops, each (H, W, 3) uint8, BGR, any size.
+
+        Returns:
+            Fake probability per crop, shape (N,), float64 in [0, 1].
+        """
+        if not crops_bgr:
+            return np.zeros(0)
+        batch = crops_to_tensor(crops_bgr, self.config)
+        chunks = []
+        with torch.inference_mode():
+            for start in range(0, len(batch), BATCH_SIZE):
+                chunk = batch[start : start + BATCH_SIZE].to(self.device, memory_format=torch.channels_last)
+                chunks.append(torch.softmax(self.network(chunk).float(), dim=1).cpu())
+        return torch.cat(chunks)[:, self.config.fake_index].double().numpy()

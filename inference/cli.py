@@ -1,0 +1,94 @@
+"""Command line: ``python -m inference VIDEO_OR_FOLDER [...]``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from tqdm import tqdm
+
+from inference import registry
+from inference.batch import Outcome, RowFile, analyze_all, find_videos
+from inference.errors import DeepfakeDetectorError
+from inference.pipeline import Detector
+from inference.settings import Settings
+
+EXIT_OK = 0
+EXIT_SOME_FAILED = 1
+EXIT_CANNOT_RUN = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the analysis command."""
+    parser = argparse.ArgumentParser(
+        prog="python -m inference",
+        description="Tell whether the face in a video is REAL or FAKE (ResNeXt50 + LSTM).",
+    )
+    parser.add_argument("inputs", nargs="+", help="video files and/or folders (searched recursively)")
+    parser.add_argument("--frames", type=int, help="frames to sample per video (default: the checkpoint's)")
+    parser.add_argument("--start", type=float, help="start of the window to analyse, seconds")
+    parser.add_argument("--end", type=float, help="end of the window to analyse, seconds")
+    parser.add_argument(
+        "--checkpoint", choices=registry.names(), help="registered checkpoint (default: env or registry)"
+    )
+    parser.add_argument("--weights", help="local checkpoint file (.pt or .safetensors)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per video")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        help="also write one row per video to this .jsonl or .csv file; videos already in it are skipped",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what the engine does")
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Environment settings with the command line's checkpoint choices on top."""
+    settings = Settings.from_env()
+    if args.checkpoint:
+        settings = settings.with_checkpoint(args.checkpoint)
+    if args.weights:
+        settings = replace(settings, weights_path=args.weights)
+    return settings
+
+
+def describe(outcome: Outcome) -> str:
+    """One human-readable line for a video."""
+    if outcome.error is not None:
+        return f"{outcome.path}: error: {outcome.error}"
+    assert outcome.result is not None
+    return f"{outcome.path}: {outcome.result.verdict.message}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
+    try:
+        paths = find_videos(args.inputs)
+        rows = RowFile(args.output) if args.output else None
+        detector = Detector.from_settings(settings_from_args(args))
+    except (DeepfakeDetectorError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_RUN
+    if rows is not None:
+        done = rows.done()
+        paths = [p for p in paths if str(p) not in done]
+    failed = 0
+    outcomes = analyze_all(detector, paths, frames=args.frames, start_s=args.start, end_s=args.end)
+    bar = tqdm(outcomes, total=len(paths), unit="video", disable=len(paths) < 2, file=sys.stderr)
+    for outcome in bar:
+        failed += outcome.error is not None
+        if rows is not None:
+            rows.append(outcome.row())
+        if args.json:
+            payload = outcome.result.to_dict() if outcome.result else outcome.row()
+            print(json.dumps(payload), flush=True)
+        else:
+            stream = sys.stderr if outcome.error else sys.stdout
+            bar.write(describe(outcome), file=stream)
+    return EXIT_SOME_FAILED if failed else EXIT_OK

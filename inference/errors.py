@@ -1,0 +1,23 @@
+"""Exceptions raised by the engine, each with a message a user can act on."""
+
+from __future__ import annotations
+
+
+class DeepfakeDetectorError(Exception):
+    """Base class for every error the engine raises on purpose."""
+
+
+class VideoError(DeepfakeDetectorError):
+    """The file cannot be decoded as a video (missing, empty, not a video, broken)."""
+
+
+class LimitExceededError(DeepfakeDetectorError):
+    """The input is beyond a configured limit (size, duration, pixels); names the limit."""
+
+
+class WeightsUnavailableError(DeepfakeDetectorError):
+    """The checkpoint could not be found or downloaded; says which setting to change."""
+
+
+class CheckpointFormatError(DeepfakeDetectorError):
+    """The checkpoint file exists but is not a ResNeXt50 + LSTM checkpoint of the public format."""

@@ -1,0 +1,121 @@
+"""The ResNeXt50 + LSTM network of the public checkpoints, and loading its weights."""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import zipfile
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file as load_safetensors
+from torch import nn
+from torchvision.models import resnext50_32x4d
+
+from inference.errors import CheckpointFormatError
+
+logger = logging.getLogger(__name__)
+
+FEATURES = 2048
+
+
+class ResNeXtLSTM(nn.Module):
+    """ResNeXt50 backbone, one-layer LSTM and a linear head, as in the public checkpoints.
+
+    Attribute names match the checkpoint keys (``model.*``, ``lstm.*``, ``linear1.*``) so that
+    ``load_state_dict(..., strict=True)`` accepts the files unchanged.
+    """
+
+    def __init__(self, num_classes: int = 2) -> None:
+        super().__init__()
+        backbone = resnext50_32x4d(weights=None)
+        self.model = nn.Sequential(*list(backbone.children())[:-2])
+        self.lstm = nn.LSTM(FEATURES, FEATURES, 1, bias=False)
+        self.linear1 = nn.Linear(FEATURES, num_classes)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+
+    def forward(self, crops: torch.Tensor) -> torch.Tensor:
+        """Score every crop on its own.
+
+        The original app passed one video as ``(1, N, C, H, W)`` to an LSTM that is
+        sequence-first, so the LSTM saw N sequences of length 1, each from a zero state. This
+        computes exactly that for all N frames at once.
+
+        Args:
+            crops: Normalised face crops, shape (N, 3, H, W), BGR channel order.
+
+        Returns:
+            Logits, shape (N, num_classes).
+        """
+        features = self.avgpool(self.model(crops)).flatten(1)
+        hidden, _ = self.lstm(features.unsqueeze(0))
+        return self.linear1(hidden[0])
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read a checkpoint file without executing any code from it.
+
+    ``.safetensors`` files are read with safetensors; anything else with
+    ``torch.load(weights_only=True)``, which refuses pickles that would run code.
+
+    Raises:
+        CheckpointFormatError: If the file is truncated, corrupted, or not a plain state_dict.
+    """
+    path = Path(path)
+    try:
+        if path.suffix == ".safetensors":
+            state = load_safetensors(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except (
+        pickle.UnpicklingError,
+        RuntimeError,
+        EOFError,
+        zipfile.BadZipFile,
+        SafetensorError,
+        ValueError,
+    ) as exc:
+        raise CheckpointFormatError(
+            f"{path.name} is not a readable checkpoint (truncated, corrupted, or a pickle that "
+            f"is not a plain state_dict; nothing in it was executed): {_first_line(exc)}"
+        ) from exc
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointFormatError(f"{path.name} does not hold a state_dict of tensors")
+    return state
+
+
+def build_network(state: dict[str, torch.Tensor]) -> ResNeXtLSTM:
+    """Create the network and load ``state`` into it key for key.
+
+    Raises:
+        CheckpointFormatError: Naming missing, unexpected or mis-shaped keys.
+    """
+    network = ResNeXtLSTM()
+    expected = network.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong_shape = [
+        f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state and state[k].shape != v.shape
+    ]
+    if missing or unexpected or wrong_shape:
+        raise CheckpointFormatError(
+            "checkpoint does not match the ResNeXt50 + LSTM format: "
+            f"{len(missing)} missing keys {_some(missing)}, "
+            f"{len(unexpected)} unexpected keys {_some(unexpected)}, "
+            f"{len(wrong_shape)} wrong shapes {_some(wrong_shape)}"
+        )
+    network.load_state_dict(state, strict=True)
+    return network.eval()
+
+
+def _some(items: list[str], limit: int = 5) -> str:
+    shown = ", ".join(items[:limit])
+    return f"[{shown}{', ...' if len(items) > limit else ''}]"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,179 @@
+"""From a video file to an :class:`AnalysisResult`: sampling, faces, scoring, verdict."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from inference import hub
+from inference.classifier import Classifier, pick_device
+from inference.errors import LimitExceededError, VideoError
+from inference.faces import FaceTracker, crop
+from inference.preprocess import resize_crop
+from inference.registry import CheckpointSpec
+from inference.result import AnalysisResult, FrameScore, decide
+from inference.settings import Settings
+from inference.video import Window, analysis_window, probe, sample_frames
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[float, str], None]
+"""Called with (fraction done in [0, 1], what is happening)."""
+
+
+@dataclass
+class _Collected:
+    """Faces gathered while decoding, and the time spent in each stage."""
+
+    frames: list[FrameScore] = field(default_factory=list)
+    crops: list[np.ndarray] = field(default_factory=list)
+    sampled: int = 0
+    decode_s: float = 0.0
+    faces_s: float = 0.0
+
+
+class Detector:
+    """Analyses videos with one loaded classifier; create it once and reuse it."""
+
+    def __init__(self, classifier: Classifier, settings: Settings) -> None:
+        self.classifier = classifier
+        self.settings = settings
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> Detector:
+        """Build a detector for ``settings`` (default: from the environment).
+
+        The classifier is loaded once per process and checkpoint, then reused.
+
+        Raises:
+            WeightsUnavailableError: If the weights cannot be found or downloaded.
+            CheckpointFormatError: If the weights file is not of the expected format.
+        """
+        settings = settings or Settings.from_env()
+        classifier = load_classifier(settings.checkpoint_spec(), settings.device, settings.torch_threads)
+        return cls(classifier, settings)
+
+    @property
+    def default_frames(self) -> int:
+        """Frames sampled when the caller does not say: the checkpoint's sequence length."""
+        return min(self.classifier.config.frames, self.settings.max_frames)
+
+    def analyze(
+        self,
+        path: str | Path,
+        frames: int | None = None,
+        start_s: float | None = None,
+        end_s: float | None = None,
+        progress: Progress | None = None,
+    ) -> AnalysisResult:
+        """Analyse one video.
+
+        Args:
+            path: Video file (any container OpenCV's FFmpeg can read).
+            frames: How many frames to sample evenly; default :attr:`default_frames`.
+            start_s: Start of the window to sample from, seconds; default the beginning.
+            end_s: End of the window, seconds; default the end of the clip.
+            progress: Optional callback for progress reports.
+
+        Returns:
+            The result; its verdict is CANNOT JUDGE when too few frames show a face.
+
+        Raises:
+            VideoError: If the file cannot be decoded.
+            LimitExceededError: If the file or request is beyond a configured limit.
+        """
+        started = time.perf_counter()
+        report = progress or (lambda fraction, message: None)
+        path = Path(path)
+        count = self._check_request(path, frames)
+        info = probe(path, self.settings.max_pixels)
+        window = analysis_window(info, start_s, end_s, self.settings.max_duration_s)
+        collected = self._collect_faces(path, window, count, report)
+        if collected.sampled == 0:
+            raise VideoError(f"{path.name}: no frame could be decoded")
+        report(0.9, "scoring faces")
+        model_started = time.perf_counter()
+        scores = self.classifier.fake_probabilities(collected.crops)
+        model_s = time.perf_counter() - model_started
+        order = sorted(range(len(collected.frames)), key=lambda i: collected.frames[i].frame_index)
+        frame_scores = [
+            FrameScore(f.frame_index, f.timestamp_s, f.box, float(scores[i]))
+            for i, f in ((i, collected.frames[i]) for i in order)
+        ]
+        verdict = decide(
+            [f.fake_probability for f in frame_scores], collected.sampled, self.settings.min_face_fraction
+        )
+        notes = []
+        if window.truncated:
+            notes.append(
+                f"only the first {self.settings.max_duration_s:g} s of the window were analysed "
+                f"(DEEPFAKE_MAX_DURATION_S); the video is {info.duration_s:.0f} s long"
+            )
+        report(1.0, "done")
+        return AnalysisResult(
+            file_name=path.name,
+            verdict=verdict,
+            frames_sampled=collected.sampled,
+            frames=frame_scores,
+            crops=[cv2.cvtColor(collected.crops[i], cv2.COLOR_BGR2RGB) for i in order],
+            weights=self.classifier.info,
+            video=info,
+            timings={
+                "decode": collected.decode_s,
+                "faces": collected.faces_s,
+                "model": model_s,
+                "total": time.perf_counter() - started,
+            },
+            notes=notes,
+        )
+
+    def _check_request(self, path: Path, frames: int | None) -> int:
+        count = self.default_frames if frames is None else int(frames)
+        if not 1 <= count <= self.settings.max_frames:
+            raise LimitExceededError(
+                f"asked for {count} frames; allowed is 1 to {self.settings.max_frames} (DEEPFAKE_MAX_FRAMES)"
+            )
+        if path.is_file():
+            size_mb = path.stat().st_size / 1e6
+            if size_mb > self.settings.max_upload_mb:
+                raise LimitExceededError(
+                    f"{path.name} is {size_mb:.0f} MB; the limit is "
+                    f"{self.settings.max_upload_mb:g} MB (DEEPFAKE_MAX_UPLOAD_MB)"
+                )
+        return count
+
+    def _collect_faces(self, path: Path, window: Window, count: int, report: Progress) -> _Collected:
+        tracker = FaceTracker(self.settings.face_model, self.settings.detect_max_side)
+        size = self.classifier.config.image_size
+        collected = _Collected()
+        frames = sample_frames(path, window, count)
+        while True:
+            tick = time.perf_counter()
+            frame = next(frames, None)
+            collected.decode_s += time.perf_counter() - tick
+            if frame is None:
+                return collected
+            tick = time.perf_counter()
+            box = tracker.locate(frame.image)
+            if box is not None:
+                collected.frames.append(FrameScore(frame.index, frame.timestamp_s, box, 0.0))
+                collected.crops.append(resize_crop(crop(frame.image, box), size))
+            collected.faces_s += time.perf_counter() - tick
+            collected.sampled += 1
+            report(0.9 * collected.sampled / count, f"frame {collected.sampled} of {count}")
+
+
+@lru_cache(maxsize=4)
+def load_classifier(spec: CheckpointSpec, device: str, torch_threads: int) -> Classifier:
+    """Resolve and load a checkpoint once per process (cached by spec and device)."""
+    if torch_threads:
+        torch.set_num_threads(torch_threads)
+    return Classifier.load(hub.resolve(spec), pick_device(device))

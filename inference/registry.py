@@ -1,0 +1,70 @@
+"""The known public checkpoints, read from ``checkpoints.json`` beside this file."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from inference.errors import WeightsUnavailableError
+
+_REGISTRY_FILE = Path(__file__).with_name("checkpoints.json")
+
+
+@dataclass(frozen=True)
+class CheckpointSpec:
+    """Where one checkpoint lives and what is known about it.
+
+    Either ``local_path`` is set (a file on disk), or ``repo_id`` + ``filename`` (and optionally
+    ``subfolder`` and ``revision``) name a file on the Hugging Face Hub.
+    """
+
+    name: str
+    repo_id: str | None = None
+    filename: str | None = None
+    subfolder: str | None = None
+    revision: str | None = None
+    local_path: str | None = None
+    frames: int | None = None
+    reported_accuracy: float | None = None
+    training_data: str | None = None
+    accuracy_source: str | None = None
+
+    @property
+    def location(self) -> str:
+        """Human-readable location, e.g. ``org/repo:sub/file.pt@main`` or a path."""
+        if self.local_path:
+            return self.local_path
+        path = f"{self.subfolder}/{self.filename}" if self.subfolder else str(self.filename)
+        return f"{self.repo_id}:{path}@{self.revision or 'main'}"
+
+
+@cache
+def _load() -> tuple[str, dict[str, CheckpointSpec]]:
+    data = json.loads(_REGISTRY_FILE.read_text(encoding="utf-8"))
+    specs = {entry["name"]: CheckpointSpec(**entry) for entry in data["checkpoints"]}
+    return data["default"], specs
+
+
+def names() -> list[str]:
+    """Names of the registered checkpoints, default first."""
+    default, specs = _load()
+    return [default] + [name for name in specs if name != default]
+
+
+def default_name() -> str:
+    """Name of the checkpoint used when nothing else is configured."""
+    return _load()[0]
+
+
+def get(name: str) -> CheckpointSpec:
+    """Return the registered checkpoint called ``name``.
+
+    Raises:
+        WeightsUnavailableError: If no checkpoint has that name.
+    """
+    specs = _load()[1]
+    if name not in specs:
+        raise WeightsUnavailableError(f"unknown checkpoint {name!r}; known checkpoints: {', '.join(names())}")
+    return specs[name]

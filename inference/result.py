@@ -1,0 +1,141 @@
+"""The typed, JSON-serialisable outcome of analysing one video, and the verdict rule."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from inference.faces import Box
+from inference.hub import WeightsInfo
+from inference.video import VideoInfo
+
+FAKE = "FAKE"
+REAL = "REAL"
+CANNOT_JUDGE = "CANNOT JUDGE"
+THRESHOLD = 0.5
+
+
+@dataclass(frozen=True)
+class FrameScore:
+    """The score of one sampled frame in which a face was found.
+
+    Attributes:
+        frame_index: Frame number in the file (0-based).
+        timestamp_s: Time of the frame in seconds.
+        box: Face box (top, right, bottom, left) in full-resolution pixels.
+        fake_probability: The network's probability that this face is manipulated.
+    """
+
+    frame_index: int
+    timestamp_s: float
+    box: Box
+    fake_probability: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the score as plain JSON types."""
+        return {
+            "frame_index": self.frame_index,
+            "timestamp_s": round(self.timestamp_s, 3),
+            "box_top_right_bottom_left": list(self.box),
+            "fake_probability": self.fake_probability,
+        }
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The video-level decision derived from the per-frame scores."""
+
+    label: str
+    fake_probability: float | None
+    confidence: float | None
+    message: str
+
+
+def decide(scores: list[float], sampled: int, min_face_fraction: float) -> Verdict:
+    """Turn per-frame fake probabilities into a verdict.
+
+    Rule: when at least ``min_face_fraction`` of the ``sampled`` frames (and at least one)
+    showed a face, the video's fake probability is the mean over those frames; FAKE when it
+    is at least 0.5, otherwise REAL. The confidence is the probability of the chosen label.
+    With fewer faces the answer is CANNOT JUDGE, with the counts.
+    """
+    needed = max(1, int(np.ceil(min_face_fraction * sampled)))
+    if len(scores) < needed:
+        return Verdict(
+            label=CANNOT_JUDGE,
+            fake_probability=None,
+            confidence=None,
+            message=(
+                f"cannot judge: face found in {len(scores)} of {sampled} sampled frames "
+                f"(at least {needed} needed). Try a clip where one face is clearly visible."
+            ),
+        )
+    fake = float(np.mean(scores))
+    label = FAKE if fake >= THRESHOLD else REAL
+    confidence = fake if label == FAKE else 1.0 - fake
+    return Verdict(
+        label=label,
+        fake_probability=fake,
+        confidence=confidence,
+        message=(
+            f"{label} with {confidence:.0%} confidence: mean fake probability {fake:.2f} over "
+            f"{len(scores)} of {sampled} sampled frames with a face."
+        ),
+    )
+
+
+@dataclass
+class AnalysisResult:
+    """Everything the engine found out about one video.
+
+    Attributes:
+        file_name: Base name of the analysed file.
+        verdict: The decision, see :func:`decide`.
+        frames_sampled: How many frames were decoded and searched for a face.
+        frames: One entry per frame with a face, in time order.
+        crops: The face crops the network scored, each (S, S, 3) uint8 RGB, same order as
+            ``frames``. Not part of the JSON.
+        weights: Which checkpoint produced the scores.
+        video: Size, frame rate and length of the file.
+        timings: Seconds per stage: decode, faces, model, total.
+        notes: Anything the user should know about what was not analysed.
+    """
+
+    file_name: str
+    verdict: Verdict
+    frames_sampled: int
+    frames: list[FrameScore]
+    crops: list[np.ndarray]
+    weights: WeightsInfo
+    video: VideoInfo
+    timings: dict[str, float]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def frames_with_face(self) -> int:
+        """Number of sampled frames in which a face was found and scored."""
+        return len(self.frames)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the result as plain JSON types (without the crops)."""
+        return {
+            "file_name": self.file_name,
+            "verdict": self.verdict.label,
+            "fake_probability": self.verdict.fake_probability,
+            "confidence": self.verdict.confidence,
+            "message": self.verdict.message,
+            "frames_sampled": self.frames_sampled,
+            "frames_with_face": self.frames_with_face,
+            "frames": [frame.to_dict() for frame in self.frames],
+            "weights": self.weights.to_dict(),
+            "video": self.video.to_dict(),
+            "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
+            "notes": list(self.notes),
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """Return :meth:`to_dict` as a JSON string."""
+        return json.dumps(self.to_dict(), indent=indent)

@@ -1,0 +1,147 @@
+"""Runtime settings, all read from environment variables here and nowhere else.
+
+| variable | meaning | default |
+| --- | --- | --- |
+| DEEPFAKE_CHECKPOINT | name of a registered checkpoint (see checkpoints.json) | registry default |
+| DEEPFAKE_WEIGHTS_PATH | a local checkpoint file (.pt or .safetensors); overrides the Hub | unset |
+| DEEPFAKE_WEIGHTS_REPO | Hub repo id holding the checkpoint; overrides the registry | unset |
+| DEEPFAKE_WEIGHTS_FILE | file name in that repo | registry file |
+| DEEPFAKE_WEIGHTS_SUBFOLDER | folder of that file in the repo | registry folder |
+| DEEPFAKE_WEIGHTS_REVISION | branch, tag or commit of the repo | main |
+| DEEPFAKE_DEVICE | "cpu", "cuda" or "auto" (CUDA when present) | auto |
+| DEEPFAKE_FACE_MODEL | face detector, "hog" (fast) or "cnn" (slower, better on turned faces) | hog |
+| DEEPFAKE_DETECT_MAX_SIDE | longest side of the downscaled copy faces are searched in, pixels | 480 |
+| DEEPFAKE_MIN_FACE_FRACTION | share of sampled frames that must show a face to judge | 0.25 |
+| DEEPFAKE_MAX_UPLOAD_MB | largest file accepted, MB | 200 |
+| DEEPFAKE_MAX_DURATION_S | only the first this many seconds are analysed | 600 |
+| DEEPFAKE_MAX_PIXELS | frames with more pixels are refused | 35389440 (8K) |
+| DEEPFAKE_MAX_FRAMES | largest number of frames one request may sample | 200 |
+| DEEPFAKE_QUEUE_SIZE | requests the app lets wait in its queue before refusing more | 16 |
+| DEEPFAKE_TORCH_THREADS | threads for torch on CPU; 0 keeps torch's choice | 0 |
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+from inference import registry
+from inference.errors import DeepfakeDetectorError
+from inference.registry import CheckpointSpec
+
+
+class SettingsError(DeepfakeDetectorError):
+    """An environment variable has a value the engine cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every runtime setting of the engine; build it with :meth:`from_env`."""
+
+    checkpoint: str
+    weights_path: str | None = None
+    weights_repo: str | None = None
+    weights_file: str | None = None
+    weights_subfolder: str | None = None
+    weights_revision: str | None = None
+    device: str = "auto"
+    face_model: str = "hog"
+    detect_max_side: int = 480
+    min_face_fraction: float = 0.25
+    max_upload_mb: float = 200.0
+    max_duration_s: float = 600.0
+    max_pixels: int = 7680 * 4320
+    max_frames: int = 200
+    queue_size: int = 16
+    torch_threads: int = 0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read the settings from ``environ`` (default ``os.environ``).
+
+        Raises:
+            SettingsError: If a variable cannot be parsed or is out of range.
+        """
+        env = os.environ if environ is None else environ
+        settings = cls(
+            checkpoint=env.get("DEEPFAKE_CHECKPOINT") or registry.default_name(),
+            weights_path=env.get("DEEPFAKE_WEIGHTS_PATH") or None,
+            weights_repo=env.get("DEEPFAKE_WEIGHTS_REPO") or None,
+            weights_file=env.get("DEEPFAKE_WEIGHTS_FILE") or None,
+            weights_subfolder=env.get("DEEPFAKE_WEIGHTS_SUBFOLDER") or None,
+            weights_revision=env.get("DEEPFAKE_WEIGHTS_REVISION") or None,
+            device=env.get("DEEPFAKE_DEVICE", "auto"),
+            face_model=env.get("DEEPFAKE_FACE_MODEL", "hog"),
+            detect_max_side=_number(env, "DEEPFAKE_DETECT_MAX_SIDE", 480, int),
+            min_face_fraction=_number(env, "DEEPFAKE_MIN_FACE_FRACTION", 0.25, float),
+            max_upload_mb=_number(env, "DEEPFAKE_MAX_UPLOAD_MB", 200.0, float),
+            max_duration_s=_number(env, "DEEPFAKE_MAX_DURATION_S", 600.0, float),
+            max_pixels=_number(env, "DEEPFAKE_MAX_PIXELS", 7680 * 4320, int),
+            max_frames=_number(env, "DEEPFAKE_MAX_FRAMES", 200, int),
+            queue_size=_number(env, "DEEPFAKE_QUEUE_SIZE", 16, int),
+            torch_threads=_number(env, "DEEPFAKE_TORCH_THREADS", 0, int),
+        )
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Raise :class:`SettingsError` naming the first setting that is out of range."""
+        checks = [
+            (self.device in ("auto", "cpu", "cuda"), "DEEPFAKE_DEVICE", self.device),
+            (self.face_model in ("hog", "cnn"), "DEEPFAKE_FACE_MODEL", self.face_model),
+            (self.detect_max_side >= 64, "DEEPFAKE_DETECT_MAX_SIDE", self.detect_max_side),
+            (0 < self.min_face_fraction <= 1, "DEEPFAKE_MIN_FACE_FRACTION", self.min_face_fraction),
+            (self.max_upload_mb > 0, "DEEPFAKE_MAX_UPLOAD_MB", self.max_upload_mb),
+            (self.max_duration_s > 0, "DEEPFAKE_MAX_DURATION_S", self.max_duration_s),
+            (self.max_pixels > 0, "DEEPFAKE_MAX_PIXELS", self.max_pixels),
+            (self.max_frames >= 1, "DEEPFAKE_MAX_FRAMES", self.max_frames),
+            (self.queue_size >= 1, "DEEPFAKE_QUEUE_SIZE", self.queue_size),
+            (self.torch_threads >= 0, "DEEPFAKE_TORCH_THREADS", self.torch_threads),
+        ]
+        for ok, name, value in checks:
+            if not ok:
+                raise SettingsError(f"{name}={value!r} is out of range; see inference/settings.py")
+
+    def with_checkpoint(self, name: str) -> Settings:
+        """Return a copy that uses the registered checkpoint ``name`` and no overrides."""
+        registry.get(name)
+        return replace(
+            self,
+            checkpoint=name,
+            weights_path=None,
+            weights_repo=None,
+            weights_file=None,
+            weights_subfolder=None,
+            weights_revision=None,
+        )
+
+    def checkpoint_spec(self) -> CheckpointSpec:
+        """Where the weights come from: a local path, a Hub override, or a registry entry."""
+        if self.weights_path:
+            return CheckpointSpec(name="local file", local_path=self.weights_path)
+        base = registry.get(self.checkpoint)
+        if self.weights_repo:
+            return CheckpointSpec(
+                name=f"{self.weights_repo} (DEEPFAKE_WEIGHTS_REPO)",
+                repo_id=self.weights_repo,
+                filename=self.weights_file or base.filename,
+                subfolder=self.weights_subfolder,
+                revision=self.weights_revision,
+            )
+        return replace(
+            base,
+            filename=self.weights_file or base.filename,
+            subfolder=self.weights_subfolder or base.subfolder,
+            revision=self.weights_revision or base.revision,
+        )
+
+
+def _number(env: Mapping[str, str], name: str, default: float, kind: type) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return kind(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name}={raw!r} is not a valid {kind.__name__}") from exc

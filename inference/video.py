@@ -1,0 +1,217 @@
+"""Video probing and frame sampling with OpenCV, one frame in memory at a time."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from inference.errors import LimitExceededError, VideoError
+
+logger = logging.getLogger(__name__)
+
+# Beyond this many frames between two targets, seeking beats decoding every frame.
+SEEK_GAP = 600
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the container says about a video (sizes are after rotation metadata is applied)."""
+
+    width: int
+    height: int
+    fps: float | None
+    frame_count: int
+    duration_s: float | None
+
+    def to_dict(self) -> dict[str, float | int | None]:
+        """Return the info as plain JSON types."""
+        return {
+            "width": self.width,
+            "height": self.height,
+            "fps": self.fps,
+            "frame_count": self.frame_count,
+            "duration_s": self.duration_s,
+        }
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One decoded frame.
+
+    Attributes:
+        index: Frame number from the start of the file (0-based).
+        timestamp_s: Presentation time in seconds (from the container when it gives one).
+        image: Pixels, shape (H, W, 3), uint8, BGR.
+    """
+
+    index: int
+    timestamp_s: float
+    image: np.ndarray
+
+
+@dataclass(frozen=True)
+class Window:
+    """The frames to sample from: ``[first, stop)`` and whether the duration limit cut it."""
+
+    first: int
+    stop: int
+    truncated: bool
+
+
+def open_capture(path: str | Path) -> cv2.VideoCapture:
+    """Open ``path`` for decoding with rotation metadata applied.
+
+    Raises:
+        VideoError: If the file is missing or OpenCV cannot decode it as a video.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise VideoError(f"video file {path.name} does not exist")
+    if path.stat().st_size == 0:
+        raise VideoError(f"{path.name} is empty (0 bytes)")
+    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    if not capture.isOpened():
+        capture.release()
+        raise VideoError(f"{path.name} is not a video that can be decoded (unknown or broken format)")
+    capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
+    return capture
+
+
+def probe(path: str | Path, max_pixels: int | None = None) -> VideoInfo:
+    """Read the size, frame rate and frame count of a video.
+
+    A missing or zero frame count is replaced by counting the frames.
+
+    Raises:
+        VideoError: If the file cannot be decoded or has no video frames.
+        LimitExceededError: If a frame has more than ``max_pixels`` pixels.
+    """
+    capture = open_capture(path)
+    try:
+        width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+        height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        fps = _valid_fps(capture.get(cv2.CAP_PROP_FPS))
+        reported = capture.get(cv2.CAP_PROP_FRAME_COUNT)
+    finally:
+        capture.release()
+    if width <= 0 or height <= 0:
+        raise VideoError(f"{Path(path).name} has no video stream (audio only or not a video)")
+    if max_pixels is not None and width * height > max_pixels:
+        raise LimitExceededError(
+            f"frames of {width}x{height} ({width * height} pixels) exceed the limit of "
+            f"{max_pixels} pixels per frame (DEEPFAKE_MAX_PIXELS)"
+        )
+    count = int(reported) if math.isfinite(reported) and reported > 0 else count_frames(path)
+    if count == 0:
+        raise VideoError(f"{Path(path).name} has no decodable video frames")
+    duration = count / fps if fps else None
+    return VideoInfo(width=width, height=height, fps=fps, frame_count=count, duration_s=duration)
+
+
+def count_frames(path: str | Path) -> int:
+    """Count the frames by demuxing the whole file (used when the container does not say)."""
+    capture = open_capture(path)
+    count = 0
+    try:
+        while capture.grab():
+            count += 1
+    finally:
+        capture.release()
+    return count
+
+
+def analysis_window(
+    info: VideoInfo, start_s: float | None, end_s: float | None, max_duration_s: float
+) -> Window:
+    """Frame range to sample: the user's start/end window, cut to ``max_duration_s`` seconds.
+
+    Raises:
+        VideoError: If the window is empty or needs a frame rate the file does not give.
+    """
+    fps = info.fps
+    if fps is None and (start_s is not None or end_s is not None):
+        raise VideoError("this file gives no frame rate, so a start/end time cannot be applied")
+    first = round(start_s * fps) if fps and start_s else 0
+    stop = min(round(end_s * fps), info.frame_count) if fps and end_s is not None else info.frame_count
+    limit = first + round(max_duration_s * fps) if fps else stop
+    if first >= stop:
+        raise VideoError(
+            f"the start/end window ({start_s} s to {end_s} s) holds no frame of this "
+            f"{info.duration_s or 0:.1f} s video"
+        )
+    return Window(first=first, stop=min(stop, limit), truncated=limit < stop)
+
+
+def sample_indices(first: int, stop: int, count: int) -> list[int]:
+    """``count`` frame indices spread evenly over ``[first, stop)``, first and last included."""
+    if stop - first <= count:
+        return list(range(first, stop))
+    return sorted({int(i) for i in np.linspace(first, stop - 1, count).round()})
+
+
+def sample_frames(path: str | Path, window: Window, count: int) -> Iterator[Frame]:
+    """Decode ``count`` frames spread evenly over ``window``, one at a time.
+
+    When the container claims more frames than it holds (common with variable frame rate),
+    the first pass ends early; a second pass then picks the missing number of frames evenly
+    among the real frames not yet taken.
+
+    Yields:
+        Frames, each (H, W, 3) uint8 BGR; in increasing index order within each pass.
+    """
+    targets = sample_indices(window.first, window.stop, count)
+    seen: list[int] = []
+    end = yield from _read(path, targets, seen)
+    missing = len(targets) - len(seen)
+    if end is not None and missing:
+        logger.info("container claimed %d frames but ended at %d", window.stop, end)
+        taken = set(seen)
+        candidates = [i for i in range(window.first, end) if i not in taken]
+        picks = [candidates[i] for i in sample_indices(0, len(candidates), missing)]
+        yield from _read(path, picks, seen)
+
+
+def _read(path: str | Path, targets: list[int], seen: list[int]) -> Generator[Frame, None, int | None]:
+    """Yield the frames at ``targets`` (sorted), noting their indices in ``seen``.
+
+    Returns:
+        The real frame count if the file ended before the last target, else None.
+    """
+    capture = open_capture(path)
+    position = 0
+    try:
+        for target in targets:
+            if target - position > SEEK_GAP:
+                capture.set(cv2.CAP_PROP_POS_FRAMES, target)
+                position = target
+            while position < target:
+                if not capture.grab():
+                    return position
+                position += 1
+            ok, image = capture.read()
+            if not ok or image is None:
+                return position
+            position += 1
+            seen.append(target)
+            yield Frame(index=target, timestamp_s=_timestamp(capture, target), image=image)
+    finally:
+        capture.release()
+    return None
+
+
+def _timestamp(capture: cv2.VideoCapture, index: int) -> float:
+    msec = capture.get(cv2.CAP_PROP_POS_MSEC)
+    if math.isfinite(msec) and msec >= 0 and (msec > 0 or index == 0):
+        return msec / 1000.0
+    fps = _valid_fps(capture.get(cv2.CAP_PROP_FPS))
+    return index / fps if fps else 0.0
+
+
+def _valid_fps(value: float) -> float | None:
+    return value if math.isfinite(value) and 0 < value <= 1000 else None

@@ -1,0 +1,106 @@
+"""Shared fixtures: an offline Hugging Face cache holding a random checkpoint in the public format.
+
+The environment is set before anything imports huggingface_hub, which reads it at import time.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+_HF_HOME = Path(tempfile.mkdtemp(prefix="deepfake-tests-hf-"))
+os.environ["HF_HOME"] = str(_HF_HOME)
+os.environ["HF_HUB_CACHE"] = str(_HF_HOME / "hub")
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+for name in list(os.environ):
+    if name.startswith("DEEPFAKE_"):
+        del os.environ[name]
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from inference import registry  # noqa: E402
+from inference.network import ResNeXtLSTM  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO_ROOT / "examples"
+SHARED_MEDIA = REPO_ROOT.parent / "shared" / "media"
+FAKE_COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def random_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:
+    """A random-initialised state_dict with exactly the keys and shapes of the public files."""
+    torch.manual_seed(seed)
+    state = ResNeXtLSTM().state_dict()
+    return {k: v.clone() for k, v in state.items()}
+
+
+def put_in_hub_cache(
+    cache: Path, repo_id: str, filename: str, source: Path, commit: str = FAKE_COMMIT
+) -> Path:
+    """Place ``source`` in a Hugging Face cache as ``repo_id``'s ``filename`` at ``commit``.
+
+    Same layout as huggingface_hub writes: ``models--org--name/snapshots/<commit>/...`` and
+    ``refs/main`` naming the commit.
+    """
+    repo_dir = cache / f"models--{repo_id.replace('/', '--')}"
+    target = repo_dir / "snapshots" / commit / filename
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    (repo_dir / "refs").mkdir(exist_ok=True)
+    (repo_dir / "refs" / "main").write_text(commit)
+    return target
+
+
+@pytest.fixture(scope="session")
+def checkpoint_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random checkpoint saved like the public ``.pt`` files (a plain state_dict)."""
+    path = tmp_path_factory.mktemp("weights") / "model_97_acc_100_frames_FF_data.pt"
+    torch.save(random_state_dict(), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def hub_cache(checkpoint_file: Path) -> Iterator[Path]:
+    """The offline Hub cache with the random checkpoint at the default registry location."""
+    spec = registry.get(registry.default_name())
+    cache = Path(os.environ["HF_HUB_CACHE"])
+    put_in_hub_cache(cache, str(spec.repo_id), f"{spec.subfolder}/{spec.filename}", checkpoint_file)
+    yield cache
+    shutil.rmtree(_HF_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def detector(hub_cache: Path):
+    """A detector built from the default settings, loading weights through hf_hub_download."""
+    from inference import Detector, Settings
+
+    return Detector.from_settings(Settings.from_env({}))
+
+
+@pytest.fixture(scope="session")
+def genuine_clip() -> Path:
+    return EXAMPLES / "genuine_astronaut.mp4"
+
+
+@pytest.fixture(scope="session")
+def manipulated_clip() -> Path:
+    return EXAMPLES / "manipulated_astronaut.mp4"
+
+
+@pytest.fixture(scope="session")
+def no_face_clip() -> Path:
+    return EXAMPLES / "no_face_coffee.mp4"
+
+
+def shared_clip(name: str) -> Path:
+    """A clip from ../shared/media, or skip the test when it is not there."""
+    path = SHARED_MEDIA / name
+    if not path.is_file():
+        pytest.skip(f"{path} not present")
+    return path

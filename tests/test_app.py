@@ -1,0 +1,94 @@
+"""The app served for real, called through gradio_client as a developer would."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import shared_clip
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+
+from inference import Settings
+
+
+def serve(settings: Settings) -> Iterator[str]:
+    import app
+
+    demo = app.build_demo(settings)
+    demo.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1")
+    try:
+        yield demo.local_url
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="module")
+def url(hub_cache: Path) -> Iterator[str]:
+    yield from serve(Settings.from_env({}))
+
+
+@pytest.fixture(scope="module")
+def client(url: str) -> Client:
+    return Client(url, verbose=False)
+
+
+def test_api_schema(client: Client):
+    api = client.view_api(return_format="dict", print_info=False)
+    endpoints = api["named_endpoints"]
+    assert set(endpoints) >= {"/predict", "/report"}
+    for name in ("/predict", "/report"):
+        params = [p["parameter_name"] for p in endpoints[name]["parameters"]]
+        assert params == ["video", "frames", "checkpoint"]
+        assert [p["parameter_has_default"] for p in endpoints[name]["parameters"]] == [False, True, True]
+    assert len(endpoints["/predict"]["returns"]) == 1
+    assert endpoints["/predict"]["returns"][0]["component"] == "Label"
+
+
+def test_predict_on_example(client: Client, genuine_clip: Path):
+    label = client.predict(handle_file(str(genuine_clip)), api_name="/predict")
+    assert label["label"] in ("FAKE", "REAL")
+    confidences = {c["label"]: c["confidence"] for c in label["confidences"]}
+    assert set(confidences) == {"FAKE", "REAL"}
+    assert confidences["FAKE"] + confidences["REAL"] == pytest.approx(1.0)
+    assert confidences[label["label"]] >= 0.5
+
+
+def test_report_endpoint(client: Client, manipulated_clip: Path):
+    report = client.predict(handle_file(str(manipulated_clip)), 8, api_name="/report")
+    assert report["frames_sampled"] == 8
+    assert report["frames_with_face"] == len(report["frames"]) >= 6
+    assert report["verdict"] in ("FAKE", "REAL")
+    assert report["weights"]["repo_id"] == "ishandutta/mukh-models"
+
+
+def test_no_face_example_cannot_judge(client: Client, no_face_clip: Path):
+    label = client.predict(handle_file(str(no_face_clip)), 10, api_name="/predict")
+    assert label["label"] == "CANNOT JUDGE"
+    report = client.predict(handle_file(str(no_face_clip)), 10, api_name="/report")
+    assert "face found in 0 of 10 sampled frames" in report["message"]
+
+
+def test_broken_upload_gives_clear_error(client: Client, tmp_path: Path):
+    bad = tmp_path / "holiday.mp4"
+    bad.write_text("not a video")
+    with pytest.raises(AppError, match="holiday.mp4 is not a video that can be decoded"):
+        client.predict(handle_file(str(bad)), api_name="/predict")
+
+
+def test_shared_1080p_clip(client: Client):
+    clip = shared_clip("aaronchong888__DeepFake-Detect__abqwwspghj.mp4")
+    started = time.perf_counter()
+    label = client.predict(handle_file(str(clip)), 20, api_name="/predict")
+    print(f"/predict on 1080p clip, 20 frames: {time.perf_counter() - started:.1f} s")
+    assert label["label"] in ("FAKE", "REAL")
+
+
+def test_unreachable_weights_still_serve_a_clear_message(genuine_clip: Path):
+    settings = Settings.from_env({"DEEPFAKE_WEIGHTS_REPO": "nobody/missing-weights"})
+    for url in serve(settings):
+        client = Client(url, verbose=False)
+        with pytest.raises(AppError, match=r"nobody/missing-weights.*DEEPFAKE_WEIGHTS_PATH"):
+            client.predict(handle_file(str(genuine_clip)), api_name="/predict")

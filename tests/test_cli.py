@@ -1,0 +1,89 @@
+"""The command line, run as a user runs it: a separate process, real files, real weights path."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO_ROOT
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "inference", *args],
+        cwd=REPO_ROOT,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_verdict_for_one_clip(hub_cache: Path, genuine_clip: Path):
+    done = run_cli(str(genuine_clip), "--frames", "6")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"{genuine_clip}: ")
+    assert "confidence" in done.stdout and "of 6 sampled frames" in done.stdout
+
+
+def test_json_output_with_weights_by_path(checkpoint_file: Path, genuine_clip: Path, no_face_clip: Path):
+    done = run_cli(
+        str(genuine_clip), str(no_face_clip), "--frames", "5", "--json", "--weights", str(checkpoint_file)
+    )
+    assert done.returncode == 0, done.stderr
+    first, second = (json.loads(line) for line in done.stdout.splitlines())
+    assert first["file_name"] == "genuine_astronaut.mp4" and first["frames_sampled"] == 5
+    assert first["weights"]["location"] == str(checkpoint_file)
+    assert second["verdict"] == "CANNOT JUDGE"
+
+
+def test_broken_file_gives_nonzero_exit_and_message(hub_cache: Path, tmp_path: Path, genuine_clip: Path):
+    bad = tmp_path / "broken.mp4"
+    bad.write_text("not a video")
+    done = run_cli(str(bad), str(genuine_clip), "--frames", "3")
+    assert done.returncode == 1, done.stderr
+    assert "broken.mp4: error: broken.mp4 is not a video that can be decoded" in done.stderr, done.stderr
+    assert "genuine_astronaut.mp4: " in done.stdout
+
+
+def test_missing_weights_say_what_to_set(tmp_path: Path, genuine_clip: Path):
+    done = run_cli(str(genuine_clip), env={"DEEPFAKE_WEIGHTS_REPO": "nobody/nothing"})
+    assert done.returncode == 2
+    assert "DEEPFAKE_WEIGHTS_PATH" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_missing_input(hub_cache: Path):
+    done = run_cli("/no/such/video.mp4")
+    assert done.returncode == 2
+    assert "/no/such/video.mp4 does not exist" in done.stderr
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+def test_folder_batch_resumes(
+    hub_cache: Path, tmp_path: Path, genuine_clip: Path, no_face_clip: Path, suffix: str
+):
+    folder = tmp_path / "videos"
+    (folder / "sub").mkdir(parents=True)
+    shutil.copy(genuine_clip, folder / "a.mp4")
+    shutil.copy(no_face_clip, folder / "sub" / "b.mp4")
+    (folder / "sub" / "broken.mkv").write_text("nope")
+    (folder / "readme.txt").write_text("not a video, not picked up")
+    output = tmp_path / f"rows{suffix}"
+    first = run_cli(str(folder / "a.mp4"), "--frames", "3", "--output", str(output))
+    assert first.returncode == 0, first.stderr
+    second = run_cli(str(folder), "--frames", "3", "--output", str(output))
+    assert second.returncode == 1  # the broken file
+    assert "a.mp4" not in second.stdout  # already done: skipped
+    with output.open() as handle:
+        rows = list(csv.DictReader(handle)) if suffix == ".csv" else [json.loads(x) for x in handle]
+    by_name = {Path(r["path"]).name: r for r in rows}
+    assert [Path(r["path"]).name for r in rows] == ["a.mp4", "b.mp4", "broken.mkv"]
+    assert by_name["b.mp4"]["verdict"] == "CANNOT JUDGE"
+    assert "VideoError" in by_name["broken.mkv"]["error"]
+    assert float(by_name["a.mp4"]["total_s"]) > 0

@@ -1,0 +1,54 @@
+"""Face finding with the real face_recognition detector on real pictures."""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+import numpy as np
+
+from examples.make_examples import ASTRONAUT_FACE, astronaut_bgr, astronaut_frames, no_face_frames
+from inference.faces import FaceTracker, area, crop, detect_faces, iou
+
+
+def test_astronaut_face_found_at_full_and_reduced_size():
+    photo = astronaut_bgr()
+    full = detect_faces(photo, max_side=512)
+    reduced = detect_faces(photo, max_side=256)
+    # HOG also fires on the mission patch at full size; the face is the largest box.
+    assert iou(max(full, key=area), ASTRONAUT_FACE) > 0.9
+    assert len(reduced) == 1
+    assert iou(reduced[0], ASTRONAUT_FACE) > 0.6
+
+
+def test_crop_is_the_tight_box():
+    photo = astronaut_bgr()
+    top, right, bottom, left = ASTRONAUT_FACE
+    face = crop(photo, ASTRONAUT_FACE)
+    assert face.shape == (bottom - top, right - left, 3)
+    assert np.array_equal(face, photo[top:bottom, left:right])
+
+
+def test_no_face_in_coffee():
+    tracker = FaceTracker()
+    assert [tracker.locate(f) for f in no_face_frames(3)] == [None, None, None]
+
+
+def test_largest_face_is_kept_across_frames():
+    small = astronaut_bgr()
+    canvas = np.zeros((600, 1300, 3), np.uint8)
+    canvas[44:556, 744:1256] = small  # large face on the right
+    canvas[100:356, 100:356] = small[::2, ::2]  # half-size face on the left
+    tracker = FaceTracker(max_side=1300)
+    first = tracker.locate(canvas)
+    assert first is not None and first[3] > 650
+    shifted = np.roll(canvas, 10, axis=1)
+    second = tracker.locate(shifted)
+    assert second is not None and second[3] > 650
+    assert abs(second[3] - first[3] - 10) <= 12
+
+
+def test_tracker_follows_a_moving_face():
+    tracker = FaceTracker()
+    boxes = [tracker.locate(f) for f in astronaut_frames(10)]
+    assert all(box is not None for box in boxes)
+    assert all(iou(a, b) > 0.3 for a, b in pairwise(boxes))
