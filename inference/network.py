@@ -67,7 +67,8 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         if path.suffix == ".safetensors":
             state = load_safetensors(str(path))
         else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            # mmap: tensors are read from the file as needed instead of copied into memory.
+            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except (
         pickle.UnpicklingError,
         RuntimeError,
@@ -91,7 +92,9 @@ def build_network(state: dict[str, torch.Tensor]) -> ResNeXtLSTM:
     Raises:
         CheckpointFormatError: Naming missing, unexpected or mis-shaped keys.
     """
-    network = ResNeXtLSTM()
+    # Built on the meta device: no time or memory spent on a random init that is overwritten.
+    with torch.device("meta"):
+        network = ResNeXtLSTM()
     expected = network.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
@@ -107,7 +110,7 @@ def build_network(state: dict[str, torch.Tensor]) -> ResNeXtLSTM:
             f"{len(unexpected)} unexpected keys {_some(unexpected)}, "
             f"{len(wrong_shape)} wrong shapes {_some(wrong_shape)}"
         )
-    network.load_state_dict(state, strict=True)
+    network.load_state_dict(state, strict=True, assign=True)
     return network.eval()
 
 

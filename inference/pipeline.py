@@ -21,7 +21,7 @@ from inference.preprocess import resize_crop
 from inference.registry import CheckpointSpec
 from inference.result import AnalysisResult, FrameScore, decide
 from inference.settings import Settings
-from inference.video import Window, analysis_window, probe, sample_frames
+from inference.video import DecodeAhead, Window, analysis_window, probe, sample_frames
 
 logger = logging.getLogger(__name__)
 
@@ -154,13 +154,8 @@ class Detector:
         tracker = FaceTracker(self.settings.face_model, self.settings.detect_max_side)
         size = self.classifier.config.image_size
         collected = _Collected()
-        frames = sample_frames(path, window, count)
-        while True:
-            tick = time.perf_counter()
-            frame = next(frames, None)
-            collected.decode_s += time.perf_counter() - tick
-            if frame is None:
-                return collected
+        frames = DecodeAhead(sample_frames(path, window, count))
+        for frame in frames:
             tick = time.perf_counter()
             box = tracker.locate(frame.image)
             if box is not None:
@@ -169,6 +164,8 @@ class Detector:
             collected.faces_s += time.perf_counter() - tick
             collected.sampled += 1
             report(0.9 * collected.sampled / count, f"frame {collected.sampled} of {count}")
+        collected.decode_s = frames.busy_s
+        return collected
 
 
 @lru_cache(maxsize=4)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -38,6 +39,12 @@ class CheckpointSpec:
             return self.local_path
         path = f"{self.subfolder}/{self.filename}" if self.subfolder else str(self.filename)
         return f"{self.repo_id}:{path}@{self.revision or 'main'}"
+
+
+def frames_in_name(filename: str | None) -> int | None:
+    """Frames per clip encoded in a public checkpoint's name (``model_97_acc_100_frames_...``)."""
+    match = re.search(r"_(\d+)_frames", filename or "")
+    return int(match.group(1)) if match else None
 
 
 @cache

@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from inference import registry
 from inference.errors import DeepfakeDetectorError
@@ -119,15 +120,21 @@ class Settings:
     def checkpoint_spec(self) -> CheckpointSpec:
         """Where the weights come from: a local path, a Hub override, or a registry entry."""
         if self.weights_path:
-            return CheckpointSpec(name="local file", local_path=self.weights_path)
+            return CheckpointSpec(
+                name="local file",
+                local_path=self.weights_path,
+                frames=registry.frames_in_name(Path(self.weights_path).name),
+            )
         base = registry.get(self.checkpoint)
         if self.weights_repo:
+            filename = self.weights_file or base.filename
             return CheckpointSpec(
                 name=f"{self.weights_repo} (DEEPFAKE_WEIGHTS_REPO)",
                 repo_id=self.weights_repo,
-                filename=self.weights_file or base.filename,
+                filename=filename,
                 subfolder=self.weights_subfolder,
                 revision=self.weights_revision,
+                frames=registry.frames_in_name(filename),
             )
         return replace(
             base,

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
+import time
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from queue import Empty, Full, Queue
 
 import cv2
 import numpy as np
@@ -203,6 +206,67 @@ def _read(path: str | Path, targets: list[int], seen: list[int]) -> Generator[Fr
     finally:
         capture.release()
     return None
+
+
+class DecodeAhead:
+    """Runs a frame iterator in a background thread, a few frames ahead of the caller.
+
+    OpenCV releases the GIL while it decodes, so decoding overlaps with the caller's work
+    (face detection) on another core. Errors raised while decoding are re-raised in the
+    caller; the thread stops when the caller stops iterating.
+
+    Attributes:
+        busy_s: Seconds the background thread spent decoding.
+    """
+
+    _END = object()
+
+    def __init__(self, frames: Iterator[Frame], depth: int = 3) -> None:
+        self._frames = frames
+        self._queue: Queue[object] = Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self.busy_s = 0.0
+
+    def __iter__(self) -> Iterator[Frame]:
+        thread = threading.Thread(target=self._produce, name="decode-ahead", daemon=True)
+        thread.start()
+        try:
+            while (item := self._take()) is not self._END:
+                if isinstance(item, Exception):
+                    raise item
+                yield item  # type: ignore[misc]
+        finally:
+            self._stop.set()
+            thread.join()
+
+    def _take(self) -> object:
+        while True:
+            try:
+                return self._queue.get(timeout=0.1)
+            except Empty:
+                continue
+
+    def _produce(self) -> None:
+        try:
+            while not self._stop.is_set():
+                started = time.perf_counter()
+                frame = next(self._frames, self._END)
+                self.busy_s += time.perf_counter() - started
+                self._put(frame)
+                if frame is self._END:
+                    return
+        except Exception as exc:  # handed to the caller's thread and raised there
+            self._put(exc)
+        finally:
+            self._frames.close()  # type: ignore[attr-defined]
+
+    def _put(self, item: object) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except Full:
+                continue
 
 
 def _timestamp(capture: cv2.VideoCapture, index: int) -> float:

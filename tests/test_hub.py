@@ -66,6 +66,7 @@ def test_local_path_wins_over_registry(checkpoint_file: Path):
     resolved = resolve(settings.checkpoint_spec())
     assert resolved.weights_file == checkpoint_file
     assert resolved.info.location == str(checkpoint_file)
+    assert resolved.config.frames == 100  # read from the public file name
 
 
 def test_registry_lists_known_checkpoints():

@@ -42,7 +42,7 @@ def test_per_frame_scores_match_original_forward(checkpoint_file: Path):
     original = OriginalModel().eval()
     original.load_state_dict(state, strict=True)
     network = build_network(state)
-    crops = random_crops(5, seed=1)
+    crops = random_crops(12, seed=1)  # more than one batch of the classifier
     batch = torch.stack([ORIGINAL_TRANSFORM(c) for c in crops])
     with torch.inference_mode():
         ours = torch.softmax(network(batch), dim=1)
@@ -52,6 +52,9 @@ def test_per_frame_scores_match_original_forward(checkpoint_file: Path):
             [torch.softmax(original(batch[: k + 1].unsqueeze(0))[1], dim=1) for k in range(len(crops))]
         )
     torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-5)
+    # The production path (batching, backend choice) gives the same fake probabilities.
+    classifier = Classifier(network, ModelConfig(), None, torch.device("cpu"))
+    np.testing.assert_allclose(classifier.fake_probabilities(crops), theirs[:, 0].numpy(), atol=1e-5)
 
 
 def test_classifier_probabilities_are_fake_column(checkpoint_file: Path):
