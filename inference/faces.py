@@ -22,6 +22,8 @@ TRACK_MARGIN = 0.6
 TRACK_FACE_WIDTH = 120
 # A box found near the last face must overlap it at least this much to be the same face.
 MIN_IOU = 0.2
+# After this many second looks in a row found nothing, a video gets no more (it is slow).
+SECOND_LOOK_TRIES = 3
 
 
 def detect_faces(
@@ -85,22 +87,33 @@ class FaceTracker:
     The main face is the largest one the first time faces are found; after that, the face
     overlapping the last one is kept. Near the last face only a small region is searched,
     which is much faster than the whole frame; the whole (downscaled) frame is searched when
-    there is no last face or it is not found nearby.
+    there is no last face or it is not found nearby, and once more at twice that resolution
+    when nothing is found (until that fails several times in a row).
     """
 
     def __init__(self, model: str = "hog", max_side: int = 480) -> None:
         self.model = model
         self.max_side = max_side
         self.last: Box | None = None
+        self.second_look_misses = 0
 
     def locate(self, frame_bgr: np.ndarray) -> Box | None:
         """Return the main face's box (top, right, bottom, left) in this BGR frame, or None."""
         box = self._near_last(frame_bgr) if self.last else None
         if box is None:
-            box = self._choose(detect_faces(frame_bgr, self.model, self.max_side))
+            box = self._choose(self._search_whole(frame_bgr))
         if box is not None:
             self.last = box
         return box
+
+    def _search_whole(self, frame_bgr: np.ndarray) -> list[Box]:
+        boxes = detect_faces(frame_bgr, self.model, self.max_side)
+        larger = max(frame_bgr.shape[:2]) > self.max_side
+        if not boxes and larger and self.second_look_misses < SECOND_LOOK_TRIES:
+            # A second look at twice the resolution finds faces too small for the first.
+            boxes = detect_faces(frame_bgr, self.model, 2 * self.max_side)
+            self.second_look_misses = 0 if boxes else self.second_look_misses + 1
+        return boxes
 
     def _choose(self, boxes: list[Box]) -> Box | None:
         if not boxes:

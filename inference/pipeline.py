@@ -112,6 +112,11 @@ class Detector:
             [f.fake_probability for f in frame_scores], collected.sampled, self.settings.min_face_fraction
         )
         notes = []
+        if collected.sampled < min(count, window.stop - window.first):
+            notes.append(
+                f"only {collected.sampled} of the {count} requested frames could be decoded "
+                "(the file is shorter than it claims, or partly broken)"
+            )
         if window.truncated:
             notes.append(
                 f"only the first {self.settings.max_duration_s:g} s of the window were analysed "

@@ -1,6 +1,6 @@
 """Generate the corpus of hostile and broken inputs that a public Space receives.
 
-``python tests/hostile_corpus.py OUT_DIR [--large]`` writes every input into OUT_DIR (kept out of
+``python -m tests.hostile_corpus OUT_DIR [--large]`` writes every input into OUT_DIR (kept out of
 git). The tests call :func:`make_corpus` into a temporary folder. ``large`` adds the slow ones
 (8K frames, a two-hour video).
 
@@ -86,7 +86,8 @@ def _one_frame(path: Path) -> None:
 
 
 def _eight_k(path: Path) -> None:
-    frame = cv2.resize(astronaut_bgr(), (7680, 4320))
+    frame = np.zeros((4320, 7680, 3), np.uint8)
+    frame[:, 1680:6000] = cv2.resize(astronaut_bgr(), (4320, 4320))
     write_h264([frame] * 3, path, fps=1)
 
 
@@ -115,8 +116,10 @@ def _zero_fps(path: Path) -> None:
 
 
 def _rotated(path: Path) -> None:
+    # As a phone stores a portrait clip: pixels turned sideways, plus "rotate 90" metadata.
     plain = path.with_name("plain-" + path.name)
-    write_h264((cv2.resize(f, (320, 240)) for f in astronaut_frames(20)), plain)
+    sideways = (cv2.rotate(cv2.resize(f, (240, 320)), cv2.ROTATE_90_CLOCKWISE) for f in astronaut_frames(20))
+    write_h264(sideways, plain)
     _ffmpeg("-i", str(plain), "-c", "copy", "-metadata:s:v:0", "rotate=90", str(path))
     plain.unlink()
 
@@ -143,9 +146,11 @@ def _grayscale(path: Path) -> None:
 
 
 def _tiny_faces(path: Path) -> None:
+    head = cv2.resize(astronaut_bgr()[40:200, 140:300], (48, 48))  # a face about 27 pixels wide
+
     def frame(i: int) -> np.ndarray:
         canvas = np.full((480, 640, 3), 90, np.uint8)
-        canvas[200 + i : 248 + i, 300:348] = cv2.resize(astronaut_bgr(), (48, 48))
+        canvas[200 + i : 248 + i, 300:348] = head
         return canvas
 
     write_h264((frame(i) for i in range(20)), path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from itertools import pairwise
 
+import cv2
 import numpy as np
 
 from examples.make_examples import ASTRONAUT_FACE, astronaut_bgr, astronaut_frames, no_face_frames
@@ -52,3 +53,13 @@ def test_tracker_follows_a_moving_face():
     boxes = [tracker.locate(f) for f in astronaut_frames(10)]
     assert all(box is not None for box in boxes)
     assert all(iou(a, b) > 0.3 for a, b in pairwise(boxes))
+
+
+def test_small_face_found_by_the_second_look():
+    head = astronaut_bgr()[40:200, 140:300]  # the face with some hair and neck around it
+    canvas = np.full((480, 640, 3), 90, np.uint8)
+    canvas[200:264, 300:364] = cv2.resize(head, (64, 64))  # a face about 36 pixels wide
+    assert detect_faces(canvas, max_side=480) == []  # too small for the first look
+    box = FaceTracker(max_side=480).locate(canvas)
+    assert box is not None
+    assert iou(box, (214, 349, 250, 313)) > 0.7

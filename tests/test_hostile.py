@@ -1,0 +1,199 @@
+"""Hostile and broken inputs through the engine, the CLI and the served app: a clear answer
+for every one, nothing left behind, memory flat, concurrent visitors served."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+from conftest import REPO_ROOT
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from hostile_corpus import Entry, make_corpus
+
+from inference import AnalysisResult, DeepfakeDetectorError, Detector, Settings
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Path, Entry]]:
+    return make_corpus(tmp_path_factory.mktemp("hostile"))
+
+
+@pytest.fixture(scope="module")
+def large_corpus(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Path, Entry]]:
+    return [(p, e) for p, e in make_corpus(tmp_path_factory.mktemp("hostile-large"), large=True) if e.large]
+
+
+def temp_entries() -> set[str]:
+    return set(os.listdir(tempfile.gettempdir()))
+
+
+def check_engine(detector: Detector, path: Path, entry: Entry) -> str:
+    """Analyse one input; fail unless the outcome is one the entry allows."""
+    try:
+        result = detector.analyze(path, frames=10)
+    except DeepfakeDetectorError as exc:
+        assert entry.expect in ("error", "either"), f"{entry.name}: unexpected error {exc}"
+        assert str(exc), entry.name
+        return "error"
+    assert entry.expect in ("result", "either"), f"{entry.name}: expected an error, got {result.verdict}"
+    assert isinstance(result, AnalysisResult)
+    json.loads(result.to_json())
+    return "result"
+
+
+def test_engine_answers_every_input(detector: Detector, corpus: list[tuple[Path, Entry]]):
+    assert len(corpus) >= 20
+    before = temp_entries()
+    outcomes = {entry.name: check_engine(detector, path, entry) for path, entry in corpus}
+    assert temp_entries() - before == set()
+    assert outcomes["empty.mp4"] == outcomes["audio_only.m4a"] == "error"
+    assert outcomes["rotated_phone.mp4"] == "result"
+
+
+def test_engine_memory_does_not_grow(detector: Detector, corpus: list[tuple[Path, Entry]]):
+    process = psutil.Process()
+    for path, entry in corpus:
+        check_engine(detector, path, entry)
+    after_first = process.memory_info().rss
+    for path, entry in corpus:
+        check_engine(detector, path, entry)
+    assert process.memory_info().rss - after_first < 100e6
+
+
+def test_phone_clip_and_specific_outcomes(detector: Detector, corpus: list[tuple[Path, Entry]]):
+    files = {entry.name: path for path, entry in corpus}
+    rotated = detector.analyze(files["rotated_phone.mp4"], frames=10)
+    assert (rotated.video.width, rotated.video.height) == (240, 320)
+    assert rotated.frames_with_face >= 8
+    assert detector.analyze(files["cartoon_face.mp4"], frames=10).verdict.label == "CANNOT JUDGE"
+    truncated = detector.analyze(files["truncated.mp4"], frames=20)
+    assert any("could be decoded" in note for note in truncated.notes)
+    many = detector.analyze(files["many_faces.mp4"], frames=10)
+    assert all(frame.box[3] >= 290 for frame in many.frames)  # the large face on the right
+
+
+def test_cli_answers_every_input(hub_cache: Path, corpus: list[tuple[Path, Entry]], tmp_path: Path):
+    output = tmp_path / "rows.jsonl"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "inference",
+            *[str(p) for p, _ in corpus],
+            "--frames",
+            "5",
+            "--output",
+            str(output),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 1, done.stderr  # some inputs are errors, none stops the run
+    assert "Traceback" not in done.stderr
+    rows = {Path(row["path"]).name: row for row in map(json.loads, output.read_text().splitlines())}
+    assert set(rows) == {entry.name for _, entry in corpus}
+    for _, entry in corpus:
+        row = rows[entry.name]
+        if entry.expect == "error":
+            assert row["error"] and row["verdict"] is None, entry.name
+        if entry.expect == "result":
+            assert row["verdict"] and row["error"] is None, entry.name
+
+
+def serve() -> Iterator[str]:
+    import app
+
+    demo = app.build_demo(Settings.from_env({}))
+    demo.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1")
+    try:
+        yield demo.local_url
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="module")
+def url(hub_cache: Path) -> Iterator[str]:
+    yield from serve()
+
+
+def test_app_answers_every_input_and_stays_up(url: str, corpus: list[tuple[Path, Entry]]):
+    import app
+
+    client = Client(url, verbose=False)
+    before = temp_entries()
+    for path, entry in corpus:
+        try:
+            label = client.predict(handle_file(str(path)), 5, api_name="/predict")
+        except AppError as exc:
+            assert entry.expect in ("error", "either"), f"{entry.name}: {exc}"
+            assert "verbose error reporting" not in str(exc), f"{entry.name}: unexplained error"
+        else:
+            assert entry.expect in ("result", "either"), f"{entry.name}: {label}"
+            assert label["label"] in ("FAKE", "REAL", "CANNOT JUDGE")
+    allowed = {
+        Path(os.environ.get("GRADIO_TEMP_DIR", Path(tempfile.gettempdir()) / "gradio")).name,
+        app.REPORT_DIR.name,
+    }
+    assert temp_entries() - before - allowed == set()
+    assert client.predict(handle_file(str(corpus[-1][0])), 5, api_name="/predict")["label"]
+
+
+def test_eight_concurrent_visitors(url: str, genuine_clip: Path):
+    process = psutil.Process()
+    peak = [process.memory_info().rss]
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], process.memory_info().rss)
+            time.sleep(0.05)
+
+    results: list[object] = [None] * 8
+
+    def visit(i: int) -> None:
+        try:
+            results[i] = Client(url, verbose=False).predict(
+                handle_file(str(genuine_clip)), 10, api_name="/predict"
+            )
+        except Exception as exc:  # recorded and asserted on below
+            results[i] = exc
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    started = time.perf_counter()
+    visitors = [threading.Thread(target=visit, args=(i,)) for i in range(8)]
+    for thread in visitors:
+        thread.start()
+    for thread in visitors:
+        thread.join(timeout=300)
+    done.set()
+    watcher.join()
+    print(f"8 concurrent /predict: {time.perf_counter() - started:.1f} s, peak RSS {peak[0] / 1e6:.0f} MB")
+    assert all(isinstance(r, dict) and r["label"] in ("FAKE", "REAL") for r in results), results
+    assert peak[0] < 3e9
+
+
+@pytest.mark.slow
+def test_large_inputs(detector: Detector, large_corpus: list[tuple[Path, Entry]]):
+    process = psutil.Process()
+    for path, entry in large_corpus:
+        check_engine(detector, path, entry)
+    files = {entry.name: path for path, entry in large_corpus}
+    long = detector.analyze(files["two_hours_tiny.mp4"], frames=20)
+    assert any("DEEPFAKE_MAX_DURATION_S" in note for note in long.notes)
+    with pytest.raises(DeepfakeDetectorError, match="DEEPFAKE_MAX_PIXELS"):
+        detector.analyze(files["too_many_pixels.avi"])
+    assert detector.analyze(files["eight_k.mp4"], frames=3).frames_with_face == 3
+    assert process.memory_info().rss < 3e9
