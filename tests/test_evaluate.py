@@ -1,0 +1,136 @@
+"""Labelled-set layouts, metric values against hand computation, and the evaluation command."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import SHARED_MEDIA
+
+from inference import datasets, evaluate
+from inference.metrics import Prediction, compute, plot_reliability, plot_roc
+
+
+def test_metrics_match_hand_computation(tmp_path: Path):
+    predictions = [
+        Prediction("FAKE", "FAKE", 0.9, "Deepfakes"),
+        Prediction("FAKE", "FAKE", 0.6, "FaceSwap"),
+        Prediction("FAKE", "REAL", 0.3, "FaceSwap"),
+        Prediction("REAL", "REAL", 0.2, "original"),
+        Prediction("REAL", "FAKE", 0.7, "original"),
+        Prediction("REAL", "REAL", 0.1, "original"),
+        Prediction("FAKE", "CANNOT JUDGE", None, "Deepfakes"),
+        Prediction("REAL", None, None, "original"),
+    ]
+    metrics = compute(predictions)
+    assert (metrics.videos, metrics.judged, metrics.cannot_judge, metrics.errors) == (8, 6, 1, 1)
+    assert metrics.accuracy == pytest.approx(4 / 6)
+    assert metrics.balanced_accuracy == pytest.approx(2 / 3)
+    assert metrics.roc_auc == pytest.approx(7 / 9)
+    assert metrics.precision_fake == pytest.approx(2 / 3)
+    assert metrics.recall_fake == pytest.approx(2 / 3)
+    assert metrics.f1_fake == pytest.approx(2 / 3)
+    assert metrics.confusion == [[2, 1], [1, 2]]
+    assert metrics.per_method["FaceSwap"] == {
+        "videos": 2,
+        "judged": 2,
+        "accuracy": 0.5,
+        "mean_fake_probability": pytest.approx(0.45),
+    }
+    assert metrics.per_method["Deepfakes"]["judged"] == 1
+    assert plot_roc(predictions, tmp_path / "roc.png", "t")
+    assert plot_reliability(predictions, tmp_path / "rel.png", "t")
+    assert (tmp_path / "roc.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_one_class_has_no_auc():
+    metrics = compute([Prediction("FAKE", "FAKE", 0.8), Prediction("FAKE", "REAL", 0.4)])
+    assert metrics.roc_auc is None and metrics.balanced_accuracy is None
+    assert metrics.recall_fake == 0.5
+
+
+@pytest.fixture
+def clips(genuine_clip: Path, manipulated_clip: Path) -> dict[str, Path]:
+    return {"REAL": genuine_clip, "FAKE": manipulated_clip}
+
+
+def test_real_fake_layout(tmp_path: Path, clips: dict[str, Path]):
+    shutil.copy(clips["REAL"], tmp_path / "Real.mp4")
+    (tmp_path / "real").mkdir()
+    (tmp_path / "fake" / "FaceSwap").mkdir(parents=True)
+    shutil.copy(clips["REAL"], tmp_path / "real" / "a.mp4")
+    shutil.copy(clips["FAKE"], tmp_path / "fake" / "b.mp4")
+    shutil.copy(clips["FAKE"], tmp_path / "fake" / "FaceSwap" / "c.mov")
+    found = {(v.path.name, v.label, v.method) for v in datasets.load(tmp_path)}
+    assert found == {("a.mp4", "REAL", None), ("b.mp4", "FAKE", None), ("c.mov", "FAKE", "FaceSwap")}
+
+
+def test_dfdc_layout(tmp_path: Path, clips: dict[str, Path]):
+    shutil.copy(clips["REAL"], tmp_path / "aaa.mp4")
+    shutil.copy(clips["FAKE"], tmp_path / "bbb.mp4")
+    metadata = {"aaa.mp4": {"label": "REAL"}, "bbb.mp4": {"label": "FAKE", "original": "aaa.mp4"}}
+    (tmp_path / "metadata.json").write_text(json.dumps(metadata))
+    found = [(v.path.name, v.label) for v in datasets.load(tmp_path)]
+    assert found == [("aaa.mp4", "REAL"), ("bbb.mp4", "FAKE")]
+
+
+def test_faceforensics_layout(tmp_path: Path, clips: dict[str, Path]):
+    original = tmp_path / "original_sequences" / "youtube" / "c23" / "videos"
+    swapped = tmp_path / "manipulated_sequences" / "Deepfakes" / "c23" / "videos"
+    original.mkdir(parents=True)
+    swapped.mkdir(parents=True)
+    shutil.copy(clips["REAL"], original / "000.mp4")
+    shutil.copy(clips["FAKE"], swapped / "000_003.mp4")
+    found = [(v.path.name, v.label, v.method) for v in datasets.load(tmp_path)]
+    assert found == [("000.mp4", "REAL", "original"), ("000_003.mp4", "FAKE", "Deepfakes")]
+
+
+def test_csv_layout_and_bad_label(tmp_path: Path, clips: dict[str, Path]):
+    shutil.copy(clips["REAL"], tmp_path / "x.mp4")
+    (tmp_path / "labels.csv").write_text("path,label\nx.mp4,real\n")
+    found = [(v.path, v.label) for v in datasets.load(tmp_path / "labels.csv")]
+    assert found == [(tmp_path / "x.mp4", "REAL")]
+    (tmp_path / "bad.csv").write_text("path,label\nx.mp4,maybe\n")
+    with pytest.raises(datasets.DatasetError, match="unknown label 'maybe'"):
+        datasets.load(tmp_path / "bad.csv")
+    with pytest.raises(datasets.DatasetError, match="not a labelled set"):
+        datasets.load(tmp_path)
+
+
+def test_evaluate_command_compares_frame_counts(
+    hub_cache: Path, tmp_path: Path, clips: dict[str, Path], capsys: pytest.CaptureFixture[str]
+):
+    data = tmp_path / "set"
+    for label, name in (("real", "a"), ("real", "b"), ("fake", "c"), ("fake", "d")):
+        (data / label).mkdir(parents=True, exist_ok=True)
+        shutil.copy(clips[label.upper()], data / label / f"{name}.mp4")
+    (data / "fake" / "broken.mp4").write_text("not a video")
+    out = tmp_path / "report"
+    assert evaluate.main([str(data), "--frames", "4", "--frames", "6", "--out", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "@ 4 frames" in table and "@ 6 frames" in table
+    summary = (out / "summary.md").read_text()
+    assert "| videos | 5 | 5 |" in summary
+    assert "| errors (not in the scores) | 1 | 1 |" in summary
+    assert "Confusion matrix" in summary
+    runs = sorted(p for p in out.iterdir() if p.is_dir())
+    assert len(runs) == 2
+    for run in runs:
+        assert (run / "roc.png").is_file() and (run / "reliability.png").is_file()
+        rows = [json.loads(line) for line in (run / "predictions.jsonl").read_text().splitlines()]
+        assert len(rows) == 5
+        assert sum(row["error"] is not None for row in rows) == 1
+
+
+def test_shared_media_manifest_end_to_end(hub_cache: Path, tmp_path: Path):
+    manifest = SHARED_MEDIA / "MANIFEST.tsv"
+    if not manifest.is_file():
+        pytest.skip(f"{manifest} not present")
+    out = tmp_path / "shared"
+    assert evaluate.main([str(manifest), "--frames", "8", "--out", str(out)]) == 0
+    summary = (out / "summary.md").read_text()
+    videos = len(datasets.load(manifest))
+    assert f"| videos | {videos} |" in summary
+    assert "ROC" in summary
