@@ -24,6 +24,9 @@ TRACK_FACE_WIDTH = 120
 MIN_IOU = 0.2
 # After this many second looks in a row found nothing, a video gets no more (it is slow).
 SECOND_LOOK_TRIES = 3
+# When the last face is not found near its place in a large frame, the whole frame is
+# searched only at every this-many-th such frame in a row.
+WHOLE_FRAME_AFTER = 3
 
 
 def detect_faces(
@@ -87,21 +90,33 @@ class FaceTracker:
     The main face is the largest one the first time faces are found; after that, the face
     overlapping the last one is kept. Near the last face only a small region is searched,
     which is much faster than the whole frame; the whole (downscaled) frame is searched when
-    there is no last face or it is not found nearby, and once more at twice that resolution
-    when nothing is found (until that fails several times in a row).
+    there is no last face or it is not found nearby (in large frames: for a few frames), and
+    once more at twice that resolution when nothing is found (until that fails several times
+    in a row).
     """
 
     def __init__(self, model: str = "hog", max_side: int = 480) -> None:
         self.model = model
         self.max_side = max_side
         self.last: Box | None = None
+        self.near_misses = 0
         self.second_look_misses = 0
 
     def locate(self, frame_bgr: np.ndarray) -> Box | None:
         """Return the main face's box (top, right, bottom, left) in this BGR frame, or None."""
-        box = self._near_last(frame_bgr) if self.last else None
-        if box is None:
-            box = self._choose(self._search_whole(frame_bgr))
+        if self.last is not None:
+            box = self._near_last(frame_bgr)
+            if box is not None:
+                self.last, self.near_misses = box, 0
+                return box
+            self.near_misses += 1
+            costly = max(frame_bgr.shape[:2]) > 2 * self.max_side
+            if costly and self.near_misses < WHOLE_FRAME_AFTER:
+                # A face seen here a moment ago is most likely turned away or blurred for a
+                # moment; on a large frame a whole-frame search is slow and rarely finds it.
+                return None
+        self.near_misses = 0
+        box = self._choose(self._search_whole(frame_bgr))
         if box is not None:
             self.last = box
         return box

@@ -16,12 +16,12 @@ import torch
 from inference import hub
 from inference.classifier import Classifier, pick_device
 from inference.errors import LimitExceededError, VideoError
-from inference.faces import FaceTracker, crop
+from inference.faces import Box, FaceTracker, crop
 from inference.preprocess import resize_crop
 from inference.registry import CheckpointSpec
 from inference.result import AnalysisResult, FrameScore, decide
 from inference.settings import Settings
-from inference.video import DecodeAhead, Window, analysis_window, probe, sample_frames
+from inference.video import DecodeAhead, VideoInfo, Window, analysis_window, probe, sample_frames
 
 logger = logging.getLogger(__name__)
 
@@ -29,12 +29,21 @@ Progress = Callable[[float, str], None]
 """Called with (fraction done in [0, 1], what is happening)."""
 
 
+@dataclass(frozen=True)
+class _Face:
+    """A face found while decoding: where, and its crop already resized (S, S, 3) uint8 BGR."""
+
+    frame_index: int
+    timestamp_s: float
+    box: Box
+    crop_bgr: np.ndarray
+
+
 @dataclass
 class _Collected:
     """Faces gathered while decoding, and the time spent in each stage."""
 
-    frames: list[FrameScore] = field(default_factory=list)
-    crops: list[np.ndarray] = field(default_factory=list)
+    faces: list[_Face] = field(default_factory=list)
     sampled: int = 0
     decode_s: float = 0.0
     faces_s: float = 0.0
@@ -101,34 +110,21 @@ class Detector:
             raise VideoError(f"{path.name}: no frame could be decoded")
         report(0.9, "scoring faces")
         model_started = time.perf_counter()
-        scores = self.classifier.fake_probabilities(collected.crops)
+        faces = sorted(collected.faces, key=lambda face: face.frame_index)
+        scores = self.classifier.fake_probabilities([face.crop_bgr for face in faces])
         model_s = time.perf_counter() - model_started
-        order = sorted(range(len(collected.frames)), key=lambda i: collected.frames[i].frame_index)
         frame_scores = [
-            FrameScore(f.frame_index, f.timestamp_s, f.box, float(scores[i]))
-            for i, f in ((i, collected.frames[i]) for i in order)
+            FrameScore(face.frame_index, face.timestamp_s, face.box, float(score))
+            for face, score in zip(faces, scores, strict=True)
         ]
-        verdict = decide(
-            [f.fake_probability for f in frame_scores], collected.sampled, self.settings.min_face_fraction
-        )
-        notes = []
-        if collected.sampled < min(count, window.stop - window.first):
-            notes.append(
-                f"only {collected.sampled} of the {count} requested frames could be decoded "
-                "(the file is shorter than it claims, or partly broken)"
-            )
-        if window.truncated:
-            notes.append(
-                f"only the first {self.settings.max_duration_s:g} s of the window were analysed "
-                f"(DEEPFAKE_MAX_DURATION_S); the video is {info.duration_s:.0f} s long"
-            )
+        verdict = decide([float(p) for p in scores], collected.sampled, self.settings.min_face_fraction)
         report(1.0, "done")
         return AnalysisResult(
             file_name=path.name,
             verdict=verdict,
             frames_sampled=collected.sampled,
             frames=frame_scores,
-            crops=[cv2.cvtColor(collected.crops[i], cv2.COLOR_BGR2RGB) for i in order],
+            crops=[cv2.cvtColor(face.crop_bgr, cv2.COLOR_BGR2RGB) for face in faces],
             weights=self.classifier.info,
             video=info,
             timings={
@@ -137,8 +133,22 @@ class Detector:
                 "model": model_s,
                 "total": time.perf_counter() - started,
             },
-            notes=notes,
+            notes=self._notes(collected.sampled, count, window, info),
         )
+
+    def _notes(self, sampled: int, count: int, window: Window, info: VideoInfo) -> list[str]:
+        notes = []
+        if sampled < min(count, window.stop - window.first):
+            notes.append(
+                f"only {sampled} of the {count} requested frames could be decoded "
+                "(the file is shorter than it claims, or partly broken)"
+            )
+        if window.truncated:
+            notes.append(
+                f"only the first {self.settings.max_duration_s:g} s of the window were analysed "
+                f"(DEEPFAKE_MAX_DURATION_S); the video is {info.duration_s:.0f} s long"
+            )
+        return notes
 
     def _check_request(self, path: Path, frames: int | None) -> int:
         count = self.default_frames if frames is None else int(frames)
@@ -164,8 +174,8 @@ class Detector:
             tick = time.perf_counter()
             box = tracker.locate(frame.image)
             if box is not None:
-                collected.frames.append(FrameScore(frame.index, frame.timestamp_s, box, 0.0))
-                collected.crops.append(resize_crop(crop(frame.image, box), size))
+                face_crop = resize_crop(crop(frame.image, box), size)
+                collected.faces.append(_Face(frame.index, frame.timestamp_s, box, face_crop))
             collected.faces_s += time.perf_counter() - tick
             collected.sampled += 1
             report(0.9 * collected.sampled / count, f"frame {collected.sampled} of {count}")

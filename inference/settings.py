@@ -89,6 +89,7 @@ class Settings:
     def validate(self) -> None:
         """Raise :class:`SettingsError` naming the first setting that is out of range."""
         checks = [
+            (self.checkpoint in registry.names(), "DEEPFAKE_CHECKPOINT", self.checkpoint),
             (self.device in ("auto", "cpu", "cuda"), "DEEPFAKE_DEVICE", self.device),
             (self.face_model in ("hog", "cnn"), "DEEPFAKE_FACE_MODEL", self.face_model),
             (self.detect_max_side >= 64, "DEEPFAKE_DETECT_MAX_SIDE", self.detect_max_side),
@@ -102,7 +103,9 @@ class Settings:
         ]
         for ok, name, value in checks:
             if not ok:
-                raise SettingsError(f"{name}={value!r} is out of range; see inference/settings.py")
+                raise SettingsError(
+                    f"{name}={value!r} is not allowed; see inference/settings.py or the README"
+                )
 
     def with_checkpoint(self, name: str) -> Settings:
         """Return a copy that uses the registered checkpoint ``name`` and no overrides."""

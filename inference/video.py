@@ -9,7 +9,7 @@ import time
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from queue import Empty, Full, Queue
+from queue import Full, Queue
 
 import cv2
 import numpy as np
@@ -221,7 +221,7 @@ class DecodeAhead:
 
     _END = object()
 
-    def __init__(self, frames: Iterator[Frame], depth: int = 3) -> None:
+    def __init__(self, frames: Generator[Frame, None, None], depth: int = 3) -> None:
         self._frames = frames
         self._queue: Queue[object] = Queue(maxsize=depth)
         self._stop = threading.Event()
@@ -231,20 +231,14 @@ class DecodeAhead:
         thread = threading.Thread(target=self._produce, name="decode-ahead", daemon=True)
         thread.start()
         try:
-            while (item := self._take()) is not self._END:
+            # The producer always ends by queueing the end marker or its exception.
+            while (item := self._queue.get()) is not self._END:
                 if isinstance(item, Exception):
                     raise item
                 yield item  # type: ignore[misc]
         finally:
             self._stop.set()
             thread.join()
-
-    def _take(self) -> object:
-        while True:
-            try:
-                return self._queue.get(timeout=0.1)
-            except Empty:
-                continue
 
     def _produce(self) -> None:
         try:
@@ -258,7 +252,7 @@ class DecodeAhead:
         except Exception as exc:  # handed to the caller's thread and raised there
             self._put(exc)
         finally:
-            self._frames.close()  # type: ignore[attr-defined]
+            self._frames.close()
 
     def _put(self, item: object) -> None:
         while not self._stop.is_set():

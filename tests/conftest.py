@@ -24,7 +24,7 @@ for name in list(os.environ):
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from inference import registry  # noqa: E402
+from inference import Settings, registry  # noqa: E402
 from inference.network import ResNeXtLSTM  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -78,9 +78,27 @@ def hub_cache(checkpoint_file: Path) -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def detector(hub_cache: Path):
     """A detector built from the default settings, loading weights through hf_hub_download."""
-    from inference import Detector, Settings
+    from inference import Detector
 
     return Detector.from_settings(Settings.from_env({}))
+
+
+def serve(settings: Settings) -> Iterator[str]:
+    """Serve the app built for ``settings`` on a free local port; yields its URL."""
+    import app
+
+    demo = app.build_demo(settings)
+    demo.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1")
+    try:
+        yield demo.local_url
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="session")
+def app_url(hub_cache: Path) -> Iterator[str]:
+    """The app with default settings (weights from the offline Hub cache), served once."""
+    yield from serve(Settings.from_env({}))
 
 
 @pytest.fixture(scope="session")

@@ -3,36 +3,19 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import shared_clip
+from conftest import serve, shared_clip
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 from inference import Settings
 
 
-def serve(settings: Settings) -> Iterator[str]:
-    import app
-
-    demo = app.build_demo(settings)
-    demo.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1")
-    try:
-        yield demo.local_url
-    finally:
-        demo.close()
-
-
 @pytest.fixture(scope="module")
-def url(hub_cache: Path) -> Iterator[str]:
-    yield from serve(Settings.from_env({}))
-
-
-@pytest.fixture(scope="module")
-def client(url: str) -> Client:
-    return Client(url, verbose=False)
+def client(app_url: str) -> Client:
+    return Client(app_url, verbose=False)
 
 
 def test_api_schema(client: Client):

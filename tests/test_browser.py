@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from inference import Settings
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -25,27 +22,15 @@ CHROMIUM_ARGS = [
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium not installed")
 
 
-@pytest.fixture(scope="module")
-def page_url(hub_cache: Path) -> Iterator[str]:
-    import app
-
-    demo = app.build_demo(Settings.from_env({}))
-    demo.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1")
-    try:
-        yield demo.local_url
-    finally:
-        demo.close()
-
-
 @pytest.fixture
-def page(page_url: str):
+def page(app_url: str):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1300, "height": 1400})
         page.set_default_timeout(120_000)
-        page.goto(page_url)
+        page.goto(app_url)
         yield page
         browser.close()
 

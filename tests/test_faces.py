@@ -63,3 +63,20 @@ def test_small_face_found_by_the_second_look():
     box = FaceTracker(max_side=480).locate(canvas)
     assert box is not None
     assert iou(box, (214, 349, 250, 313)) > 0.7
+
+
+def test_large_frame_searched_whole_again_after_a_few_misses():
+    face = astronaut_bgr()
+    here, there = np.zeros((1100, 2000, 3), np.uint8), np.zeros((1100, 2000, 3), np.uint8)
+    here[:512, :512] = face
+    there[550:1062, 1400:1912] = face  # the face jumped across the frame
+    tracker = FaceTracker(max_side=480)
+    assert tracker.locate(here) is not None
+    # Not near its last place: the next frames are not searched whole, until the third.
+    assert [tracker.locate(there) is not None for _ in range(3)] == [False, False, True]
+    small = FaceTracker(max_side=480)
+    assert small.locate(here[:900, :900]) is not None
+    # In a frame of at most twice max_side the whole-frame search is cheap and done at once.
+    moved = np.zeros((900, 900, 3), np.uint8)
+    moved[388:900, 388:900] = face
+    assert small.locate(moved) is not None

@@ -10,7 +10,6 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -20,7 +19,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from hostile_corpus import Entry, make_corpus
 
-from inference import AnalysisResult, DeepfakeDetectorError, Detector, Settings
+from inference import AnalysisResult, DeepfakeDetectorError, Detector
 
 
 @pytest.fixture(scope="module")
@@ -112,26 +111,10 @@ def test_cli_answers_every_input(hub_cache: Path, corpus: list[tuple[Path, Entry
             assert row["verdict"] and row["error"] is None, entry.name
 
 
-def serve() -> Iterator[str]:
+def test_app_answers_every_input_and_stays_up(app_url: str, corpus: list[tuple[Path, Entry]]):
     import app
 
-    demo = app.build_demo(Settings.from_env({}))
-    demo.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1")
-    try:
-        yield demo.local_url
-    finally:
-        demo.close()
-
-
-@pytest.fixture(scope="module")
-def url(hub_cache: Path) -> Iterator[str]:
-    yield from serve()
-
-
-def test_app_answers_every_input_and_stays_up(url: str, corpus: list[tuple[Path, Entry]]):
-    import app
-
-    client = Client(url, verbose=False)
+    client = Client(app_url, verbose=False)
     before = temp_entries()
     for path, entry in corpus:
         try:
@@ -150,7 +133,7 @@ def test_app_answers_every_input_and_stays_up(url: str, corpus: list[tuple[Path,
     assert client.predict(handle_file(str(corpus[-1][0])), 5, api_name="/predict")["label"]
 
 
-def test_eight_concurrent_visitors(url: str, genuine_clip: Path):
+def test_eight_concurrent_visitors(app_url: str, genuine_clip: Path):
     process = psutil.Process()
     peak = [process.memory_info().rss]
     done = threading.Event()
@@ -164,7 +147,7 @@ def test_eight_concurrent_visitors(url: str, genuine_clip: Path):
 
     def visit(i: int) -> None:
         try:
-            results[i] = Client(url, verbose=False).predict(
+            results[i] = Client(app_url, verbose=False).predict(
                 handle_file(str(genuine_clip)), 10, api_name="/predict"
             )
         except Exception as exc:  # recorded and asserted on below

@@ -78,8 +78,12 @@ def test_registry_lists_known_checkpoints():
 
 
 def test_unknown_checkpoint_name():
-    with pytest.raises(WeightsUnavailableError, match="unknown checkpoint 'nope'"):
-        Settings.from_env({"DEEPFAKE_CHECKPOINT": "nope"}).checkpoint_spec()
+    with pytest.raises(SettingsError, match="DEEPFAKE_CHECKPOINT='nope'"):
+        Settings.from_env({"DEEPFAKE_CHECKPOINT": "nope"})
+    with pytest.raises(
+        WeightsUnavailableError, match="unknown checkpoint 'nope'; known checkpoints: resnext"
+    ):
+        Settings.from_env({}).with_checkpoint("nope")
 
 
 @pytest.mark.parametrize(

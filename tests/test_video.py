@@ -12,7 +12,15 @@ import pytest
 
 from examples.make_examples import astronaut_frames, write_opencv
 from inference.errors import LimitExceededError, VideoError
-from inference.video import Window, analysis_window, probe, sample_frames, sample_indices
+from inference.video import (
+    DecodeAhead,
+    Frame,
+    Window,
+    analysis_window,
+    probe,
+    sample_frames,
+    sample_indices,
+)
 
 
 def numbered_frames(count: int, size: tuple[int, int] = (96, 64)) -> list[np.ndarray]:
@@ -139,3 +147,30 @@ def test_pixel_limit_names_the_limit(tmp_path: Path):
     write_opencv(numbered_frames(3), path, fourcc="MJPG")
     with pytest.raises(LimitExceededError, match=r"96x64 .*DEEPFAKE_MAX_PIXELS"):
         probe(path, max_pixels=1000)
+
+
+def _frames_then_failure(closed: list[bool]):
+    try:
+        for i in range(3):
+            yield Frame(index=i, timestamp_s=i / 10, image=np.zeros((2, 2, 3), np.uint8))
+        raise VideoError("broken in the middle")
+    finally:
+        closed.append(True)
+
+
+def test_decode_ahead_reraises_in_the_caller():
+    closed: list[bool] = []
+    frames = iter(DecodeAhead(_frames_then_failure(closed)))
+    assert [next(frames).index for _ in range(3)] == [0, 1, 2]
+    with pytest.raises(VideoError, match="broken in the middle"):
+        next(frames)
+    assert closed == [True]
+
+
+def test_decode_ahead_stops_when_the_caller_stops():
+    closed: list[bool] = []
+    ahead = DecodeAhead(_frames_then_failure(closed), depth=1)
+    for frame in ahead:
+        assert frame.index == 0
+        break
+    assert closed == [True]  # the generator was closed, its capture released
