@@ -124,25 +124,16 @@ def _rotated(path: Path) -> None:
     plain.unlink()
 
 
-def _vfr(path: Path) -> None:
-    plain = path.with_suffix(".avi")
-    write_opencv(astronaut_frames(30), plain, fourcc="MJPG")
-    _ffmpeg("-i", str(plain), "-vf", "setpts='N*N/40/TB'", "-fps_mode", "vfr", "-c:v", "mpeg4", str(path))
-    plain.unlink()
+def _transcode(*options: str, count: int = 20) -> Callable[[Path], None]:
+    """A maker that encodes the astronaut clip with ffmpeg ``options``."""
 
+    def make(path: Path) -> None:
+        source = path.with_name(path.name + ".source.avi")
+        write_opencv(astronaut_frames(count), source, fourcc="MJPG")
+        _ffmpeg("-i", str(source), *options, str(path))
+        source.unlink()
 
-def _ten_bit(path: Path) -> None:
-    plain = path.with_suffix(".avi")
-    write_opencv(astronaut_frames(20), plain, fourcc="MJPG")
-    _ffmpeg("-i", str(plain), "-c:v", "libx264", "-pix_fmt", "yuv420p10le", str(path))
-    plain.unlink()
-
-
-def _grayscale(path: Path) -> None:
-    plain = path.with_suffix(".avi")
-    write_opencv(astronaut_frames(20), plain, fourcc="MJPG")
-    _ffmpeg("-i", str(plain), "-c:v", "ffv1", "-pix_fmt", "gray", str(path))
-    plain.unlink()
+    return make
 
 
 def _tiny_faces(path: Path) -> None:
@@ -203,9 +194,13 @@ ENTRIES = [
     Entry("one_frame.mp4", _one_frame, "result"),
     Entry("no_frame_rate.mjpeg", _zero_fps, "either"),
     Entry("rotated_phone.mp4", _rotated, "result"),
-    Entry("variable_frame_rate.mkv", _vfr, "result"),
-    Entry("ten_bit.mp4", _ten_bit, "either"),
-    Entry("grayscale.mkv", _grayscale, "result"),
+    Entry(
+        "variable_frame_rate.mkv",
+        _transcode("-vf", "setpts='N*N/40/TB'", "-fps_mode", "vfr", "-c:v", "mpeg4", count=30),
+        "result",
+    ),
+    Entry("ten_bit.mp4", _transcode("-c:v", "libx264", "-pix_fmt", "yuv420p10le"), "either"),
+    Entry("grayscale.mkv", _transcode("-c:v", "ffv1", "-pix_fmt", "gray"), "result"),
     Entry("tiny_faces.mp4", _tiny_faces, "result"),
     Entry("cartoon_face.mp4", _cartoon, "result"),
     Entry("many_faces.mp4", _many_faces, "result"),
