@@ -50,11 +50,16 @@ def check_engine(detector: Detector, path: Path, entry: Entry) -> str:
     return "result"
 
 
-def test_engine_answers_every_input(detector: Detector, corpus: list[tuple[Path, Entry]]):
+def test_engine_answers_every_input(
+    detector: Detector, corpus: list[tuple[Path, Entry]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     assert len(corpus) >= 20
-    before = temp_entries()
+    private = tmp_path / "tmp"  # a temp folder of our own, so other processes cannot disturb it
+    private.mkdir()
+    monkeypatch.setenv("TMPDIR", str(private))
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
     outcomes = {entry.name: check_engine(detector, path, entry) for path, entry in corpus}
-    assert temp_entries() - before == set()
+    assert list(private.iterdir()) == []
     assert outcomes["empty.mp4"] == outcomes["audio_only.m4a"] == "error"
     assert outcomes["rotated_phone.mp4"] == "result"
 
