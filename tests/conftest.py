@@ -1,6 +1,8 @@
 """Shared fixtures: an offline Hugging Face cache holding a random checkpoint in the public format.
 
 The environment is set before anything imports huggingface_hub, which reads it at import time.
+Everything the session (and its subprocesses) puts in a temp folder goes to a folder of its own,
+so that leftover files can be counted without other processes on the machine disturbing it.
 """
 
 from __future__ import annotations
@@ -11,7 +13,12 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-_HF_HOME = Path(tempfile.mkdtemp(prefix="deepfake-tests-hf-"))
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="deepfake-tests-"))
+_TMP = _SESSION_DIR / "tmp"
+_TMP.mkdir()
+tempfile.tempdir = str(_TMP)
+os.environ["TMPDIR"] = str(_TMP)
+_HF_HOME = _SESSION_DIR / "hf"
 os.environ["HF_HOME"] = str(_HF_HOME)
 os.environ["HF_HUB_CACHE"] = str(_HF_HOME / "hub")
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -66,13 +73,18 @@ def checkpoint_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def hub_cache(checkpoint_file: Path) -> Iterator[Path]:
+def hub_cache(checkpoint_file: Path) -> Path:
     """The offline Hub cache with the random checkpoint at the default registry location."""
     spec = registry.get(registry.default_name())
     cache = Path(os.environ["HF_HUB_CACHE"])
     put_in_hub_cache(cache, str(spec.repo_id), f"{spec.subfolder}/{spec.filename}", checkpoint_file)
-    yield cache
-    shutil.rmtree(_HF_HOME, ignore_errors=True)
+    return cache
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_session_dir() -> Iterator[None]:
+    yield
+    shutil.rmtree(_SESSION_DIR, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
