@@ -216,7 +216,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
             outputs=[summary, gallery, timeline, report_file],
             api_visibility="private",
         )
-        report_json = gr.JSON(visible=False)
+        report_json = gr.JSON(label="report", visible=False)
         report_button = gr.Button(visible=False)
         report_button.click(
             report, inputs=[video, frames, checkpoint], outputs=report_json, api_name="report"

@@ -80,3 +80,9 @@ def test_large_frame_searched_whole_again_after_a_few_misses():
     moved = np.zeros((900, 900, 3), np.uint8)
     moved[388:900, 388:900] = face
     assert small.locate(moved) is not None
+
+
+def test_cnn_detector_option():
+    boxes = detect_faces(astronaut_bgr(), model="cnn", max_side=256)
+    assert len(boxes) == 1
+    assert iou(boxes[0], ASTRONAUT_FACE) > 0.7
