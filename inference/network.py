@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import pickle
 import zipfile
 from pathlib import Path
@@ -14,8 +13,6 @@ from torch import nn
 from torchvision.models import resnext50_32x4d
 
 from inference.errors import CheckpointFormatError
-
-logger = logging.getLogger(__name__)
 
 FEATURES = 2048
 

@@ -118,6 +118,7 @@ class Detector:
             for face, score in zip(faces, scores, strict=True)
         ]
         verdict = decide([float(p) for p in scores], collected.sampled, self.settings.min_face_fraction)
+        logger.info("%s: %s", path.name, verdict.message)
         report(1.0, "done")
         return AnalysisResult(
             file_name=path.name,
