@@ -12,7 +12,15 @@ import gradio as gr
 import pandas as pd
 import spaces
 
-from inference import CANNOT_JUDGE, AnalysisResult, DeepfakeDetectorError, Detector, Settings, registry
+from inference import (
+    CANNOT_JUDGE,
+    AnalysisResult,
+    DeepfakeDetectorError,
+    Detector,
+    ModelConfig,
+    Settings,
+    registry,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +110,7 @@ def _summary(result: AnalysisResult) -> str:
 def build_demo(settings: Settings) -> gr.Blocks:
     """Build the app for ``settings`` (weights are loaded on the first request, then reused)."""
     spec = settings.checkpoint_spec()
-    default_frames = min(spec.frames or 20, settings.max_frames)
+    default_frames = min(spec.frames or ModelConfig().frames, settings.max_frames)
 
     def run(video: str | None, frames: int, checkpoint: str | None, progress: gr.Progress) -> AnalysisResult:
         if not video:
