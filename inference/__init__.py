@@ -15,16 +15,18 @@ from inference.errors import (
     DeepfakeDetectorError,
     LimitExceededError,
     VideoError,
+    WeightsIntegrityError,
     WeightsUnavailableError,
 )
 from inference.pipeline import Detector
-from inference.result import CANNOT_JUDGE, FAKE, REAL, AnalysisResult, FrameScore, Verdict
+from inference.result import CANNOT_JUDGE, FAKE, REAL, UNCERTAIN, AnalysisResult, FrameScore, Verdict
 from inference.settings import Settings, SettingsError
 
 __all__ = [
     "CANNOT_JUDGE",
     "FAKE",
     "REAL",
+    "UNCERTAIN",
     "AnalysisResult",
     "CheckpointFormatError",
     "DeepfakeDetectorError",
@@ -36,5 +38,6 @@ __all__ = [
     "SettingsError",
     "Verdict",
     "VideoError",
+    "WeightsIntegrityError",
     "WeightsUnavailableError",
 ]

@@ -26,6 +26,7 @@ ROW_FIELDS = (
     "decode_s",
     "faces_s",
     "model_s",
+    "explain_s",
     "total_s",
     "error",
 )

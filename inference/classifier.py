@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import torch
 
+from inference import explain
 from inference.config import ModelConfig
 from inference.hub import ResolvedCheckpoint, WeightsInfo
 from inference.network import ResNeXtLSTM, build_network, read_state_dict
@@ -72,3 +73,17 @@ class Classifier:
                 chunk = batch[start : start + BATCH_SIZE].to(self.device)
                 chunks.append(torch.softmax(self.network(chunk).float(), dim=1).cpu())
         return torch.cat(chunks)[:, self.config.fake_index].double().numpy()
+
+    def explain(self, crops_bgr: list[np.ndarray]) -> np.ndarray:
+        """Grad-CAM maps of the FAKE probability for each crop (see :mod:`inference.explain`).
+
+        Args:
+            crops_bgr: Face crops, each (H, W, 3) uint8, BGR, any size.
+
+        Returns:
+            Maps of shape (N, h, w), float32 in [0, 1] (7x7 for 112 px crops).
+        """
+        if not crops_bgr:
+            return np.zeros((0, 0, 0), np.float32)
+        batch = crops_to_tensor(crops_bgr, self.config).to(self.device)
+        return explain.gradcam_grids(self.network, batch, self.config.fake_index)

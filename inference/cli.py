@@ -14,6 +14,7 @@ from tqdm import tqdm
 from inference import registry
 from inference.batch import Outcome, RowFile, analyze_all, find_videos
 from inference.errors import DeepfakeDetectorError
+from inference.explain import save_explanations
 from inference.pipeline import Detector
 from inference.settings import Settings
 
@@ -41,6 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--output",
         type=Path,
         help="also write one row per video to this .jsonl or .csv file; videos already in it are skipped",
+    )
+    parser.add_argument(
+        "--explain",
+        type=Path,
+        metavar="DIR",
+        help="also write a Grad-CAM heatmap PNG per scored face into DIR/<video name>/",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the engine does")
     return parser
@@ -79,12 +86,16 @@ def main(argv: list[str] | None = None) -> int:
         done = rows.done()
         paths = [p for p in paths if str(p) not in done]
     failed = 0
-    outcomes = analyze_all(detector, paths, frames=args.frames, start_s=args.start, end_s=args.end)
+    outcomes = analyze_all(
+        detector, paths, frames=args.frames, start_s=args.start, end_s=args.end, explain=bool(args.explain)
+    )
     bar = tqdm(outcomes, total=len(paths), unit="video", disable=len(paths) < 2, file=sys.stderr)
     for outcome in bar:
         failed += outcome.error is not None
         if rows is not None:
             rows.append(outcome.row())
+        if args.explain and outcome.result is not None:
+            save_explanations(outcome.result, args.explain / outcome.path.stem)
         if args.json:
             payload = outcome.result.to_dict() if outcome.result else outcome.row()
             print(json.dumps(payload), flush=True)

@@ -16,7 +16,19 @@ class LimitExceededError(DeepfakeDetectorError):
 
 
 class WeightsUnavailableError(DeepfakeDetectorError):
-    """The checkpoint could not be found or downloaded; says which setting to change."""
+    """The checkpoint could not be found or downloaded; says which setting to change.
+
+    Attributes:
+        reason: The cause alone, without the advice (used to list several failed sources).
+    """
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason or message
+
+
+class WeightsIntegrityError(WeightsUnavailableError):
+    """The weights file does not have the pinned sha256, so it is not loaded."""
 
 
 class CheckpointFormatError(DeepfakeDetectorError):

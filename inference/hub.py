@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +21,8 @@ from huggingface_hub.errors import (
 )
 
 from inference.config import ModelConfig
-from inference.errors import WeightsUnavailableError
-from inference.registry import CheckpointSpec
+from inference.errors import WeightsIntegrityError, WeightsUnavailableError
+from inference.registry import CheckpointSpec, HubFile
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +36,14 @@ HOW_TO_CONFIGURE = (
 
 @dataclass(frozen=True)
 class WeightsInfo:
-    """Which weights were used, for reports. ``revision`` is the commit hash when known."""
+    """Which weights were used, for reports.
+
+    Attributes:
+        location: Where the file actually came from (a mirror when the first source failed).
+        revision: The commit hash when known.
+        sha256: Hex SHA-256 of the weights file used.
+        unavailable: Sources tried before the one that served, each with the reason.
+    """
 
     name: str
     location: str
@@ -44,6 +53,8 @@ class WeightsInfo:
     reported_accuracy: float | None
     training_data: str | None
     accuracy_source: str | None
+    sha256: str
+    unavailable: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Return the info as plain JSON types."""
@@ -62,12 +73,14 @@ class ResolvedCheckpoint:
 def resolve(spec: CheckpointSpec) -> ResolvedCheckpoint:
     """Make the checkpoint ``spec`` available locally, downloading it if needed.
 
-    ``.safetensors`` weights need a ``config.json`` beside them; ``.pt`` files use the
-    default :class:`ModelConfig` with the frame count from the registry.
+    Hub sources are tried in order (the main upload, then the mirrors); the first that gives a
+    file (matching ``spec.sha256`` when that is set) serves. ``.safetensors`` weights need a
+    ``config.json`` beside them; ``.pt`` files use the default :class:`ModelConfig` with the
+    frame count from the registry.
 
     Raises:
-        WeightsUnavailableError: If the file is missing, the repo is unknown, or the Hub is
-            unreachable and the file is not cached. The message says what to set.
+        WeightsUnavailableError: If no source gives the file (each source's reason is named),
+            or a local file does not match the pinned sha256. The message says what to set.
     """
     if spec.local_path:
         weights = Path(spec.local_path).expanduser()
@@ -75,25 +88,78 @@ def resolve(spec: CheckpointSpec) -> ResolvedCheckpoint:
             raise WeightsUnavailableError(
                 f"weights file {weights} does not exist (DEEPFAKE_WEIGHTS_PATH). {HOW_TO_CONFIGURE}"
             )
-        config_file = weights.with_name("config.json")
-        revision = None
+        digest = _verified_sha256(weights, spec.sha256, str(weights))
+        config_file, revision, served, failures = weights.with_name("config.json"), None, None, []
     else:
-        weights = _download(spec, str(spec.filename))
-        config_file = _download(spec, "config.json") if weights.suffix == ".safetensors" else None
-        revision = _snapshot_commit(weights) or spec.revision
+        weights, digest, served, failures = _first_available(spec)
+        config_file = _download(served, "config.json") if weights.suffix == ".safetensors" else None
+        revision = _snapshot_commit(weights) or served.revision
     config = _config_for(weights, config_file, spec)
     info = WeightsInfo(
         name=spec.name,
-        location=spec.location,
-        repo_id=spec.repo_id,
-        filename=spec.filename or weights.name,
+        location=served.location if served else spec.location,
+        repo_id=served.repo_id if served else None,
+        filename=served.filename if served else weights.name,
         revision=revision,
         reported_accuracy=spec.reported_accuracy,
         training_data=spec.training_data,
         accuracy_source=spec.accuracy_source,
+        sha256=digest,
+        unavailable=tuple(failures),
     )
-    logger.info("weights %s resolved to %s", spec.location, weights)
+    logger.info("weights %s resolved to %s (sha256 %s)", info.location, weights, digest)
     return ResolvedCheckpoint(weights_file=weights, config=config, info=info)
+
+
+def _first_available(spec: CheckpointSpec) -> tuple[Path, str, HubFile, list[str]]:
+    """Download from the first source that works; returns (file, sha256, source, failures)."""
+    failures = []
+    tampered = False
+    for source in spec.sources():
+        try:
+            weights = _download(source, source.filename)
+            digest = _verified_sha256(weights, spec.sha256, source.location)
+        except WeightsUnavailableError as exc:
+            logger.warning("weights source %s unavailable: %s", source.location, exc.reason)
+            failures.append(f"{source.location}: {exc.reason}")
+            tampered |= isinstance(exc, WeightsIntegrityError)
+            continue
+        if failures:
+            logger.warning("weights served by mirror %s", source.location)
+        return weights, digest, source, failures
+    # A file that exists but does not match its pin is a different failure from a missing one.
+    error = WeightsIntegrityError if tampered else WeightsUnavailableError
+    raise error(
+        f"no source of checkpoint {spec.name!r} could be used: "
+        + "; ".join(failures)
+        + f". {HOW_TO_CONFIGURE}"
+    )
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file, computed once per file version (path, size, mtime) per process."""
+    stat = Path(path).stat()
+    return _sha256(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=16)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _verified_sha256(weights: Path, expected: str | None, where: str) -> str:
+    digest = file_sha256(weights)
+    if expected and digest != expected.lower():
+        raise WeightsIntegrityError(
+            f"{where} has sha256 {digest}, but {expected.lower()} is pinned (registry entry or "
+            "DEEPFAKE_WEIGHTS_SHA256): the file was changed or replaced; it was not loaded",
+            reason=f"sha256 {digest} does not match the pinned {expected.lower()}",
+        )
+    return digest
 
 
 def _config_for(weights: Path, config_file: Path | None, spec: CheckpointSpec) -> ModelConfig:
@@ -120,19 +186,20 @@ _REASONS: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], str
 )
 
 
-def _download(spec: CheckpointSpec, filename: str) -> Path:
+def _download(source: HubFile, filename: str) -> Path:
     try:
         path = hf_hub_download(
-            repo_id=str(spec.repo_id),
+            repo_id=source.repo_id,
             filename=filename,
-            subfolder=spec.subfolder,
-            revision=spec.revision,
+            subfolder=source.subfolder,
+            revision=source.revision,
         )
     except (HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled, OSError) as exc:
         reason = next((text for kind, text in _REASONS if isinstance(exc, kind)), str(exc))
         raise WeightsUnavailableError(
-            f"cannot get {filename} from {spec.repo_id} (subfolder {spec.subfolder!r}, "
-            f"revision {spec.revision or 'main'}): {reason}. {HOW_TO_CONFIGURE}"
+            f"cannot get {filename} from {source.repo_id} (subfolder {source.subfolder!r}, "
+            f"revision {source.revision or 'main'}): {reason}. {HOW_TO_CONFIGURE}",
+            reason=reason,
         ) from exc
     return Path(path)
 

@@ -82,6 +82,7 @@ class Detector:
         start_s: float | None = None,
         end_s: float | None = None,
         progress: Progress | None = None,
+        explain: bool = False,
     ) -> AnalysisResult:
         """Analyse one video.
 
@@ -91,6 +92,8 @@ class Detector:
             start_s: Start of the window to sample from, seconds; default the beginning.
             end_s: End of the window, seconds; default the end of the clip.
             progress: Optional callback for progress reports.
+            explain: Also compute a Grad-CAM heatmap for every scored face (costs about as
+                much again as scoring).
 
         Returns:
             The result; its verdict is CANNOT JUDGE when too few frames show a face.
@@ -105,19 +108,32 @@ class Detector:
         count = self._check_request(path, frames)
         info = probe(path, self.settings.max_pixels)
         window = analysis_window(info, start_s, end_s, self.settings.max_duration_s)
-        collected = self._collect_faces(path, window, count, report)
+        collected = self._collect_faces(path, info, window, count, report)
         if collected.sampled == 0:
             raise VideoError(f"{path.name}: no frame could be decoded")
         report(0.9, "scoring faces")
         model_started = time.perf_counter()
         faces = sorted(collected.faces, key=lambda face: face.frame_index)
-        scores = self.classifier.fake_probabilities([face.crop_bgr for face in faces])
-        model_s = time.perf_counter() - model_started
+        crops = [face.crop_bgr for face in faces]
+        scores = self.classifier.fake_probabilities(crops)
+        timings = {"decode": collected.decode_s, "faces": collected.faces_s}
+        timings["model"] = time.perf_counter() - model_started
+        heatmaps: list[np.ndarray | None] = [None] * len(faces)
+        if explain:
+            report(0.95, "explaining scores")
+            explain_started = time.perf_counter()
+            heatmaps = list(self.classifier.explain(crops))
+            timings["explain"] = time.perf_counter() - explain_started
         frame_scores = [
-            FrameScore(face.frame_index, face.timestamp_s, face.box, float(score))
-            for face, score in zip(faces, scores, strict=True)
+            FrameScore(face.frame_index, face.timestamp_s, face.box, float(score), heatmap)
+            for face, score, heatmap in zip(faces, scores, heatmaps, strict=True)
         ]
-        verdict = decide([float(p) for p in scores], collected.sampled, self.settings.min_face_fraction)
+        verdict = decide(
+            [float(p) for p in scores],
+            collected.sampled,
+            self.settings.min_face_fraction,
+            self.settings.uncertain_margin,
+        )
         logger.info("%s: %s", path.name, verdict.message)
         report(1.0, "done")
         return AnalysisResult(
@@ -128,12 +144,7 @@ class Detector:
             crops=[cv2.cvtColor(face.crop_bgr, cv2.COLOR_BGR2RGB) for face in faces],
             weights=self.classifier.info,
             video=info,
-            timings={
-                "decode": collected.decode_s,
-                "faces": collected.faces_s,
-                "model": model_s,
-                "total": time.perf_counter() - started,
-            },
+            timings={**timings, "total": time.perf_counter() - started},
             notes=self._notes(collected.sampled, count, window, info),
         )
 
@@ -166,11 +177,13 @@ class Detector:
                 )
         return count
 
-    def _collect_faces(self, path: Path, window: Window, count: int, report: Progress) -> _Collected:
+    def _collect_faces(
+        self, path: Path, info: VideoInfo, window: Window, count: int, report: Progress
+    ) -> _Collected:
         tracker = FaceTracker(self.settings.face_model, self.settings.detect_max_side)
         size = self.classifier.config.image_size
         collected = _Collected()
-        frames = DecodeAhead(sample_frames(path, window, count))
+        frames = DecodeAhead(sample_frames(path, window, count, info.decoder))
         for frame in frames:
             tick = time.perf_counter()
             box = tracker.locate(frame.image)

@@ -14,11 +14,29 @@ _REGISTRY_FILE = Path(__file__).with_name("checkpoints.json")
 
 
 @dataclass(frozen=True)
+class HubFile:
+    """One file on the Hugging Face Hub: repo, folder, name and branch/tag/commit."""
+
+    repo_id: str
+    filename: str
+    subfolder: str | None = None
+    revision: str | None = None
+
+    @property
+    def location(self) -> str:
+        """Human-readable location, e.g. ``org/repo:sub/file.pt@main``."""
+        path = f"{self.subfolder}/{self.filename}" if self.subfolder else self.filename
+        return f"{self.repo_id}:{path}@{self.revision or 'main'}"
+
+
+@dataclass(frozen=True)
 class CheckpointSpec:
     """Where one checkpoint lives and what is known about it.
 
     Either ``local_path`` is set (a file on disk), or ``repo_id`` + ``filename`` (and optionally
-    ``subfolder`` and ``revision``) name a file on the Hugging Face Hub.
+    ``subfolder`` and ``revision``) name a file on the Hugging Face Hub, with ``mirrors``: other
+    known uploads of the same file, tried in order when the first cannot be had. ``sha256``,
+    when set, pins the file's content: a file with another hash is refused.
     """
 
     name: str
@@ -31,14 +49,20 @@ class CheckpointSpec:
     reported_accuracy: float | None = None
     training_data: str | None = None
     accuracy_source: str | None = None
+    mirrors: tuple[HubFile, ...] = ()
+    sha256: str | None = None
 
     @property
     def location(self) -> str:
-        """Human-readable location, e.g. ``org/repo:sub/file.pt@main`` or a path."""
+        """Human-readable location of the first source, e.g. ``org/repo:sub/file.pt@main`` or a path."""
         if self.local_path:
             return self.local_path
-        path = f"{self.subfolder}/{self.filename}" if self.subfolder else str(self.filename)
-        return f"{self.repo_id}:{path}@{self.revision or 'main'}"
+        return self.sources()[0].location
+
+    def sources(self) -> list[HubFile]:
+        """The Hub uploads to try, in order: the main one, then the mirrors."""
+        main = HubFile(str(self.repo_id), str(self.filename), self.subfolder, self.revision)
+        return [main, *self.mirrors]
 
 
 def frames_in_name(filename: str | None) -> int | None:
@@ -50,7 +74,12 @@ def frames_in_name(filename: str | None) -> int | None:
 @cache
 def _load() -> tuple[str, dict[str, CheckpointSpec]]:
     data = json.loads(_REGISTRY_FILE.read_text(encoding="utf-8"))
-    specs = {entry["name"]: CheckpointSpec(**entry) for entry in data["checkpoints"]}
+    specs = {
+        entry["name"]: CheckpointSpec(
+            **{**entry, "mirrors": tuple(HubFile(**mirror) for mirror in entry.get("mirrors", []))}
+        )
+        for entry in data["checkpoints"]
+    }
     return data["default"], specs
 
 

@@ -14,8 +14,17 @@ from inference.video import VideoInfo
 
 FAKE = "FAKE"
 REAL = "REAL"
+UNCERTAIN = "UNCERTAIN"
 CANNOT_JUDGE = "CANNOT JUDGE"
+LABELS = (FAKE, REAL, UNCERTAIN, CANNOT_JUDGE)
 THRESHOLD = 0.5
+# What each label means, in the words the app, the API and the CLI use.
+MEANING = {
+    FAKE: "strong signs of manipulation",
+    REAL: "no sign of manipulation the model can see",
+    UNCERTAIN: "the model cannot tell",
+    CANNOT_JUDGE: "too few frames show a face to judge",
+}
 
 
 @dataclass(frozen=True)
@@ -27,21 +36,27 @@ class FrameScore:
         timestamp_s: Time of the frame in seconds.
         box: Face box (top, right, bottom, left) in full-resolution pixels.
         fake_probability: The network's probability that this face is manipulated.
+        heatmap: When asked for, the Grad-CAM map of the FAKE probability over the crop,
+            shape (h, w) (7x7 for 112 px crops), values in [0, 1], row 0 at the top.
     """
 
     frame_index: int
     timestamp_s: float
     box: Box
     fake_probability: float
+    heatmap: np.ndarray | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the score as plain JSON types."""
-        return {
+        """Return the score as plain JSON types (the heatmap as rows of numbers, when present)."""
+        data: dict[str, Any] = {
             "frame_index": self.frame_index,
             "timestamp_s": round(self.timestamp_s, 3),
             "box_top_right_bottom_left": list(self.box),
             "fake_probability": self.fake_probability,
         }
+        if self.heatmap is not None:
+            data["heatmap"] = np.round(self.heatmap, 3).tolist()
+        return data
 
 
 @dataclass(frozen=True)
@@ -54,13 +69,16 @@ class Verdict:
     message: str
 
 
-def decide(scores: list[float], sampled: int, min_face_fraction: float) -> Verdict:
+def decide(
+    scores: list[float], sampled: int, min_face_fraction: float, uncertain_margin: float = 0.1
+) -> Verdict:
     """Turn per-frame fake probabilities into a verdict.
 
     Rule: when at least ``min_face_fraction`` of the ``sampled`` frames (and at least one)
-    showed a face, the video's fake probability is the mean over those frames; FAKE when it
-    is at least 0.5, otherwise REAL. The confidence is the probability of the chosen label.
-    With fewer faces the answer is CANNOT JUDGE, with the counts.
+    showed a face, the video's fake probability is the mean over those frames. Within
+    ``uncertain_margin`` of 0.5 the answer is UNCERTAIN (a mean near 0.5 is no evidence either
+    way); above that FAKE, below it REAL. The confidence is the probability of the more likely
+    label (for UNCERTAIN too). With fewer faces the answer is CANNOT JUDGE, with the counts.
     """
     needed = max(1, int(np.ceil(min_face_fraction * sampled)))
     if len(scores) < needed:
@@ -74,17 +92,19 @@ def decide(scores: list[float], sampled: int, min_face_fraction: float) -> Verdi
             ),
         )
     fake = float(np.mean(scores))
-    label = FAKE if fake >= THRESHOLD else REAL
-    confidence = fake if label == FAKE else 1.0 - fake
-    return Verdict(
-        label=label,
-        fake_probability=fake,
-        confidence=confidence,
-        message=(
-            f"{label} with {confidence:.0%} confidence: mean fake probability {fake:.2f} over "
-            f"{len(scores)} of {sampled} sampled frames with a face."
-        ),
-    )
+    # The small slack keeps the edges (0.4 and 0.6 at the default margin) out of the band
+    # despite floating-point error.
+    if abs(fake - THRESHOLD) < uncertain_margin - 1e-9:
+        label = UNCERTAIN
+    else:
+        label = FAKE if fake >= THRESHOLD else REAL
+    confidence = max(fake, 1.0 - fake)
+    counts = f"mean fake probability {fake:.2f} over {len(scores)} of {sampled} sampled frames with a face"
+    if label == UNCERTAIN:
+        message = f"UNCERTAIN: {MEANING[UNCERTAIN]} ({counts}, within 0.5 ± {uncertain_margin:g})."
+    else:
+        message = f"{label} with {confidence:.0%} confidence, {MEANING[label]}: {counts}."
+    return Verdict(label=label, fake_probability=fake, confidence=confidence, message=message)
 
 
 @dataclass

@@ -8,10 +8,12 @@
 | DEEPFAKE_WEIGHTS_FILE | file name in that repo | registry file |
 | DEEPFAKE_WEIGHTS_SUBFOLDER | folder of that file in the repo | registry folder |
 | DEEPFAKE_WEIGHTS_REVISION | branch, tag or commit of the repo | main |
+| DEEPFAKE_WEIGHTS_SHA256 | expected sha256 of the weights file; any other file is refused | registry pin |
 | DEEPFAKE_DEVICE | "cpu", "cuda" or "auto" (CUDA when present) | auto |
 | DEEPFAKE_FACE_MODEL | face detector, "hog" (fast) or "cnn" (slower, better on turned faces) | hog |
 | DEEPFAKE_DETECT_MAX_SIDE | longest side of the downscaled copy faces are searched in, pixels | 480 |
 | DEEPFAKE_MIN_FACE_FRACTION | share of sampled frames that must show a face to judge | 0.25 |
+| DEEPFAKE_UNCERTAIN_MARGIN | a mean fake probability within 0.5 +/- this is UNCERTAIN | 0.1 |
 | DEEPFAKE_MAX_UPLOAD_MB | largest file accepted, MB | 200 |
 | DEEPFAKE_MAX_DURATION_S | only the first this many seconds are analysed | 600 |
 | DEEPFAKE_MAX_PIXELS | frames with more pixels are refused | 35389440 (8K) |
@@ -23,6 +25,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -46,10 +49,12 @@ class Settings:
     weights_file: str | None = None
     weights_subfolder: str | None = None
     weights_revision: str | None = None
+    weights_sha256: str | None = None
     device: str = "auto"
     face_model: str = "hog"
     detect_max_side: int = 480
     min_face_fraction: float = 0.25
+    uncertain_margin: float = 0.1
     max_upload_mb: float = 200.0
     max_duration_s: float = 600.0
     max_pixels: int = 7680 * 4320
@@ -72,10 +77,12 @@ class Settings:
             weights_file=env.get("DEEPFAKE_WEIGHTS_FILE") or None,
             weights_subfolder=env.get("DEEPFAKE_WEIGHTS_SUBFOLDER") or None,
             weights_revision=env.get("DEEPFAKE_WEIGHTS_REVISION") or None,
+            weights_sha256=(env.get("DEEPFAKE_WEIGHTS_SHA256") or "").strip().lower() or None,
             device=env.get("DEEPFAKE_DEVICE", "auto"),
             face_model=env.get("DEEPFAKE_FACE_MODEL", "hog"),
             detect_max_side=_number(env, "DEEPFAKE_DETECT_MAX_SIDE", 480, int),
             min_face_fraction=_number(env, "DEEPFAKE_MIN_FACE_FRACTION", 0.25, float),
+            uncertain_margin=_number(env, "DEEPFAKE_UNCERTAIN_MARGIN", 0.1, float),
             max_upload_mb=_number(env, "DEEPFAKE_MAX_UPLOAD_MB", 200.0, float),
             max_duration_s=_number(env, "DEEPFAKE_MAX_DURATION_S", 600.0, float),
             max_pixels=_number(env, "DEEPFAKE_MAX_PIXELS", 7680 * 4320, int),
@@ -90,10 +97,16 @@ class Settings:
         """Raise :class:`SettingsError` naming the first setting that is out of range."""
         checks = [
             (self.checkpoint in registry.names(), "DEEPFAKE_CHECKPOINT", self.checkpoint),
+            (
+                self.weights_sha256 is None or re.fullmatch(r"[0-9a-f]{64}", self.weights_sha256) is not None,
+                "DEEPFAKE_WEIGHTS_SHA256",
+                self.weights_sha256,
+            ),
             (self.device in ("auto", "cpu", "cuda"), "DEEPFAKE_DEVICE", self.device),
             (self.face_model in ("hog", "cnn"), "DEEPFAKE_FACE_MODEL", self.face_model),
             (self.detect_max_side >= 64, "DEEPFAKE_DETECT_MAX_SIDE", self.detect_max_side),
             (0 < self.min_face_fraction <= 1, "DEEPFAKE_MIN_FACE_FRACTION", self.min_face_fraction),
+            (0 <= self.uncertain_margin < 0.5, "DEEPFAKE_UNCERTAIN_MARGIN", self.uncertain_margin),
             (self.max_upload_mb > 0, "DEEPFAKE_MAX_UPLOAD_MB", self.max_upload_mb),
             (self.max_duration_s > 0, "DEEPFAKE_MAX_DURATION_S", self.max_duration_s),
             (self.max_pixels > 0, "DEEPFAKE_MAX_PIXELS", self.max_pixels),
@@ -118,15 +131,21 @@ class Settings:
             weights_file=None,
             weights_subfolder=None,
             weights_revision=None,
+            weights_sha256=None,
         )
 
     def checkpoint_spec(self) -> CheckpointSpec:
-        """Where the weights come from: a local path, a Hub override, or a registry entry."""
+        """Where the weights come from: a local path, a Hub override, or a registry entry.
+
+        A registry entry keeps its mirrors and sha256 pin only while no override changes which
+        file it names; DEEPFAKE_WEIGHTS_SHA256 pins any of them.
+        """
         if self.weights_path:
             return CheckpointSpec(
                 name="local file",
                 local_path=self.weights_path,
                 frames=registry.frames_in_name(Path(self.weights_path).name),
+                sha256=self.weights_sha256,
             )
         base = registry.get(self.checkpoint)
         if self.weights_repo:
@@ -138,13 +157,18 @@ class Settings:
                 subfolder=self.weights_subfolder,
                 revision=self.weights_revision,
                 frames=registry.frames_in_name(filename),
+                sha256=self.weights_sha256,
             )
-        return replace(
-            base,
-            filename=self.weights_file or base.filename,
-            subfolder=self.weights_subfolder or base.subfolder,
-            revision=self.weights_revision or base.revision,
-        )
+        if self.weights_file or self.weights_subfolder or self.weights_revision:
+            base = replace(
+                base,
+                filename=self.weights_file or base.filename,
+                subfolder=self.weights_subfolder or base.subfolder,
+                revision=self.weights_revision or base.revision,
+                mirrors=(),
+                sha256=None,
+            )
+        return replace(base, sha256=self.weights_sha256 or base.sha256)
 
 
 def _number(env: Mapping[str, str], name: str, default: float, kind: type) -> float:

@@ -1,9 +1,15 @@
-"""Video probing and frame sampling with OpenCV, one frame in memory at a time."""
+"""Video probing and frame sampling, one frame in memory at a time.
+
+OpenCV decodes what its FFmpeg can; a stream it cannot open or decode (AV1, for one) goes to
+PyAV (:mod:`inference.video_pyav`), with the same sampling and timestamps.
+"""
 
 from __future__ import annotations
 
 import logging
 import math
+import shutil
+import subprocess
 import threading
 import time
 from collections.abc import Generator, Iterator
@@ -14,23 +20,33 @@ from queue import Full, Queue
 import cv2
 import numpy as np
 
+from inference import video_pyav
 from inference.errors import LimitExceededError, VideoError
 
 logger = logging.getLogger(__name__)
 
 # Beyond this many frames between two targets, seeking beats decoding every frame.
 SEEK_GAP = 600
+OPENCV = "opencv"
+PYAV = "pyav"
 
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """What the container says about a video (sizes are after rotation metadata is applied)."""
+    """What the container says about a video (sizes are after rotation metadata is applied).
+
+    Attributes:
+        decoder: Which library decodes it: "opencv", or "pyav" for streams OpenCV cannot.
+        codec: The codec as FFmpeg names it, when known.
+    """
 
     width: int
     height: int
     fps: float | None
     frame_count: int
     duration_s: float | None
+    decoder: str = OPENCV
+    codec: str | None = None
 
     def to_dict(self) -> dict[str, float | int | None]:
         """Return the info as plain JSON types."""
@@ -40,6 +56,8 @@ class VideoInfo:
             "fps": self.fps,
             "frame_count": self.frame_count,
             "duration_s": self.duration_s,
+            "decoder": self.decoder,
+            "codec": self.codec,
         }
 
 
@@ -68,10 +86,22 @@ class Window:
 
 
 def open_capture(path: str | Path) -> cv2.VideoCapture:
-    """Open ``path`` for decoding with rotation metadata applied.
+    """Open ``path`` with OpenCV, rotation metadata applied.
 
     Raises:
         VideoError: If the file is missing or OpenCV cannot decode it as a video.
+    """
+    capture = _try_capture(path)
+    if capture is None:
+        raise VideoError(f"{Path(path).name} is not a video that can be decoded (unknown or broken format)")
+    return capture
+
+
+def _try_capture(path: str | Path) -> cv2.VideoCapture | None:
+    """An opened OpenCV capture of ``path``, or None when OpenCV cannot open it.
+
+    Raises:
+        VideoError: If the file is missing or empty.
     """
     path = Path(path)
     if not path.is_file():
@@ -81,40 +111,90 @@ def open_capture(path: str | Path) -> cv2.VideoCapture:
     capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
     if not capture.isOpened():
         capture.release()
-        raise VideoError(f"{path.name} is not a video that can be decoded (unknown or broken format)")
+        return None
     capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
     return capture
 
 
 def probe(path: str | Path, max_pixels: int | None = None) -> VideoInfo:
-    """Read the size, frame rate and frame count of a video.
+    """Read the size, frame rate and frame count of a video, and pick its decoder.
 
+    OpenCV is tried first; when it cannot open the file or decode its first frame, PyAV is.
     A missing or zero frame count is replaced by counting the frames.
 
     Raises:
-        VideoError: If the file cannot be decoded or has no video frames.
+        VideoError: If neither decoder can decode the file; names the codec when known.
         LimitExceededError: If a frame has more than ``max_pixels`` pixels.
     """
-    capture = open_capture(path)
+    capture = _try_capture(path)
+    if capture is None:
+        return _probe_pyav(path, max_pixels)
     try:
         width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
         height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
         fps = _valid_fps(capture.get(cv2.CAP_PROP_FPS))
         reported = capture.get(cv2.CAP_PROP_FRAME_COUNT)
+        _check_pixels(width, height, max_pixels)
+        decodes = width > 0 and height > 0 and capture.grab()
     finally:
         capture.release()
-    if width <= 0 or height <= 0:
-        raise VideoError(f"{Path(path).name} has no video stream (audio only or not a video)")
-    if max_pixels is not None and width * height > max_pixels:
-        raise LimitExceededError(
-            f"frames of {width}x{height} ({width * height} pixels) exceed the limit of "
-            f"{max_pixels} pixels per frame (DEEPFAKE_MAX_PIXELS)"
-        )
+    if not decodes:
+        return _probe_pyav(path, max_pixels)
     count = int(reported) if math.isfinite(reported) and reported > 0 else count_frames(path)
     if count == 0:
         raise VideoError(f"{Path(path).name} has no decodable video frames")
     duration = count / fps if fps else None
     return VideoInfo(width=width, height=height, fps=fps, frame_count=count, duration_s=duration)
+
+
+def _probe_pyav(path: str | Path, max_pixels: int | None) -> VideoInfo:
+    try:
+        stream = video_pyav.probe_stream(path)
+    except video_pyav.UndecodableError as exc:
+        codec = exc.codec or _ffprobe_codec(path)
+        hint = (
+            f" Its video codec ({codec}) cannot be decoded here; re-encode it as H.264, for "
+            "example: ffmpeg -i IN -c:v libx264 OUT.mp4"
+            if codec
+            else ""
+        )
+        raise VideoError(f"{exc}.{hint}") from exc
+    _check_pixels(stream.width, stream.height, max_pixels)
+    logger.info("%s: %s stream decoded with PyAV", Path(path).name, stream.codec)
+    duration = stream.frame_count / stream.fps if stream.fps else None
+    return VideoInfo(
+        width=stream.width,
+        height=stream.height,
+        fps=stream.fps,
+        frame_count=stream.frame_count,
+        duration_s=duration,
+        decoder=PYAV,
+        codec=stream.codec,
+    )
+
+
+def _check_pixels(width: int, height: int, max_pixels: int | None) -> None:
+    if max_pixels is not None and width * height > max_pixels:
+        raise LimitExceededError(
+            f"frames of {width}x{height} ({width * height} pixels) exceed the limit of "
+            f"{max_pixels} pixels per frame (DEEPFAKE_MAX_PIXELS)"
+        )
+
+
+def _ffprobe_codec(path: str | Path) -> str | None:
+    """The codec tag of a stream that no decoder here knows (only ffprobe reports it), or None."""
+    ffprobe = shutil.which("ffprobe")
+    if ffprobe is None:
+        return None
+    command = [ffprobe, "-v", "error", "-select_streams", "v:0", "-show_entries", "stream=codec_tag_string"]
+    try:
+        done = subprocess.run(
+            [*command, "-of", "default=nw=1:nk=1", str(path)], capture_output=True, text=True, timeout=20
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    tag = done.stdout.strip()
+    return f"FourCC {tag}" if done.returncode == 0 and tag and tag.isprintable() else None
 
 
 def count_frames(path: str | Path) -> int:
@@ -158,8 +238,10 @@ def sample_indices(first: int, stop: int, count: int) -> list[int]:
     return sorted({int(i) for i in np.linspace(first, stop - 1, count).round()})
 
 
-def sample_frames(path: str | Path, window: Window, count: int) -> Iterator[Frame]:
+def sample_frames(path: str | Path, window: Window, count: int, decoder: str = OPENCV) -> Iterator[Frame]:
     """Decode ``count`` frames spread evenly over ``window``, one at a time.
+
+    ``decoder`` is :attr:`VideoInfo.decoder` from :func:`probe`.
 
     When the container claims more frames than it holds (common with variable frame rate),
     the first pass ends early; a second pass then picks the missing number of frames evenly
@@ -168,16 +250,17 @@ def sample_frames(path: str | Path, window: Window, count: int) -> Iterator[Fram
     Yields:
         Frames, each (H, W, 3) uint8 BGR; in increasing index order within each pass.
     """
+    read = _read_pyav if decoder == PYAV else _read
     targets = sample_indices(window.first, window.stop, count)
     seen: list[int] = []
-    end = yield from _read(path, targets, seen)
+    end = yield from read(path, targets, seen)
     missing = len(targets) - len(seen)
     if end is not None and missing:
         logger.info("container claimed %d frames but ended at %d", window.stop, end)
         taken = set(seen)
         candidates = [i for i in range(window.first, end) if i not in taken]
         picks = [candidates[i] for i in sample_indices(0, len(candidates), missing)]
-        yield from _read(path, picks, seen)
+        yield from read(path, picks, seen)
 
 
 def _read(path: str | Path, targets: list[int], seen: list[int]) -> Generator[Frame, None, int | None]:
@@ -206,6 +289,21 @@ def _read(path: str | Path, targets: list[int], seen: list[int]) -> Generator[Fr
     finally:
         capture.release()
     return None
+
+
+def _read_pyav(path: str | Path, targets: list[int], seen: list[int]) -> Generator[Frame, None, int | None]:
+    """Like :func:`_read`, with PyAV."""
+    reader = video_pyav.read_frames(path, targets)
+    try:
+        while True:
+            try:
+                index, timestamp, image = next(reader)
+            except StopIteration as stop:
+                return stop.value
+            seen.append(index)
+            yield Frame(index=index, timestamp_s=timestamp, image=image)
+    finally:
+        reader.close()
 
 
 class DecodeAhead:

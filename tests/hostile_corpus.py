@@ -175,6 +175,18 @@ def _copy_example(path: Path) -> None:
     shutil.copyfile(EXAMPLE, path)
 
 
+def _wide_strip(path: Path) -> None:
+    _ffmpeg("-f", "lavfi", "-i", "testsrc=size=4000x16:rate=10:d=2", "-c:v", "libx264", str(path))
+
+
+def _unknown_codec(path: Path) -> None:
+    # An AVI whose stream is tagged with a FourCC that no decoder knows.
+    plain = path.with_name("plain-" + path.name)
+    _transcode("-c:v", "mpeg4", "-vtag", "XVID", count=10)(plain)
+    path.write_bytes(plain.read_bytes().replace(b"XVID", b"QZQZ"))
+    plain.unlink()
+
+
 ENTRIES = [
     Entry("empty.mp4", _bytes(b""), "error"),
     Entry("text_renamed.mp4", _bytes(b"just some text, renamed to look like a video\n" * 200), "error"),
@@ -205,6 +217,20 @@ ENTRIES = [
     Entry("cartoon_face.mp4", _cartoon, "result"),
     Entry("many_faces.mp4", _many_faces, "result"),
     Entry("..%2F..%2Fetc%2Fpasswd; rm -rf $HOME 'ü'.mp4", _copy_example, "result"),
+    # Codecs people upload; OpenCV's wheel cannot decode AV1, PyAV takes over.
+    Entry("av1.mp4", _transcode("-c:v", "libaom-av1", "-cpu-used", "8", "-b:v", "300k"), "result"),
+    Entry("vp9.webm", _transcode("-c:v", "libvpx-vp9", "-deadline", "realtime", "-b:v", "500k"), "result"),
+    Entry(
+        "hevc.mp4",
+        _transcode(
+            "-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "log-level=none", "-tag:v", "hvc1"
+        ),
+        "result",
+    ),
+    Entry("animated_gif_renamed.mp4", _transcode("-f", "gif"), "result"),
+    Entry("ffv1.mkv", _transcode("-c:v", "ffv1"), "result"),
+    Entry("wide_4000x16.mp4", _wide_strip, "result"),
+    Entry("unknown_codec.avi", _unknown_codec, "error"),
     Entry("eight_k.mp4", _eight_k, "result", large=True),
     Entry("too_many_pixels.avi", _too_many_pixels, "error", large=True),
     Entry("two_hours_tiny.mp4", _two_hours, "result", large=True),

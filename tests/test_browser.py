@@ -1,7 +1,13 @@
-"""A person's visit in a real browser: headless Chromium driven by Playwright."""
+"""A person's visit in a real browser: headless Chromium driven by Playwright.
+
+Every test fails on any error thrown in the page and on any output still pending once the
+verdict is shown. Screenshots land in the test's tmp folder, or in $SCREENSHOT_DIR when set (to
+look at them after the run).
+"""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -18,44 +24,119 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+EXAMPLES = {
+    "Genuine (camera motion)": r"^\s*(FAKE|REAL|UNCERTAIN)\s*$",
+    "Manipulated (pasted face)": r"^\s*(FAKE|REAL|UNCERTAIN)\s*$",
+    "No face": r"^\s*CANNOT JUDGE\s*$",
+}
+# An output still waiting for its value: Gradio shows its status tracker (hidden once the value
+# is in) and marks the block "pending" (greyed). Both were seen on the examples' outputs that
+# never finished.
+PENDING = "[data-testid='status-tracker']:not(.hide), .block.pending"
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium not installed")
 
 
+def open_page(playwright, url: str, errors: list[str], **context):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=120_000)
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    page = browser.new_page(**{"viewport": {"width": 1300, "height": 1400}, **context})
+    page.set_default_timeout(120_000)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(url)
+    return browser, page
+
+
 @pytest.fixture
-def page(app_url: str):
+def visit(app_url: str):
+    """Opens the app in a fresh browser; afterwards fails on any error the page threw."""
     from playwright.sync_api import sync_playwright
 
+    errors: list[str] = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1300, "height": 1400})
-        page.set_default_timeout(120_000)
-        page.goto(app_url)
-        yield page
-        browser.close()
+        browsers = []
+
+        def open_app(**context):
+            browser, page = open_page(playwright, app_url, errors, **context)
+            browsers.append(browser)
+            return page
+
+        yield open_app
+        for browser in browsers:
+            browser.close()
+    assert errors == [], f"errors thrown in the page: {errors}"
 
 
-def test_upload_analyze_and_see_why(page, manipulated_clip: Path, tmp_path: Path):
+def shot(page, tmp_path: Path, name: str) -> Path:
+    folder = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    assert path.stat().st_size > 10_000
+    return path
+
+
+def settled(page, label_pattern: str) -> None:
+    """Wait for the verdict, then for every output to leave its pending state."""
     from playwright.sync_api import expect
 
+    expect(page.get_by_test_id("label-output-value")).to_have_text(re.compile(label_pattern))
+    expect(page.locator(PENDING)).to_have_count(0, timeout=60_000)
+    expect(page.get_by_test_id("download-link")).to_have_attribute("href", re.compile(r"\.json$"))
+
+
+def test_upload_analyze_explain_and_see_why(visit, manipulated_clip: Path, tmp_path: Path):
+    from playwright.sync_api import expect
+
+    page = visit()
     page.locator("input[type=file]").first.set_input_files(str(manipulated_clip))
     expect(page.get_by_test_id("Video-player")).to_be_visible()
+    page.get_by_text("Frames and model weights").click()
     page.get_by_label("number input for Frames to sample").fill("12")
+    page.get_by_label(re.compile("Explain")).check()
     page.get_by_role("button", name="Analyze").click()
-    expect(page.get_by_test_id("label-output-value")).to_have_text(re.compile(r"^\s*(FAKE|REAL)\s*$"))
+    settled(page, r"^\s*(FAKE|REAL|UNCERTAIN)\s*$")
     expect(page.locator(".thumbnail-item")).to_have_count(12)
     expect(page.get_by_text(re.compile(r"over 12 of 12 sampled frames with a face"))).to_be_visible()
-    expect(page.locator(".vega-embed canvas, .vega-embed svg").first).to_be_visible()
-    expect(page.get_by_test_id("download-link")).to_have_attribute("href", re.compile(r"\.json$"))
-    page.screenshot(path=str(tmp_path / "analysed.png"), full_page=True)
-    assert (tmp_path / "analysed.png").stat().st_size > 10_000
+    expect(page.get_by_text(re.compile(r"explain \d+\.\d s"))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"sha256 [0-9a-f]{16}"))).to_be_visible()
+    expect(page.locator(".block", has_text="Fake probability across the clip").locator("img")).to_be_visible()
+    thumbnail = page.locator(".thumbnail-item img").first
+    size = thumbnail.evaluate("img => [img.naturalWidth, img.naturalHeight]")
+    assert size == [224, 112]  # face and heatmap side by side
+    shot(page, tmp_path, "analysed")
 
 
-def test_no_face_example_in_one_click(page, tmp_path: Path):
+@pytest.mark.parametrize("name", list(EXAMPLES))
+def test_every_example_finishes_in_one_click(visit, name: str, tmp_path: Path):
     from playwright.sync_api import expect
 
-    page.get_by_role("button", name="No face").click()
-    expect(page.get_by_test_id("label-output-value")).to_have_text(re.compile(r"CANNOT JUDGE"))
-    expect(page.get_by_text(re.compile(r"face found in 0 of 20 sampled frames"))).to_be_visible()
-    expect(page.locator(".thumbnail-item")).to_have_count(0)
-    page.screenshot(path=str(tmp_path / "no_face.png"), full_page=True)
+    page = visit()
+    page.get_by_role("button", name=name).click()
+    settled(page, EXAMPLES[name])
+    if name == "No face":
+        expect(page.get_by_text(re.compile(r"face found in 0 of 20 sampled frames"))).to_be_visible()
+        expect(page.locator(".thumbnail-item")).to_have_count(0)
+    else:
+        expect(page.locator(".thumbnail-item")).to_have_count(20)
+    shot(page, tmp_path, f"example-{name.split()[0].lower()}")
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_phone_width_verdict_under_the_video(visit, genuine_clip: Path, scheme: str, tmp_path: Path):
+
+    page = visit(viewport={"width": 390, "height": 844}, color_scheme=scheme, is_mobile=True)
+    page.locator("input[type=file]").first.set_input_files(str(genuine_clip))
+    page.get_by_role("button", name="Analyze").click()
+    settled(page, r"^\s*(FAKE|REAL|UNCERTAIN)\s*$")
+    widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert widths[0] <= widths[1], f"the page scrolls sideways: {widths}"
+    video = page.get_by_test_id("Video-player").bounding_box()
+    verdict = page.get_by_test_id("label-output-value").bounding_box()
+    analyze = page.get_by_role("button", name="Analyze").bounding_box()
+    assert video["y"] < analyze["y"] < verdict["y"] < video["y"] + video["height"] + 260
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert (background == "rgb(7, 10, 23)") == (scheme == "dark"), background
+    shot(page, tmp_path, f"phone-{scheme}")

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from conftest import FAKE_COMMIT, put_in_hub_cache
 
 from inference import registry
-from inference.errors import WeightsUnavailableError
+from inference.errors import WeightsIntegrityError, WeightsUnavailableError
 from inference.hub import resolve
-from inference.registry import CheckpointSpec
+from inference.registry import CheckpointSpec, HubFile
 from inference.settings import Settings, SettingsError
 
 
@@ -93,3 +95,62 @@ def test_unknown_checkpoint_name():
 def test_bad_settings_name_the_variable(name: str, value: str):
     with pytest.raises(SettingsError, match=name):
         Settings.from_env({name: value})
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def with_gone_main_upload(spec: CheckpointSpec) -> CheckpointSpec:
+    """``spec`` whose main upload has vanished, with the real file as its second mirror."""
+    real = spec.sources()[0]
+    return replace(
+        spec,
+        repo_id="gone/deleted-upload",
+        mirrors=(HubFile("gone/also-deleted", real.filename, real.subfolder), real),
+    )
+
+
+def test_a_vanished_upload_is_served_by_the_next_mirror(hub_cache: Path, checkpoint_file: Path):
+    spec = with_gone_main_upload(registry.get(registry.default_name()))
+    resolved = resolve(spec)
+    assert resolved.info.repo_id == "ishandutta/mukh-models"
+    assert resolved.info.location.startswith("ishandutta/mukh-models:deepfake_detection/resnext/")
+    assert [failure.split(":")[0] for failure in resolved.info.unavailable] == [
+        "gone/deleted-upload",
+        "gone/also-deleted",
+    ]
+    assert resolved.info.sha256 == sha256_of(checkpoint_file) == sha256_of(resolved.weights_file)
+
+
+def test_sha256_mismatch_is_refused(hub_cache: Path, checkpoint_file: Path):
+    spec = replace(registry.get(registry.default_name()), sha256="0" * 64)
+    with pytest.raises(WeightsIntegrityError, match=r"sha256 .* does not match the pinned 0000"):
+        resolve(spec)
+    pinned = replace(spec, sha256=sha256_of(checkpoint_file).upper())
+    assert resolve(pinned).info.sha256 == sha256_of(checkpoint_file)
+
+
+def test_sha256_pin_from_the_environment(checkpoint_file: Path):
+    env = {"DEEPFAKE_WEIGHTS_PATH": str(checkpoint_file), "DEEPFAKE_WEIGHTS_SHA256": "ab" * 32}
+    with pytest.raises(WeightsIntegrityError, match="DEEPFAKE_WEIGHTS_SHA256"):
+        resolve(Settings.from_env(env).checkpoint_spec())
+    with pytest.raises(SettingsError, match="DEEPFAKE_WEIGHTS_SHA256"):
+        Settings.from_env({"DEEPFAKE_WEIGHTS_SHA256": "not-a-hash"})
+
+
+def test_a_bad_mirror_is_skipped_when_pinned(hub_cache: Path, checkpoint_file: Path, tmp_path: Path):
+    spec = registry.get(registry.default_name())
+    impostor = tmp_path / "impostor.pt"
+    impostor.write_bytes(checkpoint_file.read_bytes() + b"tampered")
+    put_in_hub_cache(hub_cache, "someone/impostor", spec.filename, impostor, "e" * 40)
+    pinned = replace(
+        spec,
+        repo_id="someone/impostor",
+        subfolder=None,
+        mirrors=(spec.sources()[0],),
+        sha256=sha256_of(checkpoint_file),
+    )
+    resolved = resolve(pinned)
+    assert resolved.info.repo_id == "ishandutta/mukh-models"
+    assert "does not match the pinned" in resolved.info.unavailable[0]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import shared_clip
 
-from inference import CANNOT_JUDGE, FAKE, REAL, Detector, LimitExceededError, VideoError
+from inference import CANNOT_JUDGE, FAKE, REAL, UNCERTAIN, Detector, LimitExceededError, VideoError
 from inference.result import decide
 
 
@@ -17,7 +17,7 @@ def test_genuine_example_is_judged(detector: Detector, genuine_clip: Path):
     result = detector.analyze(genuine_clip, frames=12)
     assert result.frames_sampled == 12
     assert result.frames_with_face >= 10
-    assert result.verdict.label in (FAKE, REAL)
+    assert result.verdict.label in (FAKE, REAL, UNCERTAIN)
     assert 0.5 <= result.verdict.confidence <= 1.0
     probs = [f.fake_probability for f in result.frames]
     assert result.verdict.fake_probability == pytest.approx(sum(probs) / len(probs))
@@ -56,6 +56,19 @@ def test_decide_rule():
     assert "face found in 1 of 20 sampled frames (at least 5 needed)" in unsure.message
 
 
+def test_near_one_half_is_uncertain():
+    near = decide([0.54, 0.56], sampled=2, min_face_fraction=0.5)
+    assert near.label == UNCERTAIN and near.fake_probability == pytest.approx(0.55)
+    assert near.confidence == pytest.approx(0.55)
+    assert "the model cannot tell" in near.message and "0.5 ± 0.1" in near.message
+    assert decide([0.4], sampled=1, min_face_fraction=0.5).label == REAL  # the margin's edge
+    assert decide([0.6], sampled=1, min_face_fraction=0.5).label == FAKE
+    assert decide([0.45], sampled=1, min_face_fraction=0.5, uncertain_margin=0.2).label == UNCERTAIN
+    assert decide([0.45], sampled=1, min_face_fraction=0.5, uncertain_margin=0.0).label == REAL
+    assert "strong signs of manipulation" in decide([0.9], 1, 0.5).message
+    assert "no sign of manipulation the model can see" in decide([0.1], 1, 0.5).message
+
+
 def test_frame_limit_is_named(detector: Detector, genuine_clip: Path):
     with pytest.raises(LimitExceededError, match="DEEPFAKE_MAX_FRAMES"):
         detector.analyze(genuine_clip, frames=detector.settings.max_frames + 1)
@@ -88,7 +101,7 @@ def test_shared_clips(detector: Detector, name: str):
     result = detector.analyze(shared_clip(name), frames=20)
     assert result.frames_sampled == 20
     assert result.frames_with_face >= 15
-    assert result.verdict.label in (FAKE, REAL)
+    assert result.verdict.label in (FAKE, REAL, UNCERTAIN)
 
 
 SHARED = [

@@ -174,3 +174,68 @@ def test_decode_ahead_stops_when_the_caller_stops():
         assert frame.index == 0
         break
     assert closed == [True]  # the generator was closed, its capture released
+
+
+def av1_and_h264(tmp_path: Path, frames: list[np.ndarray], rotate: int | None = None) -> tuple[Path, Path]:
+    """The same frames encoded as AV1 (which OpenCV's wheel cannot decode) and as H.264."""
+    source = tmp_path / "clip.avi"
+    write_opencv(frames, source, fourcc="MJPG", fps=10)
+    encoded = []
+    for name, codec in (
+        ("av1.mp4", ["libaom-av1", "-cpu-used", "8", "-crf", "20"]),
+        ("h264.mp4", ["libx264"]),
+    ):
+        plain = tmp_path / f"plain-{name}"
+        ffmpeg("-i", str(source), "-c:v", *codec, "-pix_fmt", "yuv420p", str(plain))
+        if rotate is None:
+            encoded.append(plain)
+            continue
+        rotated = tmp_path / name
+        ffmpeg("-i", str(plain), "-c", "copy", "-metadata:s:v:0", f"rotate={rotate}", str(rotated))
+        encoded.append(rotated)
+    return encoded[0], encoded[1]
+
+
+@needs_ffmpeg
+def test_av1_falls_back_to_pyav_with_the_same_sampling(tmp_path: Path):
+    av1, h264 = av1_and_h264(tmp_path, numbered_frames(30, size=(128, 96)))
+    assert not cv2.VideoCapture(str(av1)).read()[0]  # the reason for the fallback
+    info, reference = probe(av1), probe(h264)
+    assert (info.decoder, info.codec) == ("pyav", "libdav1d")
+    assert reference.decoder == "opencv"
+    assert (info.width, info.height, info.frame_count, info.fps) == (128, 96, 30, 10)
+    window = Window(0, 30, False)
+    got = list(sample_frames(av1, window, 5, info.decoder))
+    expected = list(sample_frames(h264, window, 5))
+    assert [f.index for f in got] == [f.index for f in expected] == [0, 7, 14, 22, 29]
+    assert [f.timestamp_s for f in got] == pytest.approx([f.timestamp_s for f in expected], abs=1e-3)
+    for a, b in zip(got, expected, strict=True):
+        assert a.image.shape == b.image.shape == (96, 128, 3)
+        assert abs(float(a.image.mean()) - float(b.image.mean())) < 2
+
+
+@needs_ffmpeg
+def test_pyav_applies_rotation_like_opencv(tmp_path: Path):
+    # Bright on the left, dark on the right: the orientation shows in the halves' brightness.
+    frame = np.zeros((96, 128, 3), np.uint8)
+    frame[:, :64] = 200
+    av1, h264 = av1_and_h264(tmp_path, [frame] * 5, rotate=90)
+    av1_info, h264_info = probe(av1), probe(h264)
+    assert (av1_info.width, av1_info.height) == (h264_info.width, h264_info.height) == (96, 128)
+    got = next(sample_frames(av1, Window(0, 5, False), 1, av1_info.decoder)).image
+    expected = next(sample_frames(h264, Window(0, 5, False), 1)).image
+    assert got.shape == expected.shape == (128, 96, 3)
+    top, bottom = slice(0, 64), slice(64, 128)
+    assert abs(float(expected[top].mean()) - float(expected[bottom].mean())) > 100  # one half is bright
+    for half in (top, bottom):
+        assert abs(float(got[half].mean()) - float(expected[half].mean())) < 20
+
+
+@needs_ffmpeg
+def test_undecodable_codec_is_named(tmp_path: Path):
+    from hostile_corpus import _unknown_codec
+
+    path = tmp_path / "mystery.avi"
+    _unknown_codec(path)
+    with pytest.raises(VideoError, match=r"mystery.avi.*codec \(FourCC QZQZ\).*re-encode"):
+        probe(path)
