@@ -36,7 +36,7 @@ REPORT_DIR = Path(tempfile.gettempdir()) / "deepfake-detector-reports"
 REPORT_MAX_AGE_S = 3600
 EXAMPLE_FRAMES = 20
 # Mid-tone colours, readable on the light and the dark page alike.
-PLOT_LINE = "#d946ef"
+PLOT_LINES = ("#d946ef", "#06b6d4", "#f59e0b", "#22c55e")
 PLOT_MUTED = "#7c8aa5"
 
 # The seed product's look: deep navy, neon magenta and cyan, glowing controls. Every colour is
@@ -145,17 +145,32 @@ def _label(result: AnalysisResult) -> str:
 
 
 def _gallery(result: AnalysisResult) -> list[tuple[Any, str]]:
-    return [
-        (
-            crop if frame.heatmap is None else side_by_side(crop, frame.heatmap),
-            f"{frame.timestamp_s:.1f} s · {frame.fake_probability:.2f}",
-        )
-        for crop, frame in zip(result.crops, result.frames, strict=True)
-    ]
+    """Every scored face, grouped by person, each next to its heatmap when there is one."""
+    entries = []
+    for person in result.people:
+        for crop, frame in zip(result.crops, result.frames, strict=True):
+            if frame.person != person.id:
+                continue
+            image = crop if frame.heatmap is None else side_by_side(crop, frame.heatmap)
+            caption = f"P{frame.person} · {frame.timestamp_s:.1f} s · {frame.fake_probability:.2f}"
+            entries.append((image, caption))
+    return entries
+
+
+def _people(result: AnalysisResult) -> list[tuple[Any, str]]:
+    """One entry per person: their largest face, verdict and confidence."""
+    entries = []
+    for person in result.people:
+        verdict = person.verdict
+        judged = f"{verdict.label} {verdict.confidence:.0%}" if person.judged else "seen briefly"
+        span = f"{person.first_seen_s:.1f}–{person.last_seen_s:.1f} s"
+        seen = f"{person.seen}/{result.frames_sampled} frames, {span}"
+        entries.append((result.crops[person.representative], f"Person {person.id}: {judged} · {seen}"))
+    return entries
 
 
 def _timeline(result: AnalysisResult, margin: float) -> Figure:
-    """Fake probability per scored frame over time, with the UNCERTAIN band shaded.
+    """Fake probability per scored frame over time, one line per person, the UNCERTAIN band shaded.
 
     A Matplotlib figure in ``gr.Plot`` rather than ``gr.LinePlot``: Gradio 6.31 cannot replay a
     cached example into a ``LinePlot`` (its cache keeps the plot as unparsed JSON text, and the
@@ -166,9 +181,19 @@ def _timeline(result: AnalysisResult, margin: float) -> Figure:
     axes = figure.add_subplot()
     axes.set_facecolor("none")
     axes.axhspan(0.5 - margin, 0.5 + margin, color=PLOT_MUTED, alpha=0.18, lw=0, label="uncertain band")
-    times = [f.timestamp_s for f in result.frames]
-    scores = [f.fake_probability for f in result.frames]
-    axes.plot(times, scores, color=PLOT_LINE, marker="o", markersize=3, lw=1.6, label="fake probability")
+    for person in result.people:
+        mine = [f for f in result.frames if f.person == person.id]
+        axes.plot(
+            [f.timestamp_s for f in mine],
+            [f.fake_probability for f in mine],
+            color=PLOT_LINES[(person.id - 1) % len(PLOT_LINES)],
+            marker="o",
+            markersize=3,
+            lw=1.6,
+            label=f"person {person.id}",
+        )
+    if len(result.people) > 1:
+        axes.legend(loc="upper right", fontsize=7, frameon=False, labelcolor=PLOT_MUTED)
     axes.set_ylim(0, 1)
     axes.set_xlabel("time (s)", color=PLOT_MUTED)
     axes.set_ylabel("fake probability", color=PLOT_MUTED)
@@ -230,10 +255,11 @@ def build_demo(settings: Settings) -> gr.Blocks:
     ) -> str:
         """Tell whether the face in a video is a deepfake: FAKE, REAL, UNCERTAIN or CANNOT JUDGE.
 
-        Samples frames evenly over the video, finds the main face in each, scores every face
-        with a ResNeXt50 + LSTM classifier and averages the scores. FAKE: strong signs of
-        manipulation; REAL: no sign the model can see; UNCERTAIN: the average is too close to
-        0.5 to tell; CANNOT JUDGE: too few frames show a face.
+        Samples frames evenly over the video, finds and follows every person's face, scores each
+        face with a ResNeXt50 + LSTM classifier and averages the scores per person. FAKE: some
+        person shows strong signs of manipulation; REAL: nobody shows a sign the model can see;
+        UNCERTAIN: the average is too close to 0.5 to tell; CANNOT JUDGE: no face was seen in
+        enough frames.
 
         Args:
             video: The video file to check (mp4, mov, webm, avi, mkv), at most a few minutes.
@@ -262,9 +288,11 @@ def build_demo(settings: Settings) -> gr.Blocks:
                 signs of manipulation (slower).
 
         Returns:
-            The report: verdict (FAKE, REAL, UNCERTAIN or CANNOT JUDGE), fake_probability,
-            confidence, message, frames (frame_index, timestamp_s, box_top_right_bottom_left,
-            fake_probability, heatmap), weights (location, sha256), video, timings_s.
+            The report: verdict (FAKE, REAL, UNCERTAIN or CANNOT JUDGE) for the video, its
+            fake_probability, confidence and message; people (per person: id, verdict,
+            fake_probability, confidence, message, seen_in_frames, first/last_seen_s, frames);
+            frames (person, frame_index, timestamp_s, box_top_right_bottom_left,
+            fake_probability, heatmap); weights (location, sha256); video; timings_s.
         """
         return run(video, frames, checkpoint, explain, progress).to_dict()
 
@@ -278,9 +306,12 @@ def build_demo(settings: Settings) -> gr.Blocks:
         result = run(video, frames, checkpoint, explain, progress)
         return _label(result), result
 
-    def details(result: AnalysisResult) -> tuple[str, list[tuple[Any, str]], Figure, str]:
+    def details(
+        result: AnalysisResult,
+    ) -> tuple[str, list[tuple[Any, str]], list[tuple[Any, str]], Figure, str]:
         return (
             _summary(result),
+            _people(result),
             _gallery(result),
             _timeline(result, settings.uncertain_margin),
             _report_file(result),
@@ -306,6 +337,12 @@ def build_demo(settings: Settings) -> gr.Blocks:
                 analyze_button = gr.Button("Analyze", variant="primary", size="lg")
                 label = gr.Label(label="Verdict", num_top_classes=2)
                 summary = gr.Markdown()
+                people = gr.Gallery(
+                    label="People in the clip (largest face · verdict · when seen)",
+                    columns=4,
+                    height="auto",
+                    object_fit="contain",
+                )
                 with gr.Accordion("Frames and model weights", open=False):
                     frames = gr.Slider(
                         1,
@@ -321,7 +358,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
             with gr.Column(scale=1, min_width=300):
                 timeline = gr.Plot(label="Fake probability across the clip", format="png")
                 gallery = gr.Gallery(
-                    label="Faces the model scored (time · fake probability)",
+                    label="Faces the model scored (person · time · fake probability)",
                     columns=4,
                     height="auto",
                     object_fit="contain",
@@ -335,7 +372,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
             ],
             example_labels=["Genuine (camera motion)", "Manipulated (pasted face)", "No face"],
             inputs=[video],
-            outputs=[label, summary, gallery, timeline, report_file],
+            outputs=[label, summary, people, gallery, timeline, report_file],
             fn=example,
             cache_examples=True,
             cache_mode="lazy",
@@ -359,7 +396,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
         ).success(
             details,
             inputs=result_state,
-            outputs=[summary, gallery, timeline, report_file],
+            outputs=[summary, people, gallery, timeline, report_file],
             api_visibility="private",
         )
         # The API and MCP endpoints, on buttons nobody sees.

@@ -28,7 +28,7 @@ CODECS = {
 
 
 def explain_row(detector, clip: Path, frames: int) -> str:
-    detector.analyze(clip, frames=2)  # warm-up: first-call costs are not the method's
+    detector.analyze(clip, frames=2, explain=True)  # warm-up: first-call costs are not the method's
     result = detector.analyze(clip, frames=frames, explain=True)
     model, explain = result.timings["model"], result.timings["explain"]
     return (

@@ -96,14 +96,20 @@ def main() -> None:
             lines.append(row(clip.stem.split("__")[-1], size, frames, project, baseline, floor))
             print(lines[-1], flush=True)
     cpu = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
-    RESULTS.write_text(
-        "# Benchmark: this engine vs the original app's path\n\n"
+    write_table(
+        RESULTS,
+        "Benchmark: this engine vs the original app's path",
         f"Made by `python -m benchmarks.run` on {cpu} CPU cores, random weights in the public format, "
         "each figure from a fresh process. *Floor* = decoding every frame with `grab()` + the model on "
-        "the same number of crops.\n\n" + "\n".join(lines) + "\n",
-        encoding="utf-8",
+        "the same number of crops.",
+        lines,
     )
-    print(f"wrote {RESULTS}")
+
+
+def write_table(path: Path, title: str, intro: str, lines: list[str]) -> None:
+    """Write a Markdown page: a title, a paragraph, and the table's lines."""
+    path.write_text(f"# {title}\n\n{intro}\n\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ ROW_FIELDS = (
     "confidence",
     "frames_sampled",
     "frames_with_face",
+    "people_judged",
+    "max_person_fake_probability",
     "decode_s",
     "faces_s",
     "model_s",
@@ -72,6 +74,10 @@ class Outcome:
             confidence=verdict.confidence,
             frames_sampled=self.result.frames_sampled,
             frames_with_face=self.result.frames_with_face,
+            people_judged=self.result.people_judged,
+            max_person_fake_probability=max(
+                (p.verdict.fake_probability for p in self.result.people if p.judged), default=None
+            ),
             **{f"{stage}_s": round(s, 3) for stage, s in self.result.timings.items()},
         )
         return row
@@ -83,7 +89,7 @@ def analyze_all(detector: Detector, paths: Iterable[Path], **options: Any) -> It
     Args:
         detector: The loaded detector.
         paths: Videos to analyse.
-        **options: Passed to :meth:`Detector.analyze` (frames, start_s, end_s).
+        **options: Passed to :meth:`Detector.analyze` (frames, start_s, end_s, explain).
     """
     for path in paths:
         try:

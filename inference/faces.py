@@ -1,4 +1,4 @@
-"""Finding the main face in each frame with face_recognition, and cropping it."""
+"""Finding faces with face_recognition: in a whole frame, near a known face, and cropping them."""
 
 from __future__ import annotations
 
@@ -22,11 +22,6 @@ TRACK_MARGIN = 0.6
 TRACK_FACE_WIDTH = 120
 # A box found near the last face must overlap it at least this much to be the same face.
 MIN_IOU = 0.2
-# After this many second looks in a row found nothing, a video gets no more (it is slow).
-SECOND_LOOK_TRIES = 3
-# When the last face is not found near its place in a large frame, the whole frame is
-# searched only at every this-many-th such frame in a row.
-WHOLE_FRAME_AFTER = 3
 
 
 def detect_faces(
@@ -44,11 +39,22 @@ def detect_faces(
     Returns:
         Boxes (top, right, bottom, left) in full-resolution pixels.
     """
+    return [box for box, _ in detect_scored(frame_bgr, model, max_side, upsample)]
+
+
+def detect_scored(
+    frame_bgr: np.ndarray, model: str = "hog", max_side: int = 480, upsample: int = 1
+) -> list[tuple[Box, float]]:
+    """Like :func:`detect_faces`, with the detector's score of each box.
+
+    The boxes are exactly face_recognition's ``face_locations``; the score is dlib's (HOG: the
+    margin above its threshold, 0 at the threshold; CNN: its confidence).
+    """
     scale = min(1.0, max_side / max(frame_bgr.shape[:2]))
     return _detect_scaled(frame_bgr, scale, model, upsample)
 
 
-def _detect_scaled(frame_bgr: np.ndarray, scale: float, model: str, upsample: int) -> list[Box]:
+def _detect_scaled(frame_bgr: np.ndarray, scale: float, model: str, upsample: int) -> list[tuple[Box, float]]:
     if scale != 1.0:
         size = (max(1, round(frame_bgr.shape[1] * scale)), max(1, round(frame_bgr.shape[0] * scale)))
         interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
@@ -56,9 +62,20 @@ def _detect_scaled(frame_bgr: np.ndarray, scale: float, model: str, upsample: in
     else:
         small = frame_bgr
     rgb = np.ascontiguousarray(small[:, :, ::-1])
-    found = face_recognition.face_locations(rgb, number_of_times_to_upsample=upsample, model=model)
+    # face_recognition's own detectors, called directly for their scores.
+    if model == "cnn":
+        found = [(d.rect, d.confidence) for d in face_recognition.api.cnn_face_detector(rgb, upsample)]
+    else:
+        rects, scores, _ = face_recognition.api.face_detector.run(rgb, upsample, 0.0)
+        found = list(zip(rects, scores, strict=True))
     height, width = frame_bgr.shape[:2]
-    return [_clip(_rescale(box, 1.0 / scale), height, width) for box in found]
+    return [
+        (
+            _clip(_rescale((r.top(), r.right(), r.bottom(), r.left()), 1.0 / scale), height, width),
+            float(score),
+        )
+        for r, score in found
+    ]
 
 
 def crop(frame_bgr: np.ndarray, box: Box) -> np.ndarray:
@@ -84,73 +101,32 @@ def iou(a: Box, b: Box) -> float:
     return inter / union if union else 0.0
 
 
-class FaceTracker:
-    """Follows the main face across the sampled frames of one video.
+def search_near(frame_bgr: np.ndarray, last: Box, model: str = "hog") -> Box | None:
+    """Look for the face last seen at ``last`` in a small region around it.
 
-    The main face is the largest one the first time faces are found; after that, the face
-    overlapping the last one is kept. Near the last face only a small region is searched,
-    which is much faster than the whole frame; the whole (downscaled) frame is searched when
-    there is no last face or it is not found nearby (in large frames: for a few frames), and
-    once more at twice that resolution when nothing is found (until that fails several times
-    in a row).
+    The region (the box plus :data:`TRACK_MARGIN` of its size on each side) is scaled so that
+    the face is about :data:`TRACK_FACE_WIDTH` pixels wide, which is much faster than a
+    whole-frame search.
+
+    Args:
+        frame_bgr: Frame, shape (H, W, 3), uint8, BGR.
+        last: The face's last box (top, right, bottom, left), full-resolution pixels.
+        model: "hog" or "cnn".
+
+    Returns:
+        The box overlapping ``last`` best (IoU at least :data:`MIN_IOU`), or None.
     """
-
-    def __init__(self, model: str = "hog", max_side: int = 480) -> None:
-        self.model = model
-        self.max_side = max_side
-        self.last: Box | None = None
-        self.near_misses = 0
-        self.second_look_misses = 0
-
-    def locate(self, frame_bgr: np.ndarray) -> Box | None:
-        """Return the main face's box (top, right, bottom, left) in this BGR frame, or None."""
-        if self.last is not None:
-            box = self._near_last(frame_bgr)
-            if box is not None:
-                self.last, self.near_misses = box, 0
-                return box
-            self.near_misses += 1
-            costly = max(frame_bgr.shape[:2]) > 2 * self.max_side
-            if costly and self.near_misses < WHOLE_FRAME_AFTER:
-                # A face seen here a moment ago is most likely turned away or blurred for a
-                # moment; on a large frame a whole-frame search is slow and rarely finds it.
-                return None
-        self.near_misses = 0
-        box = self._choose(self._search_whole(frame_bgr))
-        if box is not None:
-            self.last = box
-        return box
-
-    def _search_whole(self, frame_bgr: np.ndarray) -> list[Box]:
-        boxes = detect_faces(frame_bgr, self.model, self.max_side)
-        larger = max(frame_bgr.shape[:2]) > self.max_side
-        if not boxes and larger and self.second_look_misses < SECOND_LOOK_TRIES:
-            # A second look at twice the resolution finds faces too small for the first.
-            boxes = detect_faces(frame_bgr, self.model, 2 * self.max_side)
-            self.second_look_misses = 0 if boxes else self.second_look_misses + 1
-        return boxes
-
-    def _choose(self, boxes: list[Box]) -> Box | None:
-        if not boxes:
-            return None
-        if self.last is not None:
-            best = max(boxes, key=lambda b: iou(b, self.last))
-            if iou(best, self.last) >= MIN_IOU:
-                return best
-        return max(boxes, key=area)
-
-    def _near_last(self, frame_bgr: np.ndarray) -> Box | None:
-        top, right, bottom, left = self.last
-        height, width = frame_bgr.shape[:2]
-        margin_y = round((bottom - top) * TRACK_MARGIN)
-        margin_x = round((right - left) * TRACK_MARGIN)
-        y0, y1 = max(0, top - margin_y), min(height, bottom + margin_y)
-        x0, x1 = max(0, left - margin_x), min(width, right + margin_x)
-        scale = TRACK_FACE_WIDTH / max(1, right - left)
-        found = _detect_scaled(frame_bgr[y0:y1, x0:x1], scale, self.model, upsample=0)
-        shifted = [(t + y0, r + x0, b + y0, lf + x0) for t, r, b, lf in found]
-        matches = [b for b in shifted if iou(b, self.last) >= MIN_IOU]
-        return max(matches, key=lambda b: iou(b, self.last)) if matches else None
+    top, right, bottom, left = last
+    height, width = frame_bgr.shape[:2]
+    margin_y = round((bottom - top) * TRACK_MARGIN)
+    margin_x = round((right - left) * TRACK_MARGIN)
+    y0, y1 = max(0, top - margin_y), min(height, bottom + margin_y)
+    x0, x1 = max(0, left - margin_x), min(width, right + margin_x)
+    scale = TRACK_FACE_WIDTH / max(1, right - left)
+    found = _detect_scaled(frame_bgr[y0:y1, x0:x1], scale, model, upsample=0)
+    shifted = [(t + y0, r + x0, b + y0, lf + x0) for (t, r, b, lf), _ in found]
+    matches = [b for b in shifted if iou(b, last) >= MIN_IOU]
+    return max(matches, key=lambda b: iou(b, last)) if matches else None
 
 
 def _rescale(box: Box, factor: float) -> Box:

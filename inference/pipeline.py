@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -16,11 +17,12 @@ import torch
 from inference import hub
 from inference.classifier import Classifier, pick_device
 from inference.errors import LimitExceededError, VideoError
-from inference.faces import Box, FaceTracker, crop
+from inference.faces import Box, area, crop
 from inference.preprocess import resize_crop
 from inference.registry import CheckpointSpec
-from inference.result import AnalysisResult, FrameScore, decide
+from inference.result import AnalysisResult, FrameScore, Person, decide_video, judge_person
 from inference.settings import Settings
+from inference.tracking import PeopleTracker
 from inference.video import DecodeAhead, VideoInfo, Window, analysis_window, probe, sample_frames
 
 logger = logging.getLogger(__name__)
@@ -31,12 +33,13 @@ Progress = Callable[[float, str], None]
 
 @dataclass(frozen=True)
 class _Face:
-    """A face found while decoding: where, and its crop already resized (S, S, 3) uint8 BGR."""
+    """A face found while decoding: whose, where, and its crop already resized (S, S, 3) uint8 BGR."""
 
     frame_index: int
     timestamp_s: float
     box: Box
     crop_bgr: np.ndarray
+    person: int
 
 
 @dataclass
@@ -113,7 +116,7 @@ class Detector:
             raise VideoError(f"{path.name}: no frame could be decoded")
         report(0.9, "scoring faces")
         model_started = time.perf_counter()
-        faces = sorted(collected.faces, key=lambda face: face.frame_index)
+        faces, dropped = self._keep_most_seen(collected.faces)
         crops = [face.crop_bgr for face in faces]
         scores = self.classifier.fake_probabilities(crops)
         timings = {"decode": collected.decode_s, "faces": collected.faces_s}
@@ -125,12 +128,15 @@ class Detector:
             heatmaps = list(self.classifier.explain(crops))
             timings["explain"] = time.perf_counter() - explain_started
         frame_scores = [
-            FrameScore(face.frame_index, face.timestamp_s, face.box, float(score), heatmap)
+            FrameScore(face.frame_index, face.timestamp_s, face.box, float(score), heatmap, face.person)
             for face, score, heatmap in zip(faces, scores, heatmaps, strict=True)
         ]
-        verdict = decide(
-            [float(p) for p in scores],
+        people = self._people(frame_scores, collected.sampled)
+        frames_with_face = len({face.frame_index for face in faces})
+        verdict = decide_video(
+            people,
             collected.sampled,
+            frames_with_face,
             self.settings.min_face_fraction,
             self.settings.uncertain_margin,
         )
@@ -145,8 +151,56 @@ class Detector:
             weights=self.classifier.info,
             video=info,
             timings={**timings, "total": time.perf_counter() - started},
-            notes=self._notes(collected.sampled, count, window, info),
+            notes=self._notes(collected.sampled, count, window, info) + self._dropped_note(dropped),
+            people=people,
         )
+
+    def _keep_most_seen(self, faces: list[_Face]) -> tuple[list[_Face], int]:
+        """The faces of the most-seen people (at most DEEPFAKE_MAX_PEOPLE), renumbered from 1.
+
+        Returns:
+            The kept faces in time order (by person within a frame), and how many people were
+            left out.
+        """
+        seen = Counter(face.person for face in faces)
+        first = {}
+        for face in faces:
+            first.setdefault(face.person, face.frame_index)
+        ranked = sorted(seen, key=lambda person: (-seen[person], first[person]))
+        numbers = {person: rank + 1 for rank, person in enumerate(ranked[: self.settings.max_people])}
+        kept = [replace(face, person=numbers[face.person]) for face in faces if face.person in numbers]
+        return sorted(kept, key=lambda face: (face.frame_index, face.person)), len(ranked) - len(numbers)
+
+    def _people(self, frames: list[FrameScore], sampled: int) -> list[Person]:
+        people = []
+        for number in sorted({frame.person for frame in frames}):
+            mine = [i for i, frame in enumerate(frames) if frame.person == number]
+            scores = [frames[i].fake_probability for i in mine]
+            people.append(
+                Person(
+                    id=number,
+                    verdict=judge_person(
+                        number,
+                        scores,
+                        sampled,
+                        self.settings.min_face_fraction,
+                        self.settings.uncertain_margin,
+                    ),
+                    seen=len(mine),
+                    first_seen_s=frames[mine[0]].timestamp_s,
+                    last_seen_s=frames[mine[-1]].timestamp_s,
+                    representative=max(mine, key=lambda i: area(frames[i].box)),
+                )
+            )
+        return people
+
+    def _dropped_note(self, dropped: int) -> list[str]:
+        if not dropped:
+            return []
+        return [
+            f"{dropped} more people were seen but not analysed: at most {self.settings.max_people} "
+            "per video, the most seen first (DEEPFAKE_MAX_PEOPLE)"
+        ]
 
     def _notes(self, sampled: int, count: int, window: Window, info: VideoInfo) -> list[str]:
         notes = []
@@ -180,16 +234,15 @@ class Detector:
     def _collect_faces(
         self, path: Path, info: VideoInfo, window: Window, count: int, report: Progress
     ) -> _Collected:
-        tracker = FaceTracker(self.settings.face_model, self.settings.detect_max_side)
+        tracker = PeopleTracker(self.settings.face_model, self.settings.detect_max_side, count)
         size = self.classifier.config.image_size
         collected = _Collected()
         frames = DecodeAhead(sample_frames(path, window, count, info.decoder))
         for frame in frames:
             tick = time.perf_counter()
-            box = tracker.locate(frame.image)
-            if box is not None:
+            for person, box in tracker.locate(frame.image):
                 face_crop = resize_crop(crop(frame.image, box), size)
-                collected.faces.append(_Face(frame.index, frame.timestamp_s, box, face_crop))
+                collected.faces.append(_Face(frame.index, frame.timestamp_s, box, face_crop, person))
             collected.faces_s += time.perf_counter() - tick
             collected.sampled += 1
             report(0.9 * collected.sampled / count, f"frame {collected.sampled} of {count}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -38,6 +38,7 @@ class FrameScore:
         fake_probability: The network's probability that this face is manipulated.
         heatmap: When asked for, the Grad-CAM map of the FAKE probability over the crop,
             shape (h, w) (7x7 for 112 px crops), values in [0, 1], row 0 at the top.
+        person: Which person (see :class:`Person`) the face belongs to, from 1.
     """
 
     frame_index: int
@@ -45,10 +46,12 @@ class FrameScore:
     box: Box
     fake_probability: float
     heatmap: np.ndarray | None = None
+    person: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         """Return the score as plain JSON types (the heatmap as rows of numbers, when present)."""
         data: dict[str, Any] = {
+            "person": self.person,
             "frame_index": self.frame_index,
             "timestamp_s": round(self.timestamp_s, 3),
             "box_top_right_bottom_left": list(self.box),
@@ -107,6 +110,129 @@ def decide(
     return Verdict(label=label, fake_probability=fake, confidence=confidence, message=message)
 
 
+def needed_frames(sampled: int, min_face_fraction: float) -> int:
+    """Sampled frames in which a person must be seen to be judged (at least one)."""
+    return max(1, int(np.ceil(min_face_fraction * sampled)))
+
+
+@dataclass(frozen=True)
+class Person:
+    """One person followed through the clip, and their own verdict.
+
+    Attributes:
+        id: Number from 1, the most-seen person first.
+        verdict: The person's verdict (see :func:`decide`); CANNOT JUDGE when seen briefly.
+        seen: In how many sampled frames the person's face was found and scored.
+        first_seen_s: Time of the first of those frames, seconds.
+        last_seen_s: Time of the last of those frames, seconds.
+        representative: Index into :attr:`AnalysisResult.frames` of the person's largest face.
+    """
+
+    id: int
+    verdict: Verdict
+    seen: int
+    first_seen_s: float
+    last_seen_s: float
+    representative: int
+
+    @property
+    def judged(self) -> bool:
+        """Whether the person was seen often enough to get a verdict."""
+        return self.verdict.label != CANNOT_JUDGE
+
+    def to_dict(self, frames: list[FrameScore]) -> dict[str, Any]:
+        """The person as plain JSON types, with their frames taken from ``frames``."""
+        return {
+            "id": self.id,
+            "verdict": self.verdict.label,
+            "fake_probability": self.verdict.fake_probability,
+            "confidence": self.verdict.confidence,
+            "message": self.verdict.message,
+            "seen_in_frames": self.seen,
+            "first_seen_s": round(self.first_seen_s, 3),
+            "last_seen_s": round(self.last_seen_s, 3),
+            "representative_frame_index": frames[self.representative].frame_index,
+            "frames": [frame.to_dict() for frame in frames if frame.person == self.id],
+        }
+
+
+def judge_person(
+    person: int,
+    scores: list[float],
+    sampled: int,
+    min_face_fraction: float,
+    uncertain_margin: float,
+) -> Verdict:
+    """A person's verdict by :func:`decide`, or CANNOT JUDGE ("seen briefly") below the minimum."""
+    needed = needed_frames(sampled, min_face_fraction)
+    if len(scores) < needed:
+        return Verdict(
+            label=CANNOT_JUDGE,
+            fake_probability=float(np.mean(scores)) if scores else None,
+            confidence=None,
+            message=(
+                f"person {person}: seen briefly (in {len(scores)} of {sampled} sampled frames, "
+                f"at least {needed} needed), not judged."
+            ),
+        )
+    return decide(scores, sampled, min_face_fraction, uncertain_margin)
+
+
+def decide_video(
+    people: list[Person],
+    sampled: int,
+    frames_with_face: int,
+    min_face_fraction: float,
+    uncertain_margin: float,
+) -> Verdict:
+    """The video's verdict from its people's.
+
+    FAKE when any judged person is FAKE (the message names the most suspicious one and when
+    they appear), REAL only when every judged person is REAL, UNCERTAIN otherwise, CANNOT JUDGE
+    when nobody was seen often enough. The fake probability and confidence are those of the
+    judged person with the highest mean fake probability. With one judged person, their verdict
+    (and how many more faces were seen briefly).
+    """
+    judged = [p for p in people if p.judged]
+    if not judged:
+        needed = needed_frames(sampled, min_face_fraction)
+        return Verdict(
+            label=CANNOT_JUDGE,
+            fake_probability=None,
+            confidence=None,
+            message=(
+                f"cannot judge: face found in {frames_with_face} of {sampled} sampled frames "
+                f"(at least {needed} needed for one person). Try a clip where one face is clearly visible."
+            ),
+        )
+    brief = len(people) - len(judged)
+    if len(judged) == 1:
+        verdict = judged[0].verdict
+        if brief:
+            note = f" {brief} more face{'s' if brief > 1 else ''} seen briefly, not judged."
+            verdict = replace(verdict, message=verdict.message + note)
+        return verdict
+    top = max(judged, key=lambda p: p.verdict.fake_probability or 0.0)
+    fake = float(top.verdict.fake_probability or 0.0)
+    labels = {p.verdict.label for p in judged}
+    label = FAKE if FAKE in labels else REAL if labels == {REAL} else UNCERTAIN
+    span = f"{top.first_seen_s:.1f}–{top.last_seen_s:.1f} s"
+    who = f"person {top.id} (seen {span}, in {top.seen} of {sampled} frames)"
+    tail = f" {len(people)} people seen, {len(judged)} judged" + (
+        f", {brief} seen briefly." if brief else "."
+    )
+    if label == FAKE:
+        text = f"FAKE: {who} shows {MEANING[FAKE]} (mean fake probability {fake:.2f})."
+    elif label == REAL:
+        text = f"REAL: every judged person shows {MEANING[REAL]} (highest mean {fake:.2f}: {who})."
+    else:
+        text = (
+            f"UNCERTAIN: {MEANING[UNCERTAIN]} for {who} (mean fake probability {fake:.2f}); "
+            "nobody shows strong signs of manipulation."
+        )
+    return Verdict(label=label, fake_probability=fake, confidence=max(fake, 1.0 - fake), message=text + tail)
+
+
 @dataclass
 class AnalysisResult:
     """Everything the engine found out about one video.
@@ -115,9 +241,10 @@ class AnalysisResult:
         file_name: Base name of the analysed file.
         verdict: The decision, see :func:`decide`.
         frames_sampled: How many frames were decoded and searched for a face.
-        frames: One entry per frame with a face, in time order.
+        frames: One entry per scored face, in time order (by person within a frame).
         crops: The face crops the network scored, each (S, S, 3) uint8 RGB, same order as
             ``frames``. Not part of the JSON.
+        people: Every person followed (at most DEEPFAKE_MAX_PEOPLE), the most seen first.
         weights: Which checkpoint produced the scores.
         video: Size, frame rate and length of the file.
         timings: Seconds per stage: decode, faces, model, total.
@@ -133,11 +260,17 @@ class AnalysisResult:
     video: VideoInfo
     timings: dict[str, float]
     notes: list[str] = field(default_factory=list)
+    people: list[Person] = field(default_factory=list)
 
     @property
     def frames_with_face(self) -> int:
-        """Number of sampled frames in which a face was found and scored."""
-        return len(self.frames)
+        """Number of sampled frames in which at least one face was found and scored."""
+        return len({frame.frame_index for frame in self.frames})
+
+    @property
+    def people_judged(self) -> int:
+        """How many people were seen often enough to be judged."""
+        return sum(person.judged for person in self.people)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the result as plain JSON types (without the crops)."""
@@ -149,6 +282,8 @@ class AnalysisResult:
             "message": self.verdict.message,
             "frames_sampled": self.frames_sampled,
             "frames_with_face": self.frames_with_face,
+            "people_judged": self.people_judged,
+            "people": [person.to_dict(self.frames) for person in self.people],
             "frames": [frame.to_dict() for frame in self.frames],
             "weights": self.weights.to_dict(),
             "video": self.video.to_dict(),

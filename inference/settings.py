@@ -14,6 +14,7 @@
 | DEEPFAKE_DETECT_MAX_SIDE | longest side of the downscaled copy faces are searched in, pixels | 480 |
 | DEEPFAKE_MIN_FACE_FRACTION | share of sampled frames that must show a face to judge | 0.25 |
 | DEEPFAKE_UNCERTAIN_MARGIN | a mean fake probability within 0.5 +/- this is UNCERTAIN | 0.1 |
+| DEEPFAKE_MAX_PEOPLE | people followed and judged per video, the most seen first | 4 |
 | DEEPFAKE_MAX_UPLOAD_MB | largest file accepted, MB | 200 |
 | DEEPFAKE_MAX_DURATION_S | only the first this many seconds are analysed | 600 |
 | DEEPFAKE_MAX_PIXELS | frames with more pixels are refused | 35389440 (8K) |
@@ -55,6 +56,7 @@ class Settings:
     detect_max_side: int = 480
     min_face_fraction: float = 0.25
     uncertain_margin: float = 0.1
+    max_people: int = 4
     max_upload_mb: float = 200.0
     max_duration_s: float = 600.0
     max_pixels: int = 7680 * 4320
@@ -83,6 +85,7 @@ class Settings:
             detect_max_side=_number(env, "DEEPFAKE_DETECT_MAX_SIDE", 480, int),
             min_face_fraction=_number(env, "DEEPFAKE_MIN_FACE_FRACTION", 0.25, float),
             uncertain_margin=_number(env, "DEEPFAKE_UNCERTAIN_MARGIN", 0.1, float),
+            max_people=_number(env, "DEEPFAKE_MAX_PEOPLE", 4, int),
             max_upload_mb=_number(env, "DEEPFAKE_MAX_UPLOAD_MB", 200.0, float),
             max_duration_s=_number(env, "DEEPFAKE_MAX_DURATION_S", 600.0, float),
             max_pixels=_number(env, "DEEPFAKE_MAX_PIXELS", 7680 * 4320, int),
@@ -107,6 +110,7 @@ class Settings:
             (self.detect_max_side >= 64, "DEEPFAKE_DETECT_MAX_SIDE", self.detect_max_side),
             (0 < self.min_face_fraction <= 1, "DEEPFAKE_MIN_FACE_FRACTION", self.min_face_fraction),
             (0 <= self.uncertain_margin < 0.5, "DEEPFAKE_UNCERTAIN_MARGIN", self.uncertain_margin),
+            (self.max_people >= 1, "DEEPFAKE_MAX_PEOPLE", self.max_people),
             (self.max_upload_mb > 0, "DEEPFAKE_MAX_UPLOAD_MB", self.max_upload_mb),
             (self.max_duration_s > 0, "DEEPFAKE_MAX_DURATION_S", self.max_duration_s),
             (self.max_pixels > 0, "DEEPFAKE_MAX_PIXELS", self.max_pixels),

@@ -69,6 +69,14 @@ def visit(app_url: str):
     assert errors == [], f"errors thrown in the page: {errors}"
 
 
+def faces(page):
+    return page.locator(".block", has_text="Faces the model scored").locator(".thumbnail-item")
+
+
+def people(page):
+    return page.locator(".block", has_text="People in the clip").locator(".thumbnail-item")
+
+
 def shot(page, tmp_path: Path, name: str) -> Path:
     folder = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
@@ -98,12 +106,14 @@ def test_upload_analyze_explain_and_see_why(visit, manipulated_clip: Path, tmp_p
     page.get_by_label(re.compile("Explain")).check()
     page.get_by_role("button", name="Analyze").click()
     settled(page, r"^\s*(FAKE|REAL|UNCERTAIN)\s*$")
-    expect(page.locator(".thumbnail-item")).to_have_count(12)
+    expect(faces(page)).to_have_count(12)
+    expect(people(page)).to_have_count(1)
+    expect(people(page).first).to_contain_text(re.compile(r"Person 1: (FAKE|REAL|UNCERTAIN) \d+%"))
     expect(page.get_by_text(re.compile(r"over 12 of 12 sampled frames with a face"))).to_be_visible()
     expect(page.get_by_text(re.compile(r"explain \d+\.\d s"))).to_be_visible()
     expect(page.get_by_text(re.compile(r"sha256 [0-9a-f]{16}"))).to_be_visible()
     expect(page.locator(".block", has_text="Fake probability across the clip").locator("img")).to_be_visible()
-    thumbnail = page.locator(".thumbnail-item img").first
+    thumbnail = faces(page).locator("img").first
     size = thumbnail.evaluate("img => [img.naturalWidth, img.naturalHeight]")
     assert size == [224, 112]  # face and heatmap side by side
     shot(page, tmp_path, "analysed")
@@ -118,9 +128,11 @@ def test_every_example_finishes_in_one_click(visit, name: str, tmp_path: Path):
     settled(page, EXAMPLES[name])
     if name == "No face":
         expect(page.get_by_text(re.compile(r"face found in 0 of 20 sampled frames"))).to_be_visible()
-        expect(page.locator(".thumbnail-item")).to_have_count(0)
+        expect(faces(page)).to_have_count(0)
+        expect(people(page)).to_have_count(0)
     else:
-        expect(page.locator(".thumbnail-item")).to_have_count(20)
+        expect(faces(page)).to_have_count(20)
+        expect(people(page)).to_have_count(1)
     shot(page, tmp_path, f"example-{name.split()[0].lower()}")
 
 

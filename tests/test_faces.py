@@ -8,7 +8,8 @@ import cv2
 import numpy as np
 
 from examples.make_examples import ASTRONAUT_FACE, astronaut_bgr, astronaut_frames, no_face_frames
-from inference.faces import FaceTracker, area, crop, detect_faces, iou
+from inference.faces import area, crop, detect_faces, iou
+from inference.tracking import PeopleTracker
 
 
 def test_astronaut_face_found_at_full_and_reduced_size():
@@ -29,30 +30,37 @@ def test_crop_is_the_tight_box():
     assert np.array_equal(face, photo[top:bottom, left:right])
 
 
+def one_box(found: list[tuple[int, tuple]]) -> tuple | None:
+    """The box of person 0, or None."""
+    boxes = [box for person, box in found if person == 0]
+    return boxes[0] if boxes else None
+
+
 def test_no_face_in_coffee():
-    tracker = FaceTracker()
-    assert [tracker.locate(f) for f in no_face_frames(3)] == [None, None, None]
+    tracker = PeopleTracker()
+    assert [tracker.locate(f) for f in no_face_frames(3)] == [[], [], []]
 
 
-def test_largest_face_is_kept_across_frames():
+def test_both_faces_are_followed_across_frames():
     small = astronaut_bgr()
     canvas = np.zeros((600, 1300, 3), np.uint8)
     canvas[44:556, 744:1256] = small  # large face on the right
     canvas[100:356, 100:356] = small[::2, ::2]  # half-size face on the left
-    tracker = FaceTracker(max_side=1300)
-    first = tracker.locate(canvas)
-    assert first is not None and first[3] > 650
-    shifted = np.roll(canvas, 10, axis=1)
-    second = tracker.locate(shifted)
-    assert second is not None and second[3] > 650
-    assert abs(second[3] - first[3] - 10) <= 12
+    tracker = PeopleTracker(max_side=1300)
+    first = dict(tracker.locate(canvas))
+    assert set(first) == {0, 1} and first[0][3] > 650 > first[1][1]  # the larger is person 0
+    second = dict(tracker.locate(np.roll(canvas, 10, axis=1)))
+    assert set(second) == {0, 1}
+    for person in (0, 1):
+        assert abs(second[person][3] - first[person][3] - 10) <= 12
 
 
 def test_tracker_follows_a_moving_face():
-    tracker = FaceTracker()
-    boxes = [tracker.locate(f) for f in astronaut_frames(10)]
+    tracker = PeopleTracker()
+    boxes = [one_box(tracker.locate(f)) for f in astronaut_frames(10)]
     assert all(box is not None for box in boxes)
     assert all(iou(a, b) > 0.3 for a, b in pairwise(boxes))
+    assert tracker.encodings_computed == 0  # one person, never lost: no encoding needed
 
 
 def test_small_face_found_by_the_second_look():
@@ -60,7 +68,7 @@ def test_small_face_found_by_the_second_look():
     canvas = np.full((480, 640, 3), 90, np.uint8)
     canvas[200:264, 300:364] = cv2.resize(head, (64, 64))  # a face about 36 pixels wide
     assert detect_faces(canvas, max_side=480) == []  # too small for the first look
-    box = FaceTracker(max_side=480).locate(canvas)
+    box = one_box(PeopleTracker(max_side=480).locate(canvas))
     assert box is not None
     assert iou(box, (214, 349, 250, 313)) > 0.7
 
@@ -70,16 +78,18 @@ def test_large_frame_searched_whole_again_after_a_few_misses():
     here, there = np.zeros((1100, 2000, 3), np.uint8), np.zeros((1100, 2000, 3), np.uint8)
     here[:512, :512] = face
     there[550:1062, 1400:1912] = face  # the face jumped across the frame
-    tracker = FaceTracker(max_side=480)
-    assert tracker.locate(here) is not None
-    # Not near its last place: the next frames are not searched whole, until the third.
-    assert [tracker.locate(there) is not None for _ in range(3)] == [False, False, True]
-    small = FaceTracker(max_side=480)
-    assert small.locate(here[:900, :900]) is not None
+    tracker = PeopleTracker(max_side=480, expected_frames=100)
+    assert one_box(tracker.locate(here)) is not None
+    # Not near its last place: the next frames are not searched whole, until the third, where
+    # the face coming back is recognised (by its encoding) as the same person.
+    assert [one_box(tracker.locate(there)) is not None for _ in range(3)] == [False, False, True]
+    assert len(tracker.tracks) == 1
+    small = PeopleTracker(max_side=480, expected_frames=100)
+    assert one_box(small.locate(here[:900, :900])) is not None
     # In a frame of at most twice max_side the whole-frame search is cheap and done at once.
     moved = np.zeros((900, 900, 3), np.uint8)
     moved[388:900, 388:900] = face
-    assert small.locate(moved) is not None
+    assert one_box(small.locate(moved)) is not None
 
 
 def test_cnn_detector_option():
