@@ -324,7 +324,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
     with gr.Blocks(title="Deepfake video detector", delete_cache=(600, 3600)) as demo:
         gr.Markdown(
             "# 🕵️ Deepfake video detector\nDrop in or record a video with a face. The app samples "
-            "frames, finds the face, and a ResNeXt50 + LSTM model says whether it looks **REAL** or "
+            "frames, follows every face, and a ResNeXt50 + LSTM model says whether each looks **REAL** or "
             "**FAKE** (or that it cannot tell), and shows why."
         )
         result_state = gr.State()

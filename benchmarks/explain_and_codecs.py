@@ -28,7 +28,9 @@ CODECS = {
 
 
 def explain_row(detector, clip: Path, frames: int) -> str:
-    detector.analyze(clip, frames=2, explain=True)  # warm-up: first-call costs are not the method's
+    # The same call twice, the second measured: a process's first Grad-CAM pass also pays for
+    # allocations (1.5-3x in single runs here), which a running app pays once.
+    detector.analyze(clip, frames=frames, explain=True)
     result = detector.analyze(clip, frames=frames, explain=True)
     model, explain = result.timings["model"], result.timings["explain"]
     return (
@@ -79,7 +81,8 @@ def main() -> None:
     RESULTS.write_text(
         "# Cost of heatmaps and of the PyAV fallback\n\n"
         "Made by `python -m benchmarks.explain_and_codecs`, random weights in the public format, "
-        "one process, after a warm-up call.\n\n## Grad-CAM heatmaps (Explain)\n\n"
+        "one process; each Grad-CAM figure is the second of two identical calls.\n\n"
+        "## Grad-CAM heatmaps (Explain)\n\n"
         + "\n".join(explain)
         + "\n\n## Decoders: the same clip re-encoded\n\n"
         + "\n".join(codecs)

@@ -5,8 +5,10 @@ Typical use::
     from inference import Detector
 
     detector = Detector.from_settings()  # weights from env / registry / Hub
-    result = detector.analyze("clip.mp4", frames=20)
+    result = detector.analyze("clip.mp4", frames=20, explain=False)
     print(result.verdict.label, result.verdict.confidence)
+    for person in result.people:
+        print(person.id, person.verdict.label, person.seen)
 """
 
 from inference.config import ModelConfig
@@ -19,7 +21,16 @@ from inference.errors import (
     WeightsUnavailableError,
 )
 from inference.pipeline import Detector
-from inference.result import CANNOT_JUDGE, FAKE, REAL, UNCERTAIN, AnalysisResult, FrameScore, Verdict
+from inference.result import (
+    CANNOT_JUDGE,
+    FAKE,
+    REAL,
+    UNCERTAIN,
+    AnalysisResult,
+    FrameScore,
+    Person,
+    Verdict,
+)
 from inference.settings import Settings, SettingsError
 
 __all__ = [
@@ -34,6 +45,7 @@ __all__ = [
     "FrameScore",
     "LimitExceededError",
     "ModelConfig",
+    "Person",
     "Settings",
     "SettingsError",
     "Verdict",

@@ -13,7 +13,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from captum.attr import LayerGradCam
 
 from inference.network import ResNeXtLSTM
 from inference.result import AnalysisResult
@@ -45,6 +44,10 @@ def gradcam_grids(network: ResNeXtLSTM, batch: torch.Tensor, fake_index: int) ->
         Maps of shape (N, h, w) (7x7 for 112 px crops), float32, >= 0, each scaled so that
         its maximum is 1 (all zeros where nothing pushed towards FAKE).
     """
+    # Imported here: Captum costs about 2 s of start-up (it imports Matplotlib and more), and
+    # only requests that ask for heatmaps need it.
+    from captum.attr import LayerGradCam
+
     cam = LayerGradCam(fake_probability(network, fake_index), network.model[EXPLAIN_LAYER])
     grids = []
     # Native kernels, as in scoring: oneDNN is slower on 2 cores (see classifier.py).

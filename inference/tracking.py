@@ -16,7 +16,6 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from inference.faces import MIN_IOU, TRACK_MARGIN, Box, area, detect_scored, iou, search_near
 
@@ -30,8 +29,8 @@ logger = logging.getLogger(__name__)
 # Two encodings closer than this are the same person: face_recognition's own default tolerance,
 # which its authors measured on LFW (99.38 % accuracy).
 SAME_PERSON_DISTANCE = 0.6
-# A person seen within this many sampled frames is looked for near their last box.
-RECENT = 2
+# A person seen within this many sampled frames is looked for near their last box (cheap).
+RECENT = 4
 # A few whole-frame searches per clip find people who enter while others are followed: one every
 # max(8, frames / 4) sampled frames. They search a copy 1.5x max_side wide without upsampling,
 # which finds faces from about a tenth of the frame's width in 0.05 s on a 1080p frame (the full
@@ -107,9 +106,10 @@ class PeopleTracker:
         self._codes = {}
         recent = [t for t in self.tracks if self.step - t.seen_at <= RECENT]
         found = self._follow(frame_bgr, recent)
-        missed = len(found) < len(recent)
-        self.near_misses = self.near_misses + 1 if missed else 0
-        if self._search_whole_now(frame_bgr, recent, missed):
+        lost = len(found) < len(recent) or (self.tracks and not recent)
+        self.near_misses = self.near_misses + 1 if lost else 0
+        if self._search_whole_now(frame_bgr, bool(found), lost):
+            self.near_misses = 0
             scored = self._discover(frame_bgr) if found else self._search_whole(frame_bgr)
             fresh = [(b, s) for b, s in scored if _is_new(b, found.values())]
             found.update(self._identify(frame_bgr, fresh, found))
@@ -127,15 +127,16 @@ class PeopleTracker:
                 found[track.person] = box
         return found
 
-    def _search_whole_now(self, frame_bgr: np.ndarray, recent: list[Track], missed: bool) -> bool:
-        if not recent:
+    def _search_whole_now(self, frame_bgr: np.ndarray, anyone: bool, lost: bool) -> bool:
+        if not self.tracks:
             return True
-        if missed:
+        if lost:
             costly = max(frame_bgr.shape[:2]) > 2 * self.max_side
             # On a large frame a whole-frame search is slow and rarely finds a face that was
-            # here a moment ago (most likely turned away or blurred for a moment).
+            # here a moment ago (most likely turned away or blurred for a moment): it is done
+            # only at every WHOLE_FRAME_AFTER-th frame with someone missing.
             return not costly or self.near_misses >= WHOLE_FRAME_AFTER
-        return self.step % self.whole_every == 0
+        return anyone and self.step % self.whole_every == 0
 
     def _search_whole(self, frame_bgr: np.ndarray) -> list[tuple[Box, float]]:
         """(box, score) of every face in the frame, the largest first."""
@@ -196,8 +197,7 @@ class PeopleTracker:
         known = [self._track_encoding(self.tracks[p]) for p in people]
         if any(code is None for code in known + codes):
             return found
-        cost = np.array([[_distance(k, c) for c in codes] for k in known])
-        rows, cols = linear_sum_assignment(cost)
+        rows, cols = _assign(np.array([[_distance(k, c) for c in codes] for k in known]))
         untangled = {people[r]: boxes[c] for r, c in zip(rows, cols, strict=True)}
         if untangled != found:
             logger.info("step %d: encodings re-assigned %d crossing faces", self.step, len(found))
@@ -270,5 +270,14 @@ def _match(known: list[np.ndarray | None], codes: list[np.ndarray | None]) -> li
     if not known or not codes:
         return []
     cost = np.array([[_distance(k, c) for c in codes] for k in known])
-    rows, cols = linear_sum_assignment(cost)
+    rows, cols = _assign(cost)
     return [(r, c) for r, c in zip(rows, cols, strict=True) if cost[r, c] < SAME_PERSON_DISTANCE]
+
+
+def _assign(cost: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The pairing of rows and columns with the least total cost (Hungarian method, SciPy)."""
+    # Imported here: scipy.optimize costs about 0.8 s of start-up, and only clips with a face
+    # that comes back or with faces close together need it.
+    from scipy.optimize import linear_sum_assignment
+
+    return linear_sum_assignment(cost)

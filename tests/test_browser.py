@@ -37,11 +37,18 @@ PENDING = "[data-testid='status-tracker']:not(.hide), .block.pending"
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium not installed")
 
 
-def open_page(playwright, url: str, errors: list[str], **context):
+# Chromium's own test camera (a moving pattern, no face) stands in for a webcam.
+FAKE_CAMERA = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+
+
+def open_page(playwright, url: str, errors: list[str], camera: bool = False, **context):
     from playwright.sync_api import expect
 
     expect.set_options(timeout=120_000)
-    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    args = CHROMIUM_ARGS + (FAKE_CAMERA if camera else [])
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=args)
+    if camera:
+        context["permissions"] = ["camera", "microphone"]
     page = browser.new_page(**{"viewport": {"width": 1300, "height": 1400}, **context})
     page.set_default_timeout(120_000)
     page.on("pageerror", lambda error: errors.append(str(error)))
@@ -152,3 +159,21 @@ def test_phone_width_verdict_under_the_video(visit, genuine_clip: Path, scheme: 
     background = page.evaluate("getComputedStyle(document.body).backgroundColor")
     assert (background == "rgb(7, 10, 23)") == (scheme == "dark"), background
     shot(page, tmp_path, f"phone-{scheme}")
+
+
+def test_record_from_the_webcam_then_analyze(visit, tmp_path: Path):
+    from playwright.sync_api import expect
+
+    page = visit(camera=True)
+    page.get_by_role("button", name="Capture from camera").click()
+    page.get_by_text("Click to Access Webcam").click()
+    record = page.get_by_role("button", name="start recording")
+    record.click()
+    expect(record).to_have_text(re.compile("Stop"))
+    page.wait_for_timeout(2500)
+    record.click()
+    expect(page.get_by_test_id("Video-player")).to_be_visible()
+    page.get_by_role("button", name="Analyze").click()
+    settled(page, r"^\s*CANNOT JUDGE\s*$")  # the test camera shows a pattern, not a face
+    expect(page.get_by_text(re.compile(r"face found in 0 of \d+ sampled frames"))).to_be_visible()
+    shot(page, tmp_path, "webcam")

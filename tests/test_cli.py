@@ -41,7 +41,8 @@ def test_json_output_with_weights_by_path(checkpoint_file: Path, genuine_clip: P
     first, second = (json.loads(line) for line in done.stdout.splitlines())
     assert first["file_name"] == "genuine_astronaut.mp4" and first["frames_sampled"] == 5
     assert first["weights"]["location"] == str(checkpoint_file)
-    assert second["verdict"] == "CANNOT JUDGE"
+    assert [p["id"] for p in first["people"]] == [1] and len(first["people"][0]["frames"]) == 5
+    assert second["verdict"] == "CANNOT JUDGE" and second["people"] == []
 
 
 def test_broken_file_gives_nonzero_exit_and_message(hub_cache: Path, tmp_path: Path, genuine_clip: Path):
@@ -88,3 +89,6 @@ def test_folder_batch_resumes(
     assert by_name["b.mp4"]["verdict"] == "CANNOT JUDGE"
     assert "VideoError" in by_name["broken.mkv"]["error"]
     assert float(by_name["a.mp4"]["total_s"]) > 0
+    assert int(by_name["a.mp4"]["people_judged"]) == 1
+    assert 0 <= float(by_name["a.mp4"]["max_person_fake_probability"]) <= 1
+    assert int(by_name["b.mp4"]["people_judged"]) == 0

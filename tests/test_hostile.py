@@ -90,6 +90,8 @@ def test_phone_clip_and_specific_outcomes(detector: Detector, corpus: list[tuple
     with pytest.raises(DeepfakeDetectorError, match=r"FourCC QZQZ"):
         detector.analyze(files["unknown_codec.avi"])
     many = detector.analyze(files["many_faces.mp4"], frames=10)
+    # The small face (about 30 px at the detection scale) is below what HOG finds: one person.
+    assert [person.seen for person in many.people] == [10]
     assert all(frame.box[3] >= 290 for frame in many.frames)  # the large face on the right
 
 
