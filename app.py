@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import tempfile
@@ -9,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import cv2
 import gradio as gr
 import spaces
 from gradio.themes.utils import colors
@@ -152,21 +154,29 @@ def _gallery(result: AnalysisResult) -> list[tuple[Any, str]]:
             if frame.person != person.id:
                 continue
             image = crop if frame.heatmap is None else side_by_side(crop, frame.heatmap)
-            caption = f"P{frame.person} · {frame.timestamp_s:.1f} s · {frame.fake_probability:.2f}"
+            caption = f"P{frame.person} {frame.timestamp_s:.1f}s {frame.fake_probability:.2f}"
             entries.append((image, caption))
     return entries
 
 
-def _people(result: AnalysisResult) -> list[tuple[Any, str]]:
-    """One entry per person: their largest face, verdict and confidence."""
-    entries = []
+def _people(result: AnalysisResult) -> str:
+    """One table row per person: their largest face, verdict, confidence and when seen (HTML)."""
+    rows = []
     for person in result.people:
         verdict = person.verdict
-        judged = f"{verdict.label} {verdict.confidence:.0%}" if person.judged else "seen briefly"
+        face = cv2.imencode(".png", cv2.cvtColor(result.crops[person.representative], cv2.COLOR_RGB2BGR))[1]
+        image = f'<img src="data:image/png;base64,{base64.b64encode(face).decode()}" width="56" height="56">'
+        judged = (
+            f"<b>{verdict.label}</b> {verdict.confidence:.0%}"
+            if person.judged
+            else "seen briefly, not judged"
+        )
         span = f"{person.first_seen_s:.1f}–{person.last_seen_s:.1f} s"
-        seen = f"{person.seen}/{result.frames_sampled} frames, {span}"
-        entries.append((result.crops[person.representative], f"Person {person.id}: {judged} · {seen}"))
-    return entries
+        seen = f"{person.seen} of {result.frames_sampled} frames, {span}"
+        rows.append(f"<tr><td>{image}</td><td>Person {person.id}</td><td>{judged}</td><td>{seen}</td></tr>")
+    if not rows:
+        return "<p><b>People in the clip:</b> nobody was seen.</p>"
+    return f"<table><caption>People in the clip</caption><tbody>{''.join(rows)}</tbody></table>"
 
 
 def _timeline(result: AnalysisResult, margin: float) -> Figure:
@@ -308,7 +318,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
 
     def details(
         result: AnalysisResult,
-    ) -> tuple[str, list[tuple[Any, str]], list[tuple[Any, str]], Figure, str]:
+    ) -> tuple[str, str, list[tuple[Any, str]], Figure, str]:
         return (
             _summary(result),
             _people(result),
@@ -337,12 +347,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
                 analyze_button = gr.Button("Analyze", variant="primary", size="lg")
                 label = gr.Label(label="Verdict", num_top_classes=2)
                 summary = gr.Markdown()
-                people = gr.Gallery(
-                    label="People in the clip (largest face · verdict · when seen)",
-                    columns=4,
-                    height="auto",
-                    object_fit="contain",
-                )
+                people = gr.HTML(elem_id="people")
                 with gr.Accordion("Frames and model weights", open=False):
                     frames = gr.Slider(
                         1,
@@ -358,7 +363,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
             with gr.Column(scale=1, min_width=300):
                 timeline = gr.Plot(label="Fake probability across the clip", format="png")
                 gallery = gr.Gallery(
-                    label="Faces the model scored (person · time · fake probability)",
+                    label="Faces the model scored (person, time, fake probability)",
                     columns=4,
                     height="auto",
                     object_fit="contain",

@@ -81,7 +81,7 @@ def faces(page):
 
 
 def people(page):
-    return page.locator(".block", has_text="People in the clip").locator(".thumbnail-item")
+    return page.locator("#people tr")
 
 
 def shot(page, tmp_path: Path, name: str) -> Path:
@@ -115,7 +115,8 @@ def test_upload_analyze_explain_and_see_why(visit, manipulated_clip: Path, tmp_p
     settled(page, r"^\s*(FAKE|REAL|UNCERTAIN)\s*$")
     expect(faces(page)).to_have_count(12)
     expect(people(page)).to_have_count(1)
-    expect(people(page).first).to_contain_text(re.compile(r"Person 1: (FAKE|REAL|UNCERTAIN) \d+%"))
+    expect(people(page).first).to_contain_text(re.compile(r"Person 1\s*(FAKE|REAL|UNCERTAIN) \d+%"))
+    assert people(page).first.locator("img").evaluate("img => img.naturalWidth") == 112
     expect(page.get_by_text(re.compile(r"over 12 of 12 sampled frames with a face"))).to_be_visible()
     expect(page.get_by_text(re.compile(r"explain \d+\.\d s"))).to_be_visible()
     expect(page.get_by_text(re.compile(r"sha256 [0-9a-f]{16}"))).to_be_visible()

@@ -122,5 +122,6 @@ SHARED = [
 def test_every_shared_clip(detector: Detector, name: str):
     result = detector.analyze(shared_clip(name), frames=20)
     assert result.frames_sampled == 20
-    assert result.verdict.label in (FAKE, REAL, CANNOT_JUDGE)
+    assert result.verdict.label in (FAKE, REAL, UNCERTAIN, CANNOT_JUDGE)
+    assert result.people and all(person.seen >= 1 for person in result.people)
     json.loads(result.to_json())
