@@ -72,6 +72,11 @@ class Verdict:
     message: str
 
 
+def needed_frames(sampled: int, min_face_fraction: float) -> int:
+    """Sampled frames in which a person must be seen to be judged (at least one)."""
+    return max(1, int(np.ceil(min_face_fraction * sampled)))
+
+
 def decide(
     scores: list[float], sampled: int, min_face_fraction: float, uncertain_margin: float = 0.1
 ) -> Verdict:
@@ -83,7 +88,7 @@ def decide(
     way); above that FAKE, below it REAL. The confidence is the probability of the more likely
     label (for UNCERTAIN too). With fewer faces the answer is CANNOT JUDGE, with the counts.
     """
-    needed = max(1, int(np.ceil(min_face_fraction * sampled)))
+    needed = needed_frames(sampled, min_face_fraction)
     if len(scores) < needed:
         return Verdict(
             label=CANNOT_JUDGE,
@@ -108,11 +113,6 @@ def decide(
     else:
         message = f"{label} with {confidence:.0%} confidence, {MEANING[label]}: {counts}."
     return Verdict(label=label, fake_probability=fake, confidence=confidence, message=message)
-
-
-def needed_frames(sampled: int, min_face_fraction: float) -> int:
-    """Sampled frames in which a person must be seen to be judged (at least one)."""
-    return max(1, int(np.ceil(min_face_fraction * sampled)))
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,6 @@ class Track:
         person: Number in order of first appearance (0-based).
         box: Last box (top, right, bottom, left), full-resolution pixels.
         seen_at: Step (sampled-frame number) of the last sighting.
-        sightings: Sampled frames in which the person was seen.
         encoding: Mean face encoding (128-d) of the sightings encoded so far, or None.
         encoded: How many encodings the mean holds.
         snapshot: A BGR patch around the last face and the face's box inside it, kept so that
@@ -73,7 +72,6 @@ class Track:
     person: int
     box: Box
     seen_at: int
-    sightings: int = 0
     encoding: np.ndarray | None = None
     encoded: int = 0
     snapshot: tuple[np.ndarray, Box] | None = None
@@ -205,7 +203,6 @@ class PeopleTracker:
 
     def _update(self, track: Track, frame_bgr: np.ndarray, box: Box) -> None:
         track.box, track.seen_at = box, self.step
-        track.sightings += 1
         track.snapshot = _snapshot(frame_bgr, box)
         code = self._codes.get(box)
         if code is not None:
