@@ -26,6 +26,7 @@ from inference import (
     Detector,
     ModelConfig,
     Settings,
+    profiles,
     registry,
 )
 from inference.explain import side_by_side
@@ -121,11 +122,15 @@ def _settings_for(base: Settings, checkpoint: str | None) -> Settings:
 
 @spaces.GPU
 def _analyze(
-    settings: Settings, video: str, frames: int, explain: bool, progress: gr.Progress
+    settings: Settings, video: str, frames: int, explain: bool, profile: str | None, progress: gr.Progress
 ) -> AnalysisResult:
     detector = Detector.from_settings(settings)
     return detector.analyze(
-        video, frames=int(frames), explain=explain, progress=lambda f, m: progress(f, desc=m)
+        video,
+        frames=int(frames),
+        explain=explain,
+        profile=profile or None,
+        progress=lambda f, m: progress(f, desc=m),
     )
 
 
@@ -247,13 +252,20 @@ def build_demo(settings: Settings) -> gr.Blocks:
     spec = settings.checkpoint_spec()
     default_frames = min(spec.frames or ModelConfig().frames, settings.max_frames)
 
+    default_profile = settings.profile or profiles.DEFAULT
+
     def run(
-        video: str | None, frames: int, checkpoint: str | None, explain: bool, progress: gr.Progress
+        video: str | None,
+        frames: int,
+        checkpoint: str | None,
+        explain: bool,
+        progress: gr.Progress,
+        profile: str | None = None,
     ) -> AnalysisResult:
         if not video:
             raise gr.Error("Upload or record a video first.")
         try:
-            return _analyze(_settings_for(settings, checkpoint), video, frames, explain, progress)
+            return _analyze(_settings_for(settings, checkpoint), video, frames, explain, profile, progress)
         except DeepfakeDetectorError as exc:
             raise gr.Error(str(exc), title="Cannot analyse this video") from exc
 
@@ -286,6 +298,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
         frames: int = default_frames,
         checkpoint: str | None = settings.checkpoint,
         explain: bool = False,
+        profile: str = default_profile,
         progress: gr.Progress = gr.Progress(),  # noqa: B008
     ) -> dict[str, Any]:
         """Full JSON report of a deepfake check: verdict, per-frame scores, face boxes, weights, timings.
@@ -296,6 +309,8 @@ def build_demo(settings: Settings) -> gr.Blocks:
             checkpoint: Which registered model weights to use.
             explain: Also return, per frame, a 7x7 Grad-CAM heatmap of where the model saw
                 signs of manipulation (slower).
+            profile: How face crops are made: "training" (like the weights' training data, the
+                default) or "app" (like the original app; faster).
 
         Returns:
             The report: verdict (FAKE, REAL, UNCERTAIN or CANNOT JUDGE) for the video, its
@@ -304,16 +319,17 @@ def build_demo(settings: Settings) -> gr.Blocks:
             frames (person, frame_index, timestamp_s, box_top_right_bottom_left,
             fake_probability, heatmap); weights (location, sha256); video; timings_s.
         """
-        return run(video, frames, checkpoint, explain, progress).to_dict()
+        return run(video, frames, checkpoint, explain, progress, profile).to_dict()
 
     def analyze(
         video: str | None,
         frames: int,
         checkpoint: str | None,
         explain: bool,
+        profile: str | None = None,
         progress: gr.Progress = gr.Progress(),  # noqa: B008
     ) -> tuple[str, AnalysisResult]:
-        result = run(video, frames, checkpoint, explain, progress)
+        result = run(video, frames, checkpoint, explain, progress, profile)
         return _label(result), result
 
     def details(
@@ -328,7 +344,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
         )
 
     def example(video: str, progress: gr.Progress = gr.Progress()):  # noqa: B008
-        label, result = analyze(video, EXAMPLE_FRAMES, settings.checkpoint, True, progress)
+        label, result = analyze(video, EXAMPLE_FRAMES, settings.checkpoint, True, None, progress)
         return (label, *details(result))
 
     with gr.Blocks(title="Deepfake video detector", delete_cache=(600, 3600)) as demo:
@@ -359,6 +375,11 @@ def build_demo(settings: Settings) -> gr.Blocks:
                     )
                     checkpoint = gr.Dropdown(
                         registry.names(), value=settings.checkpoint, label="Model weights"
+                    )
+                    profile = gr.Radio(
+                        [(f"{p.name}: {p.summary}", p.name) for p in profiles.PROFILES.values()],
+                        value=default_profile,
+                        label="Face crops",
                     )
             with gr.Column(scale=1, min_width=300):
                 timeline = gr.Plot(label="Fake probability across the clip", format="png")
@@ -395,7 +416,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
         )
         analyze_button.click(
             analyze,
-            inputs=[video, frames, checkpoint, explain],
+            inputs=[video, frames, checkpoint, explain, profile],
             outputs=[label, result_state],
             api_visibility="private",
         ).success(
@@ -411,7 +432,10 @@ def build_demo(settings: Settings) -> gr.Blocks:
         )
         report_json = gr.JSON(label="report", visible=False)
         gr.Button(visible=False).click(
-            report, inputs=[video, frames, checkpoint, explain], outputs=report_json, api_name="report"
+            report,
+            inputs=[video, frames, checkpoint, explain, profile],
+            outputs=report_json,
+            api_name="report",
         )
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=1)
     return demo

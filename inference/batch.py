@@ -25,6 +25,7 @@ ROW_FIELDS = (
     "frames_with_face",
     "people_judged",
     "max_person_fake_probability",
+    "profile",
     "decode_s",
     "faces_s",
     "model_s",
@@ -75,6 +76,7 @@ class Outcome:
             frames_sampled=self.result.frames_sampled,
             frames_with_face=self.result.frames_with_face,
             people_judged=self.result.people_judged,
+            profile=self.result.profile,
             max_person_fake_probability=max(
                 (p.verdict.fake_probability for p in self.result.people if p.judged), default=None
             ),

@@ -9,7 +9,8 @@ import numpy as np
 import torch
 
 from inference import explain
-from inference.config import ModelConfig
+from inference.config import PER_FRAME, ModelConfig
+from inference.errors import DeepfakeDetectorError
 from inference.hub import ResolvedCheckpoint, WeightsInfo
 from inference.network import ResNeXtLSTM, build_network, read_state_dict
 from inference.preprocess import crops_to_tensor
@@ -22,6 +23,19 @@ BATCH_SIZE = 10
 
 # Switching oneDNN off below makes torch warn, once, about TF32 on Intel GPUs: irrelevant here.
 warnings.filterwarnings("ignore", message="TF32 acceleration on top of oneDNN", category=UserWarning)
+
+
+class ExplainUnavailableError(DeepfakeDetectorError):
+    """Heatmaps were asked of a model kind they are not computed for."""
+
+
+def _window_starts(count: int, length: int) -> list[int]:
+    """Starts of windows of ``length`` over ``count`` items, half a window apart, the last flush."""
+    step = max(1, length // 2)
+    starts = list(range(0, count - length + 1, step))
+    if starts[-1] != count - length:
+        starts.append(count - length)
+    return starts
 
 
 def pick_device(requested: str) -> torch.device:
@@ -74,6 +88,34 @@ class Classifier:
                 chunks.append(torch.softmax(self.network(chunk).float(), dim=1).cpu())
         return torch.cat(chunks)[:, self.config.fake_index].double().numpy()
 
+    def window_probabilities(self, crops_bgr: list[np.ndarray]) -> np.ndarray:
+        """Score one person's crops, in time order, with a ``temporal`` model.
+
+        Windows of ``config.frames`` crops slide over the sequence by half a window (one
+        window of all crops when there are fewer); each crop gets the mean score of the windows
+        that hold it.
+
+        Args:
+            crops_bgr: One person's face crops in time order, each (H, W, 3) uint8 BGR.
+
+        Returns:
+            Fake probability per crop, shape (N,), float64 in [0, 1].
+        """
+        if not crops_bgr:
+            return np.zeros(0)
+        batch = crops_to_tensor(crops_bgr, self.config)
+        length = min(self.config.frames, len(batch))
+        starts = _window_starts(len(batch), length)
+        total, count = np.zeros(len(batch)), np.zeros(len(batch))
+        with torch.inference_mode(), torch.backends.mkldnn.flags(enabled=False):
+            for start in starts:
+                clip = batch[start : start + length].unsqueeze(0).to(self.device)
+                logits = self.network.forward_sequences(clip).float()
+                score = torch.softmax(logits, dim=1)[0, self.config.fake_index].item()
+                total[start : start + length] += score
+                count[start : start + length] += 1
+        return total / count
+
     def explain(self, crops_bgr: list[np.ndarray]) -> np.ndarray:
         """Grad-CAM maps of the FAKE probability for each crop (see :mod:`inference.explain`).
 
@@ -85,5 +127,9 @@ class Classifier:
         """
         if not crops_bgr:
             return np.zeros((0, 0, 0), np.float32)
+        if self.config.kind != PER_FRAME:
+            raise ExplainUnavailableError(
+                f"heatmaps are computed for per-frame models; this checkpoint is {self.config.kind!r}"
+            )
         batch = crops_to_tensor(crops_bgr, self.config).to(self.device)
         return explain.gradcam_grids(self.network, batch, self.config.fake_index)

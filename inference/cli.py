@@ -16,6 +16,7 @@ from inference.batch import Outcome, RowFile, analyze_all, find_videos
 from inference.errors import DeepfakeDetectorError
 from inference.explain import save_explanations
 from inference.pipeline import Detector
+from inference.profiles import PROFILES
 from inference.settings import Settings
 
 EXIT_OK = 0
@@ -37,6 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--checkpoint", choices=registry.names(), help="registered checkpoint (default: env or registry)"
     )
     parser.add_argument("--weights", help="local checkpoint file (.pt or .safetensors)")
+    parser.add_argument(
+        "--profile",
+        choices=list(PROFILES),
+        help="how face crops are made: 'training' (like the weights' training data) or 'app' "
+        "(like the original app, faster); default: DEEPFAKE_PROFILE or the checkpoint's",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object per video")
     parser.add_argument(
         "--output",
@@ -60,6 +67,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         settings = settings.with_checkpoint(args.checkpoint)
     if args.weights:
         settings = replace(settings, weights_path=args.weights)
+    if args.profile:
+        settings = replace(settings, profile=args.profile)
     return settings
 
 

@@ -11,6 +11,9 @@ from inference.errors import CheckpointFormatError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+PER_FRAME = "per-frame"
+TEMPORAL = "temporal"
+KINDS = (PER_FRAME, TEMPORAL)
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,11 @@ class ModelConfig:
         labels: Class names by output index. The public checkpoints use ("FAKE", "REAL").
         channel_order: Colour order of the crops the network was trained on. The original
             project fed OpenCV frames without conversion, so "BGR".
+        preprocessing: How face boxes and crops are made (see :mod:`inference.profiles`):
+            "training" (like the checkpoint's training data) or "app" (like the original app).
+        kind: "per-frame" (each crop scored from a zero LSTM state, like the public
+            checkpoints) or "temporal" (the LSTM runs over ``frames`` crops in a row and the
+            sequence gets one score).
     """
 
     frames: int = 20
@@ -34,6 +42,8 @@ class ModelConfig:
     std: tuple[float, float, float] = IMAGENET_STD
     labels: tuple[str, str] = ("FAKE", "REAL")
     channel_order: str = "BGR"
+    preprocessing: str = "training"
+    kind: str = "per-frame"
 
     @property
     def fake_index(self) -> int:
@@ -58,7 +68,16 @@ class ModelConfig:
             raise CheckpointFormatError(
                 f"config.json must give 3 mean and 3 std values and a 'FAKE' label, got {data}"
             )
+        if config.kind not in KINDS or config.preprocessing not in ("training", "app"):
+            raise CheckpointFormatError(
+                f"config.json: kind must be one of {', '.join(KINDS)} and preprocessing 'training' or "
+                f"'app', got kind={config.kind!r}, preprocessing={config.preprocessing!r}"
+            )
         return config
+
+    def save(self, path: str | Path) -> None:
+        """Write the config as ``config.json`` content to ``path``."""
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
 
     @classmethod
     def from_json_file(cls, path: str | Path) -> ModelConfig:

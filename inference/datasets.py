@@ -19,11 +19,27 @@ class DatasetError(ValueError):
 
 @dataclass(frozen=True)
 class LabelledVideo:
-    """One video with its true label and, when the layout says, the manipulation method."""
+    """One video with its true label and, when the layout says, the manipulation method.
+
+    Attributes:
+        path: The video file.
+        label: FAKE or REAL.
+        method: Manipulation method (FF++ folder, ``fake/<method>/``), or None.
+        identities: The people whose faces are in the video, as far as the layout tells:
+            FF++ ``519_515.mp4`` shows 519 and 515, ``519.mp4`` shows 519; a DFDC fake shows the
+            people of its ``original``; a table's ``source`` column; else the video alone. Used
+            to split without leaking a person from training into validation.
+    """
 
     path: Path
     label: str
     method: str | None = None
+    identities: tuple[str, ...] = ()
+
+    @property
+    def people(self) -> tuple[str, ...]:
+        """:attr:`identities`, or the video's own path when the layout tells nothing."""
+        return self.identities or (str(self.path),)
 
 
 def load(source: str | Path) -> list[LabelledVideo]:
@@ -77,6 +93,7 @@ def _from_table(table: Path) -> list[LabelledVideo]:
             path=table.parent / (row.get("path") or row["file"]),
             label=_label(row["label"], table.name),
             method=row.get("method") or None,
+            identities=tuple(filter(None, (row.get("source") or "").split("+"))),
         )
         for row in rows
     ]
@@ -85,19 +102,30 @@ def _from_table(table: Path) -> list[LabelledVideo]:
 def _from_dfdc(folder: Path) -> list[LabelledVideo]:
     metadata = json.loads((folder / "metadata.json").read_text(encoding="utf-8"))
     return [
-        LabelledVideo(folder / name, _label(entry["label"], "metadata.json"), "DFDC")
+        LabelledVideo(
+            folder / name,
+            _label(entry["label"], "metadata.json"),
+            "DFDC",
+            # A fake is made from its original's people; an original is its own source.
+            (Path(entry.get("original") or name).stem,),
+        )
         for name, entry in sorted(metadata.items())
         if (folder / name).is_file()
     ]
 
 
 def _from_ffpp(folder: Path) -> list[LabelledVideo]:
-    found = [LabelledVideo(p, REAL, "original") for p in _videos(folder / "original_sequences")]
+    found = [LabelledVideo(p, REAL, "original", _ffpp_ids(p)) for p in _videos(folder / "original_sequences")]
     manipulated = folder / "manipulated_sequences"
     if manipulated.is_dir():
         for method in sorted(p for p in manipulated.iterdir() if p.is_dir()):
-            found += [LabelledVideo(p, FAKE, method.name) for p in _videos(method)]
+            found += [LabelledVideo(p, FAKE, method.name, _ffpp_ids(p)) for p in _videos(method)]
     return found
+
+
+def _ffpp_ids(path: Path) -> tuple[str, ...]:
+    """FF++ names: ``519.mp4`` (YouTube video 519), ``519_515.mp4`` (target 519, source 515)."""
+    return tuple(f"ffpp:{part}" for part in path.stem.split("_"))
 
 
 def _from_real_fake(subfolders: dict[str, Path]) -> list[LabelledVideo]:

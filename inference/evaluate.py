@@ -21,6 +21,7 @@ from inference import datasets, metrics, registry
 from inference.batch import analyze_all
 from inference.errors import DeepfakeDetectorError
 from inference.pipeline import Detector
+from inference.profiles import PROFILES
 from inference.settings import Settings
 
 
@@ -33,17 +34,32 @@ class Run:
     frames: int | None
 
 
-def plan_runs(base: Settings, checkpoints: list[str], weights: list[str], frames: list[int]) -> list[Run]:
-    """Every combination of the requested weights and frame counts (default: configured ones)."""
+def plan_runs(
+    base: Settings,
+    checkpoints: list[str],
+    weights: list[str],
+    frames: list[int],
+    profiles: list[str] | None = None,
+) -> list[Run]:
+    """Every combination of the requested weights, frame counts and preprocessing profiles.
+
+    Each list left empty means the configured value alone.
+    """
     models = [(name, base.with_checkpoint(name)) for name in checkpoints]
     models += [(Path(w).name, replace(base, weights_path=w)) for w in weights]
     if not models:
         models = [(base.checkpoint_spec().name, base)]
     counts: list[int | None] = list(frames) or [None]
+    chosen: list[str | None] = list(profiles or []) or [None]
     return [
-        Run(f"{model}" + (f" @ {count} frames" if count else ""), settings, count)
+        Run(
+            f"{model}" + (f" @ {count} frames" if count else "") + (f" ({profile} crops)" if profile else ""),
+            replace(settings, profile=profile or settings.profile),
+            count,
+        )
         for model, settings in models
         for count in counts
+        for profile in chosen
     ]
 
 
@@ -114,6 +130,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--frames", action="append", type=int, default=[], help="frames per video (repeatable)"
     )
+    parser.add_argument(
+        "--profile",
+        action="append",
+        default=[],
+        choices=list(PROFILES),
+        help="preprocessing profile (repeat to compare, e.g. --profile training --profile app)",
+    )
     parser.add_argument("--out", type=Path, default=Path("evaluation"), help="output folder")
     return parser
 
@@ -124,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     try:
         videos = datasets.load(args.dataset)
-        runs = plan_runs(Settings.from_env(), args.checkpoint, args.weights, args.frames)
+        runs = plan_runs(Settings.from_env(), args.checkpoint, args.weights, args.frames, args.profile)
     except (datasets.DatasetError, DeepfakeDetectorError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

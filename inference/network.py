@@ -49,6 +49,24 @@ class ResNeXtLSTM(nn.Module):
         hidden, _ = self.lstm(features.unsqueeze(0))
         return self.linear1(hidden[0])
 
+    def forward_sequences(self, clips: torch.Tensor) -> torch.Tensor:
+        """Score whole sequences: the LSTM runs over each clip's frames in order.
+
+        The ``temporal`` model kind: one score per sequence, from the LSTM outputs averaged
+        over time (what the original training code meant to compute; its LSTM was
+        sequence-first but fed batch-first tensors).
+
+        Args:
+            clips: Normalised crops, shape (B, T, 3, H, W), BGR channel order.
+
+        Returns:
+            Logits, shape (B, num_classes).
+        """
+        batch, steps = clips.shape[:2]
+        features = self.avgpool(self.model(clips.flatten(0, 1))).flatten(1)
+        hidden, _ = self.lstm(features.view(batch, steps, -1).transpose(0, 1))  # (T, B, F)
+        return self.linear1(hidden.mean(dim=0))
+
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Read a checkpoint file without executing any code from it.

@@ -16,9 +16,11 @@ import torch
 
 from inference import hub
 from inference.classifier import Classifier, pick_device
+from inference.config import PER_FRAME
 from inference.errors import LimitExceededError, VideoError
-from inference.faces import Box, area, crop
-from inference.preprocess import resize_crop
+from inference.faces import Box, area
+from inference.profiles import Profile
+from inference.profiles import get as get_profile
 from inference.registry import CheckpointSpec
 from inference.result import AnalysisResult, FrameScore, Person, decide_video, judge_person
 from inference.settings import Settings
@@ -32,7 +34,7 @@ Progress = Callable[[float, str], None]
 
 
 @dataclass(frozen=True)
-class _Face:
+class Face:
     """A face found while decoding: whose, where, and its crop already resized (S, S, 3) uint8 BGR."""
 
     frame_index: int
@@ -43,11 +45,12 @@ class _Face:
 
 
 @dataclass
-class _Collected:
+class CollectedFaces:
     """Faces gathered while decoding, and the time spent in each stage."""
 
-    faces: list[_Face] = field(default_factory=list)
+    faces: list[Face] = field(default_factory=list)
     sampled: int = 0
+    unrefined: int = 0
     decode_s: float = 0.0
     faces_s: float = 0.0
 
@@ -73,6 +76,14 @@ class Detector:
         classifier = load_classifier(settings.checkpoint_spec(), settings.device, settings.torch_threads)
         return cls(classifier, settings)
 
+    def profile(self, name: str | None = None) -> Profile:
+        """The preprocessing profile: ``name``, else DEEPFAKE_PROFILE, else the checkpoint's.
+
+        Raises:
+            UnknownProfileError: If the name is not a profile.
+        """
+        return get_profile(name or self.settings.profile or self.classifier.config.preprocessing)
+
     @property
     def default_frames(self) -> int:
         """Frames sampled when the caller does not say: the checkpoint's sequence length."""
@@ -86,6 +97,7 @@ class Detector:
         end_s: float | None = None,
         progress: Progress | None = None,
         explain: bool = False,
+        profile: str | None = None,
     ) -> AnalysisResult:
         """Analyse one video.
 
@@ -97,6 +109,7 @@ class Detector:
             progress: Optional callback for progress reports.
             explain: Also compute a Grad-CAM heatmap for every scored face (costs about as
                 much again as scoring).
+            profile: Preprocessing profile ("training" or "app"); default :meth:`profile`.
 
         Returns:
             The result; its verdict is CANNOT JUDGE when too few frames show a face.
@@ -111,14 +124,16 @@ class Detector:
         count = self._check_request(path, frames)
         info = probe(path, self.settings.max_pixels)
         window = analysis_window(info, start_s, end_s, self.settings.max_duration_s)
-        collected = self._collect_faces(path, info, window, count, report)
+        chosen = self.profile(profile)
+        size = self.classifier.config.image_size
+        collected = collect_faces(path, info, window, count, chosen, self.settings, size, report)
         if collected.sampled == 0:
             raise VideoError(f"{path.name}: no frame could be decoded")
         report(0.9, "scoring faces")
         model_started = time.perf_counter()
         faces, dropped = self._keep_most_seen(collected.faces)
-        crops = [face.crop_bgr for face in faces]
-        scores = self.classifier.fake_probabilities(crops)
+        crops = chosen.finish([face.crop_bgr for face in faces])
+        scores = self._score(faces, crops)
         timings = {"decode": collected.decode_s, "faces": collected.faces_s}
         timings["model"] = time.perf_counter() - model_started
         heatmaps: list[np.ndarray | None] = [None] * len(faces)
@@ -147,15 +162,28 @@ class Detector:
             verdict=verdict,
             frames_sampled=collected.sampled,
             frames=frame_scores,
-            crops=[cv2.cvtColor(face.crop_bgr, cv2.COLOR_BGR2RGB) for face in faces],
+            crops=[cv2.cvtColor(face_crop, cv2.COLOR_BGR2RGB) for face_crop in crops],
             weights=self.classifier.info,
             video=info,
             timings={**timings, "total": time.perf_counter() - started},
-            notes=self._notes(collected.sampled, count, window, info) + self._dropped_note(dropped),
+            notes=self._notes(collected.sampled, count, window, info)
+            + self._dropped_note(dropped)
+            + _unrefined_note(collected.unrefined, len(collected.faces), chosen),
             people=people,
+            profile=chosen.name,
         )
 
-    def _keep_most_seen(self, faces: list[_Face]) -> tuple[list[_Face], int]:
+    def _score(self, faces: list[Face], crops: list[np.ndarray]) -> np.ndarray:
+        """Fake probability per face: per crop, or per person's sequence for ``temporal`` models."""
+        if self.classifier.config.kind == PER_FRAME:
+            return self.classifier.fake_probabilities(crops)
+        scores = np.zeros(len(faces))
+        for person in {face.person for face in faces}:
+            mine = [i for i, face in enumerate(faces) if face.person == person]
+            scores[mine] = self.classifier.window_probabilities([crops[i] for i in mine])
+        return scores
+
+    def _keep_most_seen(self, faces: list[Face]) -> tuple[list[Face], int]:
         """The faces of the most-seen people (at most DEEPFAKE_MAX_PEOPLE), renumbered from 1.
 
         Returns:
@@ -231,23 +259,47 @@ class Detector:
                 )
         return count
 
-    def _collect_faces(
-        self, path: Path, info: VideoInfo, window: Window, count: int, report: Progress
-    ) -> _Collected:
-        tracker = PeopleTracker(self.settings.face_model, self.settings.detect_max_side, count)
-        size = self.classifier.config.image_size
-        collected = _Collected()
-        frames = DecodeAhead(sample_frames(path, window, count, info.decoder))
-        for frame in frames:
-            tick = time.perf_counter()
-            for person, box in tracker.locate(frame.image):
-                face_crop = resize_crop(crop(frame.image, box), size)
-                collected.faces.append(_Face(frame.index, frame.timestamp_s, box, face_crop, person))
-            collected.faces_s += time.perf_counter() - tick
-            collected.sampled += 1
+
+def collect_faces(
+    path: Path,
+    info: VideoInfo,
+    window: Window,
+    count: int,
+    profile: Profile,
+    settings: Settings,
+    image_size: int,
+    report: Progress | None = None,
+) -> CollectedFaces:
+    """Decode ``count`` frames of ``window``, follow every face and crop it with ``profile``.
+
+    The one place crops are made, for analysis and for training (:mod:`inference.training`).
+    The crops are resized to ``image_size`` but not yet through :meth:`Profile.finish`.
+    """
+    tracker = PeopleTracker(settings.face_model, settings.detect_max_side, count)
+    collected = CollectedFaces()
+    frames = DecodeAhead(sample_frames(path, window, count, info.decoder))
+    for frame in frames:
+        tick = time.perf_counter()
+        for person, found in tracker.locate(frame.image):
+            box, refined = profile.box(frame.image, found)
+            collected.unrefined += not refined
+            face_crop = profile.crop(frame.image, box, image_size)
+            collected.faces.append(Face(frame.index, frame.timestamp_s, box, face_crop, person))
+        collected.faces_s += time.perf_counter() - tick
+        collected.sampled += 1
+        if report is not None:
             report(0.9 * collected.sampled / count, f"frame {collected.sampled} of {count}")
-        collected.decode_s = frames.busy_s
-        return collected
+    collected.decode_s = frames.busy_s
+    return collected
+
+
+def _unrefined_note(unrefined: int, faces: int, profile: Profile) -> list[str]:
+    if not unrefined:
+        return []
+    return [
+        f"{unrefined} of {faces} faces were cropped from the face finder's own box: the "
+        f"{profile.detector.upper()} detector of the '{profile.name}' profile did not confirm them"
+    ]
 
 
 @lru_cache(maxsize=4)

@@ -249,6 +249,7 @@ class AnalysisResult:
         video: Size, frame rate and length of the file.
         timings: Seconds per stage: decode, faces, model, total.
         notes: Anything the user should know about what was not analysed.
+        profile: The preprocessing profile the crops were made with ("training" or "app").
     """
 
     file_name: str
@@ -261,6 +262,7 @@ class AnalysisResult:
     timings: dict[str, float]
     notes: list[str] = field(default_factory=list)
     people: list[Person] = field(default_factory=list)
+    profile: str = "training"
 
     @property
     def frames_with_face(self) -> int:
@@ -286,6 +288,7 @@ class AnalysisResult:
             "people": [person.to_dict(self.frames) for person in self.people],
             "frames": [frame.to_dict() for frame in self.frames],
             "weights": self.weights.to_dict(),
+            "profile": self.profile,
             "video": self.video.to_dict(),
             "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
             "notes": list(self.notes),

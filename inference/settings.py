@@ -10,6 +10,7 @@
 | DEEPFAKE_WEIGHTS_REVISION | branch, tag or commit of the repo | main |
 | DEEPFAKE_WEIGHTS_SHA256 | expected sha256 of the weights file; any other file is refused | registry pin |
 | DEEPFAKE_DEVICE | "cpu", "cuda" or "auto" (CUDA when present) | auto |
+| DEEPFAKE_PROFILE | crop preprocessing, "training" or "app" (inference/profiles.py) | the checkpoint's |
 | DEEPFAKE_FACE_MODEL | face detector, "hog" (fast) or "cnn" (slower, better on turned faces) | hog |
 | DEEPFAKE_DETECT_MAX_SIDE | longest side of the downscaled copy faces are searched in, pixels | 480 |
 | DEEPFAKE_MIN_FACE_FRACTION | share of sampled frames that must show a face to judge | 0.25 |
@@ -33,6 +34,7 @@ from pathlib import Path
 
 from inference import registry
 from inference.errors import DeepfakeDetectorError
+from inference.profiles import PROFILES
 from inference.registry import CheckpointSpec
 
 
@@ -52,6 +54,7 @@ class Settings:
     weights_revision: str | None = None
     weights_sha256: str | None = None
     device: str = "auto"
+    profile: str | None = None
     face_model: str = "hog"
     detect_max_side: int = 480
     min_face_fraction: float = 0.25
@@ -81,6 +84,7 @@ class Settings:
             weights_revision=env.get("DEEPFAKE_WEIGHTS_REVISION") or None,
             weights_sha256=(env.get("DEEPFAKE_WEIGHTS_SHA256") or "").strip().lower() or None,
             device=env.get("DEEPFAKE_DEVICE", "auto"),
+            profile=env.get("DEEPFAKE_PROFILE") or None,
             face_model=env.get("DEEPFAKE_FACE_MODEL", "hog"),
             detect_max_side=_number(env, "DEEPFAKE_DETECT_MAX_SIDE", 480, int),
             min_face_fraction=_number(env, "DEEPFAKE_MIN_FACE_FRACTION", 0.25, float),
@@ -106,6 +110,7 @@ class Settings:
                 self.weights_sha256,
             ),
             (self.device in ("auto", "cpu", "cuda"), "DEEPFAKE_DEVICE", self.device),
+            (self.profile in (None, *PROFILES), "DEEPFAKE_PROFILE", self.profile),
             (self.face_model in ("hog", "cnn"), "DEEPFAKE_FACE_MODEL", self.face_model),
             (self.detect_max_side >= 64, "DEEPFAKE_DETECT_MAX_SIDE", self.detect_max_side),
             (0 < self.min_face_fraction <= 1, "DEEPFAKE_MIN_FACE_FRACTION", self.min_face_fraction),

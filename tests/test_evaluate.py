@@ -99,7 +99,7 @@ def test_csv_layout_and_bad_label(tmp_path: Path, clips: dict[str, Path]):
         datasets.load(tmp_path)
 
 
-def test_evaluate_command_compares_frame_counts(
+def test_evaluate_command_compares_frame_counts_and_profiles(
     hub_cache: Path, tmp_path: Path, clips: dict[str, Path], capsys: pytest.CaptureFixture[str]
 ):
     data = tmp_path / "set"
@@ -108,20 +108,22 @@ def test_evaluate_command_compares_frame_counts(
         shutil.copy(clips[label.upper()], data / label / f"{name}.mp4")
     (data / "fake" / "broken.mp4").write_text("not a video")
     out = tmp_path / "report"
-    assert evaluate.main([str(data), "--frames", "4", "--frames", "6", "--out", str(out)]) == 0
+    command = [str(data), "--frames", "4", "--frames", "6", "--profile", "training", "--profile", "app"]
+    assert evaluate.main([*command, "--out", str(out)]) == 0
     table = capsys.readouterr().out
-    assert "@ 4 frames" in table and "@ 6 frames" in table
+    assert "@ 4 frames (training crops)" in table and "@ 6 frames (app crops)" in table
     summary = (out / "summary.md").read_text()
-    assert "| videos | 5 | 5 |" in summary
-    assert "| errors (not in the scores) | 1 | 1 |" in summary
+    assert "| videos | 5 | 5 | 5 | 5 |" in summary
+    assert "| errors (not in the scores) | 1 | 1 | 1 | 1 |" in summary
     assert "Confusion matrix" in summary
     runs = sorted(p for p in out.iterdir() if p.is_dir())
-    assert len(runs) == 2
+    assert len(runs) == 4
     for run in runs:
         assert (run / "roc.png").is_file() and (run / "reliability.png").is_file()
         rows = [json.loads(line) for line in (run / "predictions.jsonl").read_text().splitlines()]
         assert len(rows) == 5
         assert sum(row["error"] is not None for row in rows) == 1
+        assert {row["profile"] for row in rows if row["error"] is None} == {run.name.split("_")[-2]}
 
 
 def test_shared_media_manifest_end_to_end(hub_cache: Path, tmp_path: Path):

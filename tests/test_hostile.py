@@ -147,7 +147,8 @@ def test_app_answers_every_input_and_stays_up(app_url: str, corpus: list[tuple[P
 
 def test_eight_concurrent_visitors(app_url: str, genuine_clip: Path):
     process = psutil.Process()
-    peak = [process.memory_info().rss]
+    baseline = process.memory_info().rss
+    peak = [baseline]
     done = threading.Event()
 
     def watch() -> None:
@@ -175,9 +176,14 @@ def test_eight_concurrent_visitors(app_url: str, genuine_clip: Path):
         thread.join(timeout=300)
     done.set()
     watcher.join()
-    print(f"8 concurrent /predict: {time.perf_counter() - started:.1f} s, peak RSS {peak[0] / 1e6:.0f} MB")
+    print(
+        f"8 concurrent /predict: {time.perf_counter() - started:.1f} s, "
+        f"RSS before {baseline / 1e6:.0f} MB, peak {peak[0] / 1e6:.0f} MB"
+    )
     assert all(isinstance(r, dict) and r["label"] in ("FAKE", "REAL", "UNCERTAIN") for r in results), results
-    assert peak[0] < 3e9
+    # What the eight requests add: the process already holds whatever earlier tests loaded,
+    # which differs between machines (2.2 GB here, about 2.9 GB on CI).
+    assert peak[0] - baseline < 1e9
 
 
 @pytest.mark.slow
