@@ -62,10 +62,14 @@ def engine_boxes(clip: Path, frames: int, profile: Profile | None) -> list[list[
     info = probe(clip)
     tracker = PeopleTracker(expected_frames=frames)
     window = analysis_window(info, None, None, 1e9)
+    refiner = profile.refiner() if profile else None
     boxes = []
     for frame in sample_frames(clip, window, frames, info.decoder):
-        found = [box for _, box in tracker.locate(frame.image)]
-        boxes.append([profile.box(frame.image, box)[0] for box in found] if profile else found)
+        found = tracker.locate(frame.image)
+        if refiner is None:
+            boxes.append([box for _, box in found])
+        else:
+            boxes.append([refiner.box(frame.image, box)[0] for _, box in found])
     return boxes
 
 

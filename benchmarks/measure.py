@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 import time
@@ -23,7 +24,11 @@ def _since_process_start() -> float:
 def measure_project(clip: str, frames: int, weights: str) -> dict[str, float]:
     from inference import Detector, Settings
 
-    settings = Settings.from_env({"DEEPFAKE_WEIGHTS_PATH": weights, "DEEPFAKE_MAX_FRAMES": "300"})
+    # DEEPFAKE_PROFILE passes through (engines that predate profiles ignore it).
+    profile = os.environ.get("DEEPFAKE_PROFILE", "")
+    settings = Settings.from_env(
+        {"DEEPFAKE_WEIGHTS_PATH": weights, "DEEPFAKE_MAX_FRAMES": "300", "DEEPFAKE_PROFILE": profile}
+    )
     detector = Detector.from_settings(settings)
     result = detector.analyze(clip, frames=frames)
     first_verdict = _since_process_start()

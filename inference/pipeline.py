@@ -276,12 +276,13 @@ def collect_faces(
     The crops are resized to ``image_size`` but not yet through :meth:`Profile.finish`.
     """
     tracker = PeopleTracker(settings.face_model, settings.detect_max_side, count)
+    refiner = profile.refiner()
     collected = CollectedFaces()
     frames = DecodeAhead(sample_frames(path, window, count, info.decoder))
     for frame in frames:
         tick = time.perf_counter()
         for person, found in tracker.locate(frame.image):
-            box, refined = profile.box(frame.image, found)
+            box, refined = refiner.box(frame.image, found)
             collected.unrefined += not refined
             face_crop = profile.crop(frame.image, box, image_size)
             collected.faces.append(Face(frame.index, frame.timestamp_s, box, face_crop, person))

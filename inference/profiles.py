@@ -22,7 +22,7 @@ import numpy as np
 from inference.errors import DeepfakeDetectorError
 from inference.faces import Box, crop
 from inference.preprocess import mjpg_round_trip, resize_crop
-from inference.refine import refine
+from inference.refine import BoxRefiner
 
 
 class UnknownProfileError(DeepfakeDetectorError):
@@ -47,15 +47,9 @@ class Profile:
     mjpg: bool
     summary: str
 
-    def box(self, frame_bgr: np.ndarray, found: Box) -> tuple[Box, bool]:
-        """The box this profile crops for a face the tracker found at ``found``.
-
-        Returns:
-            (box, refined): the detector's box near ``found``, or ``found`` itself with
-            ``refined`` False when the profile's detector does not find the face there.
-        """
-        refined = refine(frame_bgr, found, self.detector)
-        return (refined, True) if refined is not None else (found, False)
+    def refiner(self) -> BoxRefiner:
+        """A new refiner for one video: turns the finder's boxes into this profile's boxes."""
+        return BoxRefiner(self.detector)
 
     def crop(self, frame_bgr: np.ndarray, box: Box, size: int) -> np.ndarray:
         """Tight crop of ``box`` resized to (size, size, 3), uint8 BGR (before :meth:`finish`)."""

@@ -8,14 +8,15 @@ it was found at and its position moves in steps of 8 level pixels. Running the d
 region around a face, rescaled to another scale, therefore gives a box of another size and
 grid: median IoU 0.65-0.84 with the original's (benchmarks/boxes.md).
 
-Here the region around a known face is resampled to exactly the scale of one of the original
-pyramid's levels (dlib's own point mapping) and cut at the original grid's phase: the level's
-offset in the frame (HOG), or in the tiled pyramid image the CNN sees (dlib lays every level
-of the pyramid out in one image, and the CNN's 8-pixel output grid runs over that image). The
-detector then runs once on that small patch per candidate level, fed BGR like the original, and
-only boxes found at the patch's own scale are kept. Measured: HOG boxes identical to full-frame
-HOG boxes in most frames; CNN boxes closer but not identical (the patch's pixels are resampled
-by OpenCV, not by dlib's pyramid filter, which changes which of two close levels wins).
+Here the region around a known face is brought to one of the original pyramid's levels the way
+dlib does it (upsampled with dlib's point mapping, then shrunk by dlib's own pyramid_down<6>
+as many times as the level says), cut so that its pixels fall on the original grid's phase: the
+level's origin for HOG, its place in the tiled pyramid image for the CNN (dlib lays every level
+out in one image and the CNN's 8-pixel output grid runs over that image). The detector runs on
+that small patch, fed BGR like the original, and only boxes found at the patch's own scale are
+kept. Measured (benchmarks/boxes.md): HOG boxes identical to whole-frame HOG boxes; CNN boxes
+much closer but not always identical (the patch's pyramid starts from a crop, so its pixels
+differ slightly, which sometimes changes which of two close levels or positions wins).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ with warnings.catch_warnings():
 # detectors' own pyramids shrink by pyramid_down<6>.
 _UPSAMPLE = dlib.pyramid_down(2)
 _LEVEL = dlib.pyramid_down(6)
+_PYRAMID_DOWN = _LEVEL  # also callable on an image: shrinks it as the detectors do
 _LEVEL_RATE = 5 / 6
 # Side of a box at the level the detector found it on, in level pixels.
 NATIVE_SIDE = {"hog": 73, "cnn": 80}
@@ -51,8 +53,47 @@ GRID = 8
 TILE_PADDING = 10
 TILE_OUTER_PADDING = 11
 TILE_MIN_HEIGHT = 5
-# The region around a face that is resampled, as a fraction of the face's size on each side.
-MARGIN = 0.4
+# The region around a face that is resampled, as a fraction of the face's size on each side (HOG).
+HOG_MARGIN = 0.4
+# For the CNN: 0.2 lowered the median IoU on the shared clips from 0.84 to 0.79, 0.6 raised it to
+# 0.90 at 1.4 times the cost.
+CNN_MARGIN = 0.4
+# Extra upsampled pixels so that shrinking never runs short of the patch's far edge.
+PYRAMID_SLACK = 12
+# For the same face the CNN's level is 0 to 2 below the HOG's (measured on the shared clips:
+# 1 below in 60 % of frames, same 26 %, 2 below 11 %, 1 above 3 %).
+CNN_LEVELS_BELOW_HOG = (2, 1, 0)
+
+
+class BoxRefiner:
+    """Turns the face finder's boxes into the boxes ``detector`` would draw, for one video.
+
+    The HOG box is refined first (cheap and exact); for "cnn" it anchors the CNN's candidate
+    levels. (Keeping a person's CNN box while their HOG box stays the same was measured and
+    dropped: it saved a third of the time but lowered the median IoU from 0.81-0.96 to
+    0.72-0.88 on 20 frames of the FF++ clips.)
+
+    Args:
+        detector: "hog" or "cnn".
+    """
+
+    def __init__(self, detector: str) -> None:
+        self.detector = detector
+
+    def box(self, frame_bgr: np.ndarray, found: Box) -> tuple[Box, bool]:
+        """The refined box of the face the finder found at ``found`` (top, right, bottom, left).
+
+        Returns:
+            (box, refined): the HOG box, or ``found`` itself, with False when the detector
+            confirms no face there.
+        """
+        hog = refine(frame_bgr, found, "hog")
+        if hog is None:
+            return found, False
+        if self.detector == "hog":
+            return hog, True
+        cnn = refine(frame_bgr, hog, "cnn")
+        return (cnn, True) if cnn is not None else (hog, False)
 
 
 @dataclass(frozen=True)
@@ -71,41 +112,47 @@ def refine(frame_bgr: np.ndarray, box: Box, detector: str) -> Box | None:
     Args:
         frame_bgr: Full-resolution frame, shape (H, W, 3), uint8, BGR (fed to the detector as
             is, like the original code did).
-        box: Approximate face box (top, right, bottom, left), full-resolution pixels.
+        box: Approximate face box (top, right, bottom, left), full-resolution pixels; for
+            "cnn", this frame's refined HOG box.
         detector: "cnn" or "hog".
 
     Returns:
         The box (top, right, bottom, left) the detector scores highest among those overlapping
         ``box``, or None when it finds none there.
     """
+    if detector == "hog":
+        exact = _exact_level(box, "hog")
+        levels = [math.floor(exact), math.ceil(exact)]
+    else:
+        levels = [_nearest_level(box, "hog") - d for d in CNN_LEVELS_BELOW_HOG]
+    found = _best(frame_bgr, box, detector, levels)
+    return found[0] if found else None
+
+
+def _best(frame_bgr: np.ndarray, box: Box, detector: str, levels: list[int]) -> tuple[Box, int] | None:
+    """(box, level) of the highest-scoring detection overlapping ``box`` at any of ``levels``."""
     height, width = frame_bgr.shape[:2]
-    origins = None
-    if detector == "cnn":
-        origins = _tile_origins(*_upsampled_size(height, width))
-        # The HOG box (cheap, and exact) tells the CNN's level better than the finder's box.
-        box = refine(frame_bgr, box, "hog") or box
-    best: tuple[Box, float] | None = None
-    for level in _candidate_levels(box, detector):
+    origins = _tile_origins(*_upsampled_size(height, width)) if detector == "cnn" else None
+    best: tuple[Box, float, int] | None = None
+    for level in sorted({max(0, level) for level in levels}):
         if origins is not None and level >= len(origins):
             continue
         phase = _phase(origins[level]) if origins is not None else (0, 0)
         for found, score in _detect_at_level(frame_bgr, box, detector, level, phase):
             if iou(found, box) > 0.3 and (best is None or score > best[1]):
-                best = (found, score)
-    return best[0] if best else None
+                best = (found, score, level)
+    return (best[0], best[2]) if best else None
 
 
-def _candidate_levels(box: Box, detector: str) -> list[int]:
-    """The pyramid levels whose native box size is nearest the face's: two, three for the CNN.
-
-    For the CNN ``box`` is a HOG box: the CNN finds the same face one level higher or lower.
-    """
+def _exact_level(box: Box, detector: str) -> float:
+    """The (fractional) pyramid level at which ``detector``'s native box has the face's size."""
     top, right, bottom, left = box
     side = 2 * max(1, (right - left + bottom - top) / 2)  # in upsampled pixels
-    exact = math.log(side / NATIVE_SIDE["hog"]) / math.log(1 / _LEVEL_RATE)
-    nearest = round(exact)
-    levels = range(nearest - 1, nearest + 2) if detector == "cnn" else (math.floor(exact), math.ceil(exact))
-    return sorted({max(0, level) for level in levels})
+    return math.log(side / NATIVE_SIDE[detector]) / math.log(1 / _LEVEL_RATE)
+
+
+def _nearest_level(box: Box, detector: str) -> int:
+    return max(0, round(_exact_level(box, detector)))
 
 
 def _phase(origin: tuple[int, int]) -> tuple[int, int]:
@@ -119,8 +166,10 @@ def _phase(origin: tuple[int, int]) -> tuple[int, int]:
 def _detect_at_level(
     frame_bgr: np.ndarray, box: Box, detector: str, level: int, phase: tuple[int, int]
 ) -> list[tuple[Box, float]]:
-    mapping = _mapping(level)
-    patch, (x0, y0) = _level_patch(frame_bgr, box, mapping, phase)
+    if detector == "cnn":
+        patch, (x0, y0) = _pyramid_patch(frame_bgr, box, level, phase)
+    else:
+        patch, (x0, y0) = _resampled_patch(frame_bgr, box, _mapping(level), phase)
     if detector == "cnn":
         found = [(d.rect, d.confidence) for d in face_recognition.api.cnn_face_detector(patch, 0)]
     else:
@@ -140,17 +189,75 @@ def _detect_at_level(
     return boxes
 
 
-def _level_patch(
-    frame_bgr: np.ndarray, box: Box, m: _Mapping, phase: tuple[int, int]
+def _pyramid_patch(
+    frame_bgr: np.ndarray, box: Box, level: int, phase: tuple[int, int]
 ) -> tuple[np.ndarray, tuple[int, int]]:
-    """The region around ``box`` resampled onto the level's pixel grid.
+    """The region around ``box`` as it looks at pyramid ``level``, on the level's grid (for the CNN).
+
+    Built as dlib builds the level (closer CNN boxes than :func:`_resampled_patch` on every
+    shared clip): the region upsampled with dlib's point mapping (bilinear),
+    then shrunk ``level`` times by dlib's pyramid_down<6>. The region is chosen so that the
+    patch's first pixel lands on the level's grid at ``phase``.
 
     Returns:
         The patch, (h, w, 3) uint8 BGR, and its origin (x, y) in level pixels.
     """
     height, width = frame_bgr.shape[:2]
     top, right, bottom, left = box
-    margin_x, margin_y = (right - left) * MARGIN, (bottom - top) * MARGIN
+    to_level = _mapping(level)
+    margin_x, margin_y = (right - left) * CNN_MARGIN, (bottom - top) * CNN_MARGIN
+    lx0 = _snap(to_level.scale_x * max(0.0, left - margin_x) + to_level.offset_x, phase[0])
+    ly0 = _snap(to_level.scale_y * max(0.0, top - margin_y) + to_level.offset_y, phase[1])
+    lx1 = math.ceil(to_level.scale_x * min(width, right + margin_x) + to_level.offset_x)
+    ly1 = math.ceil(to_level.scale_y * min(height, bottom + margin_y) + to_level.offset_y)
+    # Where pixel 0 of a level lies in the upsampled image it was made from, and the mapping
+    # from upsampled pixels to the level.
+    start = _LEVEL.point_up(dlib.dpoint(0, 0), level) if level else dlib.dpoint(0, 0)
+    down = _affine(lambda x, y: _LEVEL.point_down(dlib.dpoint(x, y), level) if level else dlib.dpoint(x, y))
+    ux0 = round((lx0 - down.offset_x) / down.scale_x - start.x)
+    uy0 = round((ly0 - down.offset_y) / down.scale_y - start.y)
+    size = (
+        math.ceil((lx1 - lx0) / down.scale_x) + PYRAMID_SLACK,
+        math.ceil((ly1 - ly0) / down.scale_y) + PYRAMID_SLACK,
+    )
+    up = _affine(lambda x, y: _UPSAMPLE.point_down(dlib.dpoint(x, y)))  # upsampled -> frame
+    matrix = np.float32(
+        [
+            [up.scale_x, 0, up.scale_x * ux0 + up.offset_x],
+            [0, up.scale_y, up.scale_y * uy0 + up.offset_y],
+        ]
+    )
+    image = cv2.warpAffine(
+        frame_bgr,
+        matrix,
+        size,
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+    for _ in range(level):
+        image = _PYRAMID_DOWN(image)
+    origin = (
+        round(down.scale_x * (ux0 + start.x) + down.offset_x),
+        round(down.scale_y * (uy0 + start.y) + down.offset_y),
+    )
+    return np.ascontiguousarray(image[: ly1 - ly0 + 1, : lx1 - lx0 + 1]), origin
+
+
+def _resampled_patch(
+    frame_bgr: np.ndarray, box: Box, m: _Mapping, phase: tuple[int, int]
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """The region around ``box`` resampled onto the level's pixel grid with OpenCV (for HOG).
+
+    Area averaging, then an exact sub-pixel placement: cheaper than :func:`_pyramid_patch`,
+    and it gives HOG boxes identical to whole-frame HOG on every shared clip, where the
+    pyramid-built patch did not on two of them.
+
+    Returns:
+        The patch, (h, w, 3) uint8 BGR, and its origin (x, y) in level pixels.
+    """
+    height, width = frame_bgr.shape[:2]
+    top, right, bottom, left = box
+    margin_x, margin_y = (right - left) * HOG_MARGIN, (bottom - top) * HOG_MARGIN
     lx0 = _snap(m.scale_x * max(0.0, left - margin_x) + m.offset_x, phase[0])
     ly0 = _snap(m.scale_y * max(0.0, top - margin_y) + m.offset_y, phase[1])
     lx1 = math.ceil(m.scale_x * min(width, right + margin_x) + m.offset_x)
@@ -194,14 +301,17 @@ def _snap(value: float, phase: int) -> int:
 def _mapping(level: int) -> _Mapping:
     """dlib's own mapping from frame pixels to pixels of ``level`` (after upsampling once)."""
 
-    def to_level(x: float, y: float) -> tuple[float, float]:
+    def to_level(x: float, y: float) -> dlib.dpoint:
         point = _UPSAMPLE.point_up(dlib.dpoint(x, y))
-        if level:
-            point = _LEVEL.point_down(point, level)
-        return point.x, point.y
+        return _LEVEL.point_down(point, level) if level else point
 
-    (ax, ay), (bx, by) = to_level(0.0, 0.0), to_level(1000.0, 1000.0)
-    return _Mapping((bx - ax) / 1000, (by - ay) / 1000, ax, ay)
+    return _affine(to_level)
+
+
+def _affine(mapping) -> _Mapping:
+    """The affine map (per axis) that dlib's point ``mapping`` is, read off two points."""
+    a, b = mapping(0.0, 0.0), mapping(1000.0, 1000.0)
+    return _Mapping((b.x - a.x) / 1000, (b.y - a.y) / 1000, a.x, a.y)
 
 
 def _upsampled_size(height: int, width: int) -> tuple[int, int]:

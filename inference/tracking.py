@@ -15,6 +15,7 @@ import math
 import warnings
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from inference.faces import MIN_IOU, TRACK_MARGIN, Box, area, detect_scored, iou, search_near
@@ -40,6 +41,10 @@ MIN_WHOLE_FRAME_EVERY = 8
 DISCOVERY_SCALE = 1.5
 # After this many second looks in a row found nothing, a video gets no more (it is slow).
 SECOND_LOOK_TRIES = 3
+# A second look keeps faces scored at least this (dlib's HOG margin). The first look keeps any.
+SECOND_LOOK_MIN_SCORE = 0.1
+# A frame whose mean grey level is below this gets a second look on a contrast-equalised copy.
+DARK_MEAN = 70
 # When a known face is not found near its place in a large frame, the whole frame is searched
 # only at every this-many-th such frame in a row (a face turned away for a moment is common).
 WHOLE_FRAME_AFTER = 3
@@ -139,12 +144,28 @@ class PeopleTracker:
     def _search_whole(self, frame_bgr: np.ndarray) -> list[tuple[Box, float]]:
         """(box, score) of every face in the frame, the largest first."""
         boxes = detect_scored(frame_bgr, self.model, self.max_side)
-        larger = max(frame_bgr.shape[:2]) > self.max_side
-        if not boxes and larger and self.second_look_misses < SECOND_LOOK_TRIES:
-            # A second look at twice the resolution finds faces too small for the first.
-            boxes = detect_scored(frame_bgr, self.model, 2 * self.max_side)
+        if not boxes and self.second_look_misses < SECOND_LOOK_TRIES:
+            boxes = self._second_look(frame_bgr)
             self.second_look_misses = 0 if boxes else self.second_look_misses + 1
         return sorted(boxes, key=lambda item: -area(item[0]))
+
+    def _second_look(self, frame_bgr: np.ndarray) -> list[tuple[Box, float]]:
+        """A costlier search where the first found nothing: small faces, then dark ones.
+
+        Small faces: twice the resolution (a large frame at twice ``max_side``, a small one
+        upsampled twice; measured: 0 to 16 of 20 frames on a 360p copy of a full-body shot).
+        Dark frames: the same search on a contrast-equalised copy (CLAHE on lightness; 6 to 10
+        and 7 to 10 of 20 frames on darkened shared clips). Only faces the detector scores at
+        least :data:`SECOND_LOOK_MIN_SCORE` are kept, so that noise is not taken for a face.
+        """
+        height, width = frame_bgr.shape[:2]
+        if max(height, width) > self.max_side:
+            boxes = detect_scored(frame_bgr, self.model, 2 * self.max_side)
+        else:
+            boxes = detect_scored(frame_bgr, self.model, self.max_side, upsample=2)
+        if not boxes and _is_dark(frame_bgr):
+            boxes = detect_scored(_equalised(frame_bgr), self.model, self.max_side)
+        return [(box, score) for box, score in boxes if score >= SECOND_LOOK_MIN_SCORE]
 
     def _discover(self, frame_bgr: np.ndarray) -> list[tuple[Box, float]]:
         """The cheaper whole-frame search for newcomers while everyone known is in view."""
@@ -224,6 +245,17 @@ class PeopleTracker:
             self.encodings_computed += 1
             track.encoded = 1 if track.encoding is not None else 0
         return track.encoding
+
+
+def _is_dark(frame_bgr: np.ndarray) -> bool:
+    return float(cv2.cvtColor(frame_bgr[::4, ::4], cv2.COLOR_BGR2GRAY).mean()) < DARK_MEAN
+
+
+def _equalised(frame_bgr: np.ndarray) -> np.ndarray:
+    """The frame with its lightness equalised locally (CLAHE), BGR."""
+    lab = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2LAB)
+    lab[:, :, 0] = cv2.createCLAHE(clipLimit=3.0, tileGridSize=(8, 8)).apply(lab[:, :, 0])
+    return cv2.cvtColor(lab, cv2.COLOR_LAB2BGR)
 
 
 def _crowded(boxes: list[Box]) -> bool:

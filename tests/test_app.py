@@ -25,9 +25,9 @@ def test_api_schema(client: Client):
     assert set(endpoints) >= {"/predict", "/report"}
     params = {name: [p["parameter_name"] for p in endpoints[name]["parameters"]] for name in endpoints}
     assert params["/predict"] == ["video", "frames", "checkpoint"]
-    assert params["/report"] == ["video", "frames", "checkpoint", "explain"]
+    assert params["/report"] == ["video", "frames", "checkpoint", "explain", "profile"]
     defaults = [p["parameter_has_default"] for p in endpoints["/report"]["parameters"]]
-    assert defaults == [False, True, True, True]
+    assert defaults == [False, True, True, True, True]
     assert len(endpoints["/predict"]["returns"]) == 1
     assert endpoints["/predict"]["returns"][0]["component"] == "Label"
 
@@ -51,8 +51,10 @@ def test_report_endpoint(client: Client, manipulated_clip: Path, checkpoint_file
     assert report["weights"]["repo_id"] == "ishandutta/mukh-models"
     assert report["weights"]["sha256"] == hashlib.sha256(checkpoint_file.read_bytes()).hexdigest()
     assert "heatmap" not in report["frames"][0]
-    explained = client.predict(handle_file(str(manipulated_clip)), 4, None, True, api_name="/report")
+    assert report["profile"] == "training"
+    explained = client.predict(handle_file(str(manipulated_clip)), 4, None, True, "app", api_name="/report")
     assert all(len(frame["heatmap"]) == 7 for frame in explained["frames"])
+    assert explained["profile"] == "app"
 
 
 def test_no_face_example_cannot_judge(client: Client, no_face_clip: Path):

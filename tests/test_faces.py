@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import subprocess
 from itertools import pairwise
+from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
+from conftest import shared_clip
 
 from examples.make_examples import ASTRONAUT_FACE, astronaut_bgr, astronaut_frames, no_face_frames
+from inference import tracking
 from inference.faces import area, crop, detect_faces, iou
 from inference.tracking import PeopleTracker
+from inference.video import analysis_window, probe, sample_frames
 
 
 def test_astronaut_face_found_at_full_and_reduced_size():
@@ -96,3 +102,45 @@ def test_cnn_detector_option():
     boxes = detect_faces(astronaut_bgr(), model="cnn", max_side=256)
     assert len(boxes) == 1
     assert iou(boxes[0], ASTRONAUT_FACE) > 0.7
+
+
+def test_second_look_finds_small_faces():
+    """Faces too small for the first whole-frame search (about 26 px wide in a 110 px frame)."""
+    small = list(astronaut_frames(4, size=110))
+    assert not detect_faces(small[0])
+    tracker = PeopleTracker()
+    assert all(tracker.locate(frame) for frame in small)
+    # Where there is no face, the second look finds none either.
+    tracker = PeopleTracker()
+    assert not any(tracker.locate(frame) for frame in no_face_frames(4, size=110))
+
+
+def test_second_look_finds_faces_in_a_dark_clip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A shared stage clip darkened with ffmpeg: the contrast-equalised look finds more faces."""
+    dark = tmp_path / "dark.mp4"
+    filters = "lutyuv=y=val*0.33,eq=contrast=0.5"
+    source = shared_clip("ageitgey__face_recognition__short_hamilton_clip.mp4")
+    command = [
+        "ffmpeg",
+        "-loglevel",
+        "error",
+        "-i",
+        str(source),
+        "-vf",
+        filters,
+        "-an",
+        "-crf",
+        "20",
+        str(dark),
+    ]
+    subprocess.run(command, check=True)
+
+    def frames_with_face() -> int:
+        info = probe(dark)
+        tracker = PeopleTracker(expected_frames=20)
+        window = analysis_window(info, None, None, 1e9)
+        return sum(bool(tracker.locate(f.image)) for f in sample_frames(dark, window, 20, info.decoder))
+
+    with_equalised = frames_with_face()
+    monkeypatch.setattr(tracking, "DARK_MEAN", 0)  # no frame counts as dark
+    assert with_equalised > frames_with_face()

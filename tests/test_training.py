@@ -89,13 +89,14 @@ def test_a_few_dozen_steps_learn_the_training_set(cached, tmp_path: Path):
 
 def test_a_stopped_run_resumes_to_the_same_state(cached, tmp_path: Path):
     options = TrainOptions(epochs=2, batch_size=8, learning_rate=1e-3, seed=3)
-    straight = Trainer(fresh_network(), SMALL, cached, [], options, tmp_path / "straight")
+    videos = cached[:4]  # 4 steps an epoch
+    straight = Trainer(fresh_network(), SMALL, videos, [], options, tmp_path / "straight")
     straight.fit()
     # Stopped in the middle of the second epoch, then started again from the saved state.
-    stopped = Trainer(fresh_network(), SMALL, cached, [], replace(options, max_steps=8), tmp_path / "stopped")
+    stopped = Trainer(fresh_network(), SMALL, videos, [], replace(options, max_steps=6), tmp_path / "stopped")
     stopped.fit()
-    assert stopped.progress.step == 8 and stopped.progress.epoch == 1
-    resumed = Trainer(fresh_network(1), SMALL, cached, [], options, tmp_path / "stopped")
+    assert stopped.progress.step == 6 and stopped.progress.epoch == 1
+    resumed = Trainer(fresh_network(1), SMALL, videos, [], options, tmp_path / "stopped")
     assert resumed.resume()
     resumed.fit()
     expected = straight.accelerator.unwrap_model(straight.network).state_dict()
