@@ -214,14 +214,14 @@ def _pyramid_patch(
     # Where pixel 0 of a level lies in the upsampled image it was made from, and the mapping
     # from upsampled pixels to the level.
     start = _LEVEL.point_up(dlib.dpoint(0, 0), level) if level else dlib.dpoint(0, 0)
-    down = _affine(lambda x, y: _LEVEL.point_down(dlib.dpoint(x, y), level) if level else dlib.dpoint(x, y))
+    down = _down_mapping(level)
     ux0 = round((lx0 - down.offset_x) / down.scale_x - start.x)
     uy0 = round((ly0 - down.offset_y) / down.scale_y - start.y)
     size = (
         math.ceil((lx1 - lx0) / down.scale_x) + PYRAMID_SLACK,
         math.ceil((ly1 - ly0) / down.scale_y) + PYRAMID_SLACK,
     )
-    up = _affine(lambda x, y: _UPSAMPLE.point_down(dlib.dpoint(x, y)))  # upsampled -> frame
+    up = _down_mapping(None)  # upsampled -> frame
     matrix = np.float32(
         [
             [up.scale_x, 0, up.scale_x * ux0 + up.offset_x],
@@ -307,6 +307,14 @@ def _mapping(level: int) -> _Mapping:
         return _LEVEL.point_down(point, level) if level else point
 
     return _affine(to_level)
+
+
+@lru_cache(maxsize=64)
+def _down_mapping(level: int | None) -> _Mapping:
+    """Upsampled pixels -> pixels of ``level``; for None, upsampled pixels -> frame pixels."""
+    if level is None:
+        return _affine(lambda x, y: _UPSAMPLE.point_down(dlib.dpoint(x, y)))
+    return _affine(lambda x, y: _LEVEL.point_down(dlib.dpoint(x, y), level) if level else dlib.dpoint(x, y))
 
 
 def _affine(mapping) -> _Mapping:
