@@ -73,14 +73,17 @@ def engine_boxes(clip: Path, frames: int, profile: Profile | None) -> list[list[
     return boxes
 
 
-def agreement(reference: list[list[Box]], ours: list[list[Box]]) -> tuple[float, int, int]:
-    """(median IoU, frames where the reference has a face, frames where we have none of them)."""
+def agreement(reference: list[list[Box]], ours: list[list[Box]]) -> str:
+    """ "median IoU (identical boxes / boxes / frames)" over the frames where the reference has a face."""
     values = []
     for theirs, mine in zip(reference, ours, strict=True):
         if theirs:
             values.append(max((iou(tuple(theirs[0]), box) for box in mine), default=0.0))
-    missed = sum(1 for value in values if value == 0.0)
-    return (statistics.median(values) if values else float("nan")), len(values), missed
+    if not values:
+        return "no face"
+    same = sum(1 for value in values if value == 1.0)
+    found = sum(1 for value in values if value > 0.0)
+    return f"{statistics.median(values):.2f} ({same}/{found}/{len(values)})"
 
 
 def main() -> None:
@@ -101,15 +104,14 @@ def main() -> None:
         for name, detector in (("training", "cnn"), ("app", "hog")):
             ours = engine_boxes(clip, args.frames, PROFILES[name])
             for boxes in (finder, ours):
-                median, counted, missed = agreement(references[clip][detector], boxes)
-                cells.append(f"{median:.2f} ({counted - missed}/{counted})")
+                cells.append(agreement(references[clip][detector], boxes))
         rows.append("| " + " | ".join(cells) + " |")
         logger.info(rows[-1])
     intro = (
         f"Median IoU with the original detectors' boxes, {args.frames} frames per clip (in brackets: "
-        "frames where the engine has a box for the reference's face / frames where the reference "
-        "finds one). *finder*: the face finder's own box (before this profile work); *profile*: "
-        "the box the profile crops."
+        "frames where the engine's box is identical / where it has a box for the reference's face / "
+        "where the reference finds one). *finder*: the face finder's own box (before this profile "
+        "work); *profile*: the box the profile crops."
     )
     lines = [
         "| clip | CNN vs finder | CNN vs `training` | HOG vs finder | HOG vs `app` |",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import tempfile
 from pathlib import Path
@@ -144,17 +143,16 @@ def test_refined_hog_boxes_are_whole_frame_hog_boxes(genuine_clip: Path):
         assert iou(refine(frame, found, "hog"), reference) >= 0.97
 
 
-def test_refined_cnn_boxes_are_cnn_boxes(genuine_clip: Path):
-    """The CNN's boxes have the sizes of its pyramid levels: 40 * 1.2**level pixels (80 upsampled)."""
+def test_refined_cnn_boxes_are_whole_frame_cnn_boxes(genuine_clip: Path):
     frames = frames_by_index(genuine_clip, [0, 30])
     tracker = PeopleTracker()
+    refiner = PROFILES["training"].refiner()
     for frame in frames.values():
         ((_, found),) = tracker.locate(frame)
         (reference,) = whole_frame(frame, "cnn")
-        top, right, bottom, left = refine(frame, found, "cnn")
-        level = round(math.log((right - left) / 40) / math.log(1.2))
-        assert abs((right - left) - 40 * 1.2**level) <= 2
-        assert iou((top, right, bottom, left), reference) >= 0.6
+        box, refined = refiner.box(frame, found)
+        assert refined
+        assert box == reference
 
 
 @pytest.mark.slow
@@ -164,8 +162,10 @@ def test_refined_boxes_on_a_shared_clip():
     tracker = PeopleTracker()
     for frame in frames.values():
         found = tracker.locate(frame)[0][1]
-        (reference,) = whole_frame(frame, "hog")
-        assert iou(refine(frame, found, "hog"), reference) >= 0.95
+        (hog,) = whole_frame(frame, "hog")
+        assert iou(refine(frame, found, "hog"), hog) >= 0.95
+        (cnn,) = whole_frame(frame, "cnn")
+        assert refine(frame, found, "cnn") == cnn
 
 
 def test_profiles_are_documented():
