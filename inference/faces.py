@@ -7,6 +7,8 @@ import warnings
 import cv2
 import numpy as np
 
+from inference import mmod
+
 with warnings.catch_warnings():
     # face_recognition_models imports pkg_resources, deprecated but present (setuptools<81).
     warnings.filterwarnings("ignore", "pkg_resources is deprecated", UserWarning)
@@ -54,28 +56,49 @@ def detect_scored(
     return _detect_scaled(frame_bgr, scale, model, upsample)
 
 
+def detect_cnn(frame_bgr: np.ndarray, max_side: int = 480) -> list[tuple[Box, float]]:
+    """Every face dlib's CNN detector finds in a copy at most ``max_side`` pixels on its longest side.
+
+    The detector runs in PyTorch (:mod:`inference.mmod`), 10-30 times faster than dlib here,
+    with dlib's boxes; upsampled once, like face_recognition's default.
+
+    Returns:
+        (box (top, right, bottom, left) in full-resolution pixels, dlib's confidence), the most
+        confident first.
+    """
+    scale = min(1.0, max_side / max(frame_bgr.shape[:2]))
+    found = mmod.detect(_scaled_rgb(frame_bgr, scale))
+    return [(_full_size(box, scale, frame_bgr.shape), score) for box, score in found]
+
+
 def _detect_scaled(frame_bgr: np.ndarray, scale: float, model: str, upsample: int) -> list[tuple[Box, float]]:
-    if scale != 1.0:
-        size = (max(1, round(frame_bgr.shape[1] * scale)), max(1, round(frame_bgr.shape[0] * scale)))
-        interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-        small = cv2.resize(frame_bgr, size, interpolation=interpolation)
-    else:
-        small = frame_bgr
-    rgb = np.ascontiguousarray(small[:, :, ::-1])
+    rgb = _scaled_rgb(frame_bgr, scale)
     # face_recognition's own detectors, called directly for their scores.
     if model == "cnn":
         found = [(d.rect, d.confidence) for d in face_recognition.api.cnn_face_detector(rgb, upsample)]
     else:
         rects, scores, _ = face_recognition.api.face_detector.run(rgb, upsample, 0.0)
         found = list(zip(rects, scores, strict=True))
-    height, width = frame_bgr.shape[:2]
     return [
-        (
-            _clip(_rescale((r.top(), r.right(), r.bottom(), r.left()), 1.0 / scale), height, width),
-            float(score),
-        )
+        (_full_size((r.top(), r.right(), r.bottom(), r.left()), scale, frame_bgr.shape), float(score))
         for r, score in found
     ]
+
+
+def _scaled_rgb(frame_bgr: np.ndarray, scale: float) -> np.ndarray:
+    """An RGB copy of the frame, ``scale`` times its size (area-averaged when shrinking)."""
+    if scale != 1.0:
+        size = (max(1, round(frame_bgr.shape[1] * scale)), max(1, round(frame_bgr.shape[0] * scale)))
+        interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        small = cv2.resize(frame_bgr, size, interpolation=interpolation)
+    else:
+        small = frame_bgr
+    return np.ascontiguousarray(small[:, :, ::-1])
+
+
+def _full_size(box: Box, scale: float, shape: tuple[int, ...]) -> Box:
+    """A box found on a copy ``scale`` times the frame's size, on the frame, clipped to it."""
+    return _clip(_rescale(box, 1.0 / scale), shape[0], shape[1])
 
 
 def crop(frame_bgr: np.ndarray, box: Box) -> np.ndarray:

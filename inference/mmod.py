@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +27,6 @@ from torch import nn
 
 from inference import pyramid
 from inference.errors import DeepfakeDetectorError
-from inference.faces import Box
 
 # Each output cell scores a window centred on input pixel STRIDE * cell + OFFSET: three
 # stride-2 convolutions without padding (5x5), then stride-1 convolutions padded to size.
@@ -86,6 +86,15 @@ class MMODNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x)
+
+    def output_size(self, height: int, width: int) -> tuple[int, int]:
+        """(h, w) of the score map for an input of that size; 0 where it is smaller than the net sees."""
+        for layer in self.layers:
+            if isinstance(layer, nn.Conv2d):
+                (kh, kw), (sh, sw), (ph, pw) = layer.kernel_size, layer.stride, layer.padding
+                height = max((height + 2 * ph - kh) // sh + 1, 0)
+                width = max((width + 2 * pw - kw) // sw + 1, 0)
+        return height, width
 
 
 class _Reader:
@@ -218,6 +227,13 @@ def _fold_batch_norm(reader: _Reader, conv: nn.Conv2d) -> None:
 
 _lock = threading.Lock()
 _network: MMODNet | None = None
+# The network runs on one thread of its own with one torch thread: its small convolutions gain
+# little from a second, whose idle spinning takes the core that decoding needs beside face
+# finding (measured on 2 cores, 20 frames of a 1080p clip: 2.4-2.9 s with two threads, 2.0-2.3 s
+# with one). torch keeps the thread count per thread (OpenMP), so callers keep theirs.
+_runner = ThreadPoolExecutor(
+    max_workers=1, thread_name_prefix="mmod", initializer=torch.set_num_threads, initargs=(1,)
+)
 
 
 def network() -> MMODNet:
@@ -234,7 +250,29 @@ def network() -> MMODNet:
         return _network
 
 
-def detect(image: np.ndarray) -> list[tuple[Box, float]]:
+def scores(pixels: np.ndarray) -> np.ndarray:
+    """The network's score map for part of a tiled pyramid image.
+
+    Args:
+        pixels: (H, W, 3) float32, 0-255, channels as the detector is fed them.
+
+    Returns:
+        (h, w) float32: cell (r, c) scores the window centred on input pixel
+        (STRIDE * c + OFFSET, STRIDE * r + OFFSET).
+    """
+    return _runner.submit(_scores, pixels).result()
+
+
+def _scores(pixels: np.ndarray) -> np.ndarray:
+    net = network()
+    size = net.output_size(*pixels.shape[:2])
+    if 0 in size:  # an image this small holds no window; torch would refuse it
+        return np.zeros(size, np.float32)
+    with torch.inference_mode():
+        return net(net.normalise(torch.from_numpy(pixels).permute(2, 0, 1)[None]))[0, 0].numpy()
+
+
+def detect(image: np.ndarray) -> list[tuple[tuple[int, int, int, int], float]]:
     """The CNN detector on a whole image upsampled once: face_recognition's ``model="cnn"``.
 
     Args:
@@ -247,20 +285,18 @@ def detect(image: np.ndarray) -> list[tuple[Box, float]]:
     height, width = image.shape[:2]
     upsampled = pyramid.upsampled_size(height, width)
     rows, cols = pyramid.tiled_size(*upsampled)
-    pixels = pyramid.tiled_pixels(image, (0, cols), (0, rows), fill=net.spec.mean)
-    with torch.inference_mode():
-        scores = net(net.normalise(torch.from_numpy(pixels).permute(2, 0, 1)[None]))[0, 0].numpy()
+    cells = scores(pyramid.tiled_pixels(image, (0, cols), (0, rows), fill=net.spec.mean))
     origins = pyramid.tile_origins(*upsampled)
     half_w, half_h = ((side - 1) / 2 for side in net.spec.window)
     kept: list[tuple[dlib.rectangle, float]] = []
-    for row, col in sorted(zip(*np.nonzero(scores > 0), strict=True), key=lambda cell: -scores[cell]):
+    for row, col in sorted(zip(*np.nonzero(cells > 0), strict=True), key=lambda cell: -cells[cell]):
         x, y = STRIDE * col + OFFSET, STRIDE * row + OFFSET
         level = pyramid.tile_at((x, y), *upsampled)
         ox, oy = origins[level]
         window = dlib.drectangle(x - ox - half_w, y - oy - half_h, x - ox + half_w, y - oy + half_h)
         rect = pyramid.to_upsampled(window, level)
         if not any(_overlap(rect, other) > net.spec.nms_iou for other, _ in kept):
-            kept.append((rect, float(scores[row, col])))
+            kept.append((rect, float(cells[row, col])))
     return [(pyramid.upsampled_to_frame(rect, image.shape), score) for rect, score in kept]
 
 

@@ -18,8 +18,6 @@ import cv2
 import dlib
 import numpy as np
 
-from inference.faces import Box
-
 # face_recognition's upsample=1 is dlib's pyramid_up, the inverse of pyramid_down<2>; the
 # detectors' own pyramids shrink by pyramid_down<6>.
 UPSAMPLE = dlib.pyramid_down(2)
@@ -122,7 +120,7 @@ def to_upsampled(on_level: dlib.rectangle | dlib.drectangle, level: int) -> dlib
     return upsampled
 
 
-def upsampled_to_frame(rect: dlib.rectangle, shape: tuple[int, ...]) -> Box:
+def upsampled_to_frame(rect: dlib.rectangle, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
     """A rectangle on the upsampled frame as face_recognition reports it on the frame.
 
     Returns:
@@ -133,8 +131,14 @@ def upsampled_to_frame(rect: dlib.rectangle, shape: tuple[int, ...]) -> Box:
     return max(0, r.top()), min(width, r.right()), min(height, r.bottom()), max(0, r.left())
 
 
-def to_frame(on_level: dlib.rectangle | dlib.drectangle, level: int, shape: tuple[int, ...]) -> Box:
-    """A detector's rectangle on ``level`` as face_recognition reports it on a frame of ``shape``."""
+def to_frame(
+    on_level: dlib.rectangle | dlib.drectangle, level: int, shape: tuple[int, ...]
+) -> tuple[int, int, int, int]:
+    """A detector's rectangle on ``level`` as face_recognition reports it on a frame of ``shape``.
+
+    Returns:
+        (top, right, bottom, left), clipped to the frame.
+    """
     return upsampled_to_frame(to_upsampled(on_level, level), shape)
 
 

@@ -6,7 +6,7 @@ detector the same way. Both detectors scan an image pyramid (the frame upsampled
 shrunk by 5/6 per level) on a grid of 8 pixels, so a box's size is fixed by the pyramid level
 it was found at and its position moves in steps of 8 level pixels. Running a detector on a
 region around a face rescaled to another scale therefore gives a box of another size and grid:
-the face finder's boxes have a median IoU of 0.34-0.86 with the original's (benchmarks/boxes.md).
+the face finder's boxes have a median IoU of 0.45-0.86 with the original's (benchmarks/boxes.md).
 
 Here the region around a known face is resampled onto the pixels of the original pyramid's
 levels near the face's scale, on the original grid, and the detector scores only that:
@@ -18,7 +18,7 @@ levels near the face's scale, on the original grid, and the detector scores only
   the context the scores depend on.
 
 Measured on 6 frames of every shared clip (benchmarks/boxes.md): identical boxes in 54 of 62
-frames (HOG) and 59 of 61 (CNN), median IoU 1.00 on every clip where the finder sees the face.
+frames (HOG) and 60 of 62 (CNN), median IoU 1.00 on every clip.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from dataclasses import dataclass
 
 import dlib
 import numpy as np
-import torch
 
 from inference import mmod, pyramid
 from inference.faces import Box, iou
@@ -165,9 +164,7 @@ def _cnn_at_level(
     x = _cells(m.scale_x * (left + right) / 2 + m.offset_x + origin[0])
     y = _cells(m.scale_y * (top + bottom) / 2 + m.offset_y + origin[1])
     pixels = pyramid.tiled_pixels(frame_bgr, (x.start, x.stop), (y.start, y.stop), fill=network.spec.mean)
-    with torch.inference_mode():
-        scores = network(network.normalise(torch.from_numpy(pixels).permute(2, 0, 1)[None]))[0, 0].numpy()
-    scores = scores[y.cells(), x.cells()]
+    scores = mmod.scores(pixels)[y.cells(), x.cells()]
     # Window centres on the level, per candidate column and row.
     xs = x.centres() - origin[0]
     ys = y.centres() - origin[1]

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from inference.faces import MIN_IOU, TRACK_MARGIN, Box, area, detect_scored, iou, search_near
+from inference.faces import MIN_IOU, TRACK_MARGIN, Box, area, detect_cnn, detect_scored, iou, search_near
+from inference.refine import refine
 
 with warnings.catch_warnings():
     # face_recognition_models imports pkg_resources, deprecated but present (setuptools<81).
@@ -126,6 +127,10 @@ class PeopleTracker:
         found: dict[int, Box] = {}
         for track in sorted(recent, key=lambda t: -area(t.box)):
             box = search_near(frame_bgr, track.box, self.model)
+            if box is None and self.model == "hog":
+                # dlib's CNN finds turned, dim and small faces HOG misses; near one face it
+                # costs about 20 ms (inference.refine).
+                box = refine(frame_bgr, track.box, "cnn")
             if box is not None and _is_new(box, found.values()):
                 found[track.person] = box
         return found
@@ -150,13 +155,15 @@ class PeopleTracker:
         return sorted(boxes, key=lambda item: -area(item[0]))
 
     def _second_look(self, frame_bgr: np.ndarray) -> list[tuple[Box, float]]:
-        """A costlier search where the first found nothing: small faces, then dark ones.
+        """A costlier search where the first found nothing: small faces, dark ones, then the CNN.
 
         Small faces: twice the resolution (a large frame at twice ``max_side``, a small one
         upsampled twice; measured: 0 to 16 of 20 frames on a 360p copy of a full-body shot).
         Dark frames: the same search on a contrast-equalised copy (CLAHE on lightness; 6 to 10
-        and 7 to 10 of 20 frames on darkened shared clips). Only faces the detector scores at
-        least :data:`SECOND_LOOK_MIN_SCORE` are kept, so that noise is not taken for a face.
+        and 7 to 10 of 20 frames on darkened shared clips). Only faces HOG scores at least
+        :data:`SECOND_LOOK_MIN_SCORE` are kept, so that noise is not taken for a face. Last,
+        dlib's CNN on the copy (0.1-0.4 s; it finds turned and dim faces HOG does not, and any
+        face it finds was a face to the original training code too).
         """
         height, width = frame_bgr.shape[:2]
         if max(height, width) > self.max_side:
@@ -165,7 +172,10 @@ class PeopleTracker:
             boxes = detect_scored(frame_bgr, self.model, self.max_side, upsample=2)
         if not boxes and _is_dark(frame_bgr):
             boxes = detect_scored(_equalised(frame_bgr), self.model, self.max_side)
-        return [(box, score) for box, score in boxes if score >= SECOND_LOOK_MIN_SCORE]
+        kept = [(box, score) for box, score in boxes if score >= SECOND_LOOK_MIN_SCORE]
+        if kept or self.model != "hog":
+            return kept
+        return detect_cnn(frame_bgr, self.max_side)
 
     def _discover(self, frame_bgr: np.ndarray) -> list[tuple[Box, float]]:
         """The cheaper whole-frame search for newcomers while everyone known is in view."""

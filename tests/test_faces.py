@@ -115,32 +115,41 @@ def test_second_look_finds_small_faces():
     assert not any(tracker.locate(frame) for frame in no_face_frames(4, size=110))
 
 
-def test_second_look_finds_faces_in_a_dark_clip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """A shared stage clip darkened with ffmpeg: the contrast-equalised look finds more faces."""
-    dark = tmp_path / "dark.mp4"
+def darkened_stage_clip(folder: Path) -> Path:
+    """The shared stage clip darkened with ffmpeg (a third of the brightness, half the contrast)."""
+    dark = folder / "dark.mp4"
     filters = "lutyuv=y=val*0.33,eq=contrast=0.5"
     source = shared_clip("ageitgey__face_recognition__short_hamilton_clip.mp4")
-    command = [
-        "ffmpeg",
-        "-loglevel",
-        "error",
-        "-i",
-        str(source),
-        "-vf",
-        filters,
-        "-an",
-        "-crf",
-        "20",
-        str(dark),
-    ]
-    subprocess.run(command, check=True)
+    command = ["ffmpeg", "-loglevel", "error", "-i", str(source), "-vf", filters, "-an", "-crf", "20"]
+    subprocess.run([*command, str(dark)], check=True)
+    return dark
 
-    def frames_with_face() -> int:
-        info = probe(dark)
-        tracker = PeopleTracker(expected_frames=20)
-        window = analysis_window(info, None, None, 1e9)
-        return sum(bool(tracker.locate(f.image)) for f in sample_frames(dark, window, 20, info.decoder))
 
-    with_equalised = frames_with_face()
+def frames_with_face(clip: Path, frames: int = 20) -> int:
+    info = probe(clip)
+    tracker = PeopleTracker(expected_frames=frames)
+    window = analysis_window(info, None, None, 1e9)
+    return sum(bool(tracker.locate(f.image)) for f in sample_frames(clip, window, frames, info.decoder))
+
+
+def without_cnn(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tracker as it was before its CNN looks."""
+    monkeypatch.setattr(tracking, "detect_cnn", lambda *args: [])
+    monkeypatch.setattr(tracking, "refine", lambda *args: None)
+
+
+def test_second_look_finds_faces_in_a_dark_clip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The contrast-equalised look finds more faces (HOG only, to see that look alone)."""
+    dark = darkened_stage_clip(tmp_path)
+    without_cnn(monkeypatch)
+    with_equalised = frames_with_face(dark)
     monkeypatch.setattr(tracking, "DARK_MEAN", 0)  # no frame counts as dark
-    assert with_equalised > frames_with_face()
+    assert with_equalised > frames_with_face(dark)
+
+
+def test_cnn_finds_faces_hog_misses(monkeypatch: pytest.MonkeyPatch):
+    """On the dim stage clip the CNN's looks (near a lost face, then whole frame) find more."""
+    clip = shared_clip("ageitgey__face_recognition__short_hamilton_clip.mp4")
+    with_cnn = frames_with_face(clip)
+    without_cnn(monkeypatch)
+    assert with_cnn > frames_with_face(clip)

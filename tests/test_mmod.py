@@ -115,3 +115,11 @@ def test_whole_image_detection_is_face_recognitions():
     ]
     assert [score for _, score in ours] == pytest.approx([d.confidence for d in theirs], abs=0.01)
     assert mmod.detect(np.full((200, 300, 3), 90, np.uint8)) == []
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (2, 2), (16, 4000), (40, 40)])
+def test_images_too_small_for_a_window_have_no_faces(shape: tuple[int, int]):
+    # dlib itself raises on these ("Filter windows must be small enough..."); a strip or a
+    # thumbnail holds no 80-pixel window, so the answer is simply no face.
+    image = np.full((*shape, 3), 128, np.uint8)
+    assert mmod.detect(image) == []
