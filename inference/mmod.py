@@ -64,6 +64,11 @@ class DetectorSpec:
     window: tuple[int, int]
     nms_iou: float
 
+    def window_around(self, x: float, y: float) -> dlib.drectangle:
+        """The detection window centred on pixel (x, y) of its level, as dlib places it."""
+        half_w, half_h = ((side - 1) / 2 for side in self.window)
+        return dlib.drectangle(x - half_w, y - half_h, x + half_w, y + half_h)
+
 
 class MMODNet(nn.Module):
     """The face detector's network: input (N, 3, H, W) float, output (N, 1, h, w) scores.
@@ -287,14 +292,12 @@ def detect(image: np.ndarray) -> list[tuple[tuple[int, int, int, int], float]]:
     rows, cols = pyramid.tiled_size(*upsampled)
     cells = scores(pyramid.tiled_pixels(image, (0, cols), (0, rows), fill=net.spec.mean))
     origins = pyramid.tile_origins(*upsampled)
-    half_w, half_h = ((side - 1) / 2 for side in net.spec.window)
     kept: list[tuple[dlib.rectangle, float]] = []
     for row, col in sorted(zip(*np.nonzero(cells > 0), strict=True), key=lambda cell: -cells[cell]):
         x, y = STRIDE * col + OFFSET, STRIDE * row + OFFSET
         level = pyramid.tile_at((x, y), *upsampled)
         ox, oy = origins[level]
-        window = dlib.drectangle(x - ox - half_w, y - oy - half_h, x - ox + half_w, y - oy + half_h)
-        rect = pyramid.to_upsampled(window, level)
+        rect = pyramid.to_upsampled(net.spec.window_around(x - ox, y - oy), level)
         if not any(_overlap(rect, other) > net.spec.nms_iou for other, _ in kept):
             kept.append((rect, float(cells[row, col])))
     return [(pyramid.upsampled_to_frame(rect, image.shape), score) for rect, score in kept]

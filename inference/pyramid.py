@@ -168,16 +168,11 @@ def tile_at(point: tuple[float, float], height: int, width: int) -> int:
 def content_scale(level: int, height: int, width: int) -> tuple[float, float]:
     """Frame pixels per pixel of ``level`` (x, y) for a frame of that size.
 
-    dlib's bilinear resize maps corner pixel to corner pixel, so each step scales by
-    (size in - 1) / (size out - 1), and level pixel c lies at frame position c * scale.
+    dlib's bilinear resize maps corner pixel to corner pixel, so level pixel c lies at frame
+    position c times the product of the scales of the resizes up to it (:func:`_steps`).
     """
-    upsampled = upsampled_size(height, width)
-    sizes = level_sizes(*upsampled)
-    scale_x, scale_y = (width - 1) / (upsampled[1] - 1), (height - 1) / (upsampled[0] - 1)
-    for (h_in, w_in), (h_out, w_out) in itertools.pairwise(sizes[: level + 1]):
-        scale_x *= (w_in - 1) / max(w_out - 1, 1)
-        scale_y *= (h_in - 1) / max(h_out - 1, 1)
-    return scale_x, scale_y
+    steps = _steps(height, width)[: level + 1]
+    return math.prod(x for x, _ in steps), math.prod(y for _, y in steps)
 
 
 def tiled_pixels(
@@ -235,14 +230,18 @@ def level_pixels(frame_bgr: np.ndarray, level: int, xs: tuple[int, int], ys: tup
     )
 
 
-def _steps(height: int, width: int) -> list[tuple[float, float]]:
-    """dlib's resize scale (x, y) from each image of the chain (frame, upsampled, levels) to the next."""
+@lru_cache(maxsize=16)
+def _steps(height: int, width: int) -> tuple[tuple[float, float], ...]:
+    """dlib's resize scale (x, y) from each image of the chain (frame, upsampled, levels) to the next.
+
+    The bilinear resize maps corner pixel to corner pixel: (size in - 1) / (size out - 1).
+    """
     upsampled = upsampled_size(height, width)
     sizes = [(height, width), *level_sizes(*upsampled)]
-    return [
+    return tuple(
         ((w_in - 1) / max(w_out - 1, 1), (h_in - 1) / max(h_out - 1, 1))
         for (h_in, w_in), (h_out, w_out) in itertools.pairwise(sizes)
-    ]
+    )
 
 
 def _regions(
@@ -252,19 +251,16 @@ def _regions(
     steps = _steps(*shape)
     regions = [(xs, ys)]
     for scale_x, scale_y in reversed(steps[1 : level + 1]):
-        (x0, x1), (y0, y1) = regions[0]
-        regions.insert(
-            0,
-            (
-                (math.floor(x0 * scale_x), math.floor((x1 - 1) * scale_x) + 2),
-                (math.floor(y0 * scale_y), math.floor((y1 - 1) * scale_y) + 2),
-            ),
-        )
+        xs, ys = regions[0]
+        regions.insert(0, (_source(xs, scale_x), _source(ys, scale_y)))
     return regions
 
 
 def _source(span: tuple[int, int], scale: float) -> tuple[int, int]:
-    """The pixels [first, last] of the image before a resize that output pixels ``span`` read."""
+    """The range [start, stop) of the image before a resize that output pixels ``span`` read.
+
+    Output pixel c reads the two pixels beside position c * ``scale`` (bilinear).
+    """
     return math.floor(span[0] * scale), math.floor((span[1] - 1) * scale) + 2
 
 

@@ -168,14 +168,12 @@ def _cnn_at_level(
     # Window centres on the level, per candidate column and row.
     xs = x.centres() - origin[0]
     ys = y.centres() - origin[1]
-    half_w, half_h = ((side - 1) / 2 for side in network.spec.window)
     order = np.argsort(scores, axis=None)[::-1]
     for row, col in zip(*np.unravel_index(order, scores.shape), strict=True):
         score = float(scores[row, col])
         if score <= 0:  # dlib reports windows scoring above 0
             return None
-        window = dlib.drectangle(xs[col] - half_w, ys[row] - half_h, xs[col] + half_w, ys[row] + half_h)
-        box = pyramid.to_frame(window, level, frame_bgr.shape)
+        box = pyramid.to_frame(network.spec.window_around(xs[col], ys[row]), level, frame_bgr.shape)
         if iou(box, near) > SAME_FACE_IOU:
             return score, box
     return None
