@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import threading
 import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -17,9 +20,15 @@ from inference.preprocess import crops_to_tensor
 
 logger = logging.getLogger(__name__)
 
+BatchDone = Callable[[int, int], None]
+"""Called after each batch with (crops done, crops in all); it may raise to stop the work."""
+
 # Below 16, PyTorch's native convolution (im2col + MKL) is used rather than NNPACK, which is
 # much slower for ResNeXt's grouped convolutions; measured: 100 crops in 1.8 s at 10 vs 17 s at 20.
 BATCH_SIZE = 10
+
+# torch's own choice of threads (the physical cores), read before anything changes it.
+DEFAULT_THREADS = torch.get_num_threads()
 
 # Switching oneDNN off below makes torch warn, once, about TF32 on Intel GPUs: irrelevant here.
 warnings.filterwarnings("ignore", message="TF32 acceleration on top of oneDNN", category=UserWarning)
@@ -46,18 +55,37 @@ def pick_device(requested: str) -> torch.device:
 
 
 class Classifier:
-    """The network with its config and provenance; scores BGR face crops."""
+    """The network with its config and provenance; scores BGR face crops.
+
+    Safe to share between threads: scoring and explaining take turns on one lock, because
+    Captum's Grad-CAM hooks sit on the shared network while it explains (a forward pass of
+    another thread would feed them). On 2 cores one forward pass already keeps both busy, so
+    taking turns costs no throughput.
+
+    Args:
+        threads: torch threads for scoring on CPU, set in the scoring thread on each call (torch
+            keeps the count per thread and hands the last one set to threads started later,
+            so the CNN face detector's one-thread worker must not decide it); 0 for torch's
+            default.
+    """
 
     def __init__(
-        self, network: ResNeXtLSTM, config: ModelConfig, info: WeightsInfo, device: torch.device
+        self,
+        network: ResNeXtLSTM,
+        config: ModelConfig,
+        info: WeightsInfo,
+        device: torch.device,
+        threads: int = 0,
     ) -> None:
         self.config = config
         self.info = info
         self.device = device
+        self.threads = threads or DEFAULT_THREADS
         self.network = network.to(device).eval()
+        self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, checkpoint: ResolvedCheckpoint, device: torch.device) -> Classifier:
+    def load(cls, checkpoint: ResolvedCheckpoint, device: torch.device, threads: int = 0) -> Classifier:
         """Read and verify the weights file of ``checkpoint`` and build the classifier.
 
         Raises:
@@ -65,13 +93,23 @@ class Classifier:
         """
         network = build_network(read_state_dict(checkpoint.weights_file))
         logger.info("loaded %s on %s", checkpoint.info.location, device)
-        return cls(network, checkpoint.config, checkpoint.info, device)
+        return cls(network, checkpoint.config, checkpoint.info, device, threads)
 
-    def fake_probabilities(self, crops_bgr: list[np.ndarray]) -> np.ndarray:
+    @contextmanager
+    def _turn(self) -> Iterator[None]:
+        """This thread's turn on the network, with the scoring thread count and native kernels."""
+        # oneDNN (mkldnn) is off: on 2 CPU cores the native kernels in batches of 10 took 1.9 s
+        # for 100 crops vs 2.0-2.6 s with oneDNN (batch 20-32), with 230 MB less peak memory.
+        with self._lock, torch.backends.mkldnn.flags(enabled=False):
+            torch.set_num_threads(self.threads)
+            yield
+
+    def fake_probabilities(self, crops_bgr: list[np.ndarray], done: BatchDone | None = None) -> np.ndarray:
         """Score each face crop independently.
 
         Args:
             crops_bgr: Face crops, each (H, W, 3) uint8, BGR, any size.
+            done: Called after each batch (see :data:`BatchDone`).
 
         Returns:
             Fake probability per crop, shape (N,), float64 in [0, 1].
@@ -80,12 +118,12 @@ class Classifier:
             return np.zeros(0)
         batch = crops_to_tensor(crops_bgr, self.config)
         chunks = []
-        # oneDNN (mkldnn) is off: on 2 CPU cores the native kernels in batches of 10 took 1.9 s
-        # for 100 crops vs 2.0-2.6 s with oneDNN (batch 20-32), with 230 MB less peak memory.
-        with torch.inference_mode(), torch.backends.mkldnn.flags(enabled=False):
+        with self._turn(), torch.inference_mode():
             for start in range(0, len(batch), BATCH_SIZE):
                 chunk = batch[start : start + BATCH_SIZE].to(self.device)
                 chunks.append(torch.softmax(self.network(chunk).float(), dim=1).cpu())
+                if done is not None:
+                    done(min(start + BATCH_SIZE, len(batch)), len(batch))
         return torch.cat(chunks)[:, self.config.fake_index].double().numpy()
 
     def window_probabilities(self, crops_bgr: list[np.ndarray]) -> np.ndarray:
@@ -107,7 +145,7 @@ class Classifier:
         length = min(self.config.frames, len(batch))
         starts = _window_starts(len(batch), length)
         total, count = np.zeros(len(batch)), np.zeros(len(batch))
-        with torch.inference_mode(), torch.backends.mkldnn.flags(enabled=False):
+        with self._turn(), torch.inference_mode():
             for start in starts:
                 clip = batch[start : start + length].unsqueeze(0).to(self.device)
                 logits = self.network.forward_sequences(clip).float()
@@ -116,11 +154,12 @@ class Classifier:
                 count[start : start + length] += 1
         return total / count
 
-    def explain(self, crops_bgr: list[np.ndarray]) -> np.ndarray:
+    def explain(self, crops_bgr: list[np.ndarray], done: BatchDone | None = None) -> np.ndarray:
         """Grad-CAM maps of the FAKE probability for each crop (see :mod:`inference.explain`).
 
         Args:
             crops_bgr: Face crops, each (H, W, 3) uint8, BGR, any size.
+            done: Called after each batch (see :data:`BatchDone`).
 
         Returns:
             Maps of shape (N, h, w), float32 in [0, 1] (7x7 for 112 px crops).
@@ -132,4 +171,5 @@ class Classifier:
                 f"heatmaps are computed for per-frame models; this checkpoint is {self.config.kind!r}"
             )
         batch = crops_to_tensor(crops_bgr, self.config).to(self.device)
-        return explain.gradcam_grids(self.network, batch, self.config.fake_index)
+        with self._turn():
+            return explain.gradcam_grids(self.network, batch, self.config.fake_index, done)

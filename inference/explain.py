@@ -8,6 +8,7 @@ turns the maps into images.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -32,13 +33,19 @@ def fake_probability(network: ResNeXtLSTM, fake_index: int):
     return forward
 
 
-def gradcam_grids(network: ResNeXtLSTM, batch: torch.Tensor, fake_index: int) -> np.ndarray:
+def gradcam_grids(
+    network: ResNeXtLSTM,
+    batch: torch.Tensor,
+    fake_index: int,
+    done: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
     """Grad-CAM of the FAKE probability at :data:`EXPLAIN_LAYER` for each crop.
 
     Args:
         network: The classifier network, in eval mode.
         batch: Normalised crops, shape (N, 3, H, W), on the network's device.
         fake_index: Output index of the FAKE class.
+        done: Called after each batch with (crops done, crops in all); it may raise to stop.
 
     Returns:
         Maps of shape (N, h, w) (7x7 for 112 px crops), float32, >= 0, each scaled so that
@@ -56,6 +63,8 @@ def gradcam_grids(network: ResNeXtLSTM, batch: torch.Tensor, fake_index: int) ->
             chunk = batch[start : start + BATCH_SIZE].clone().requires_grad_(True)
             attribution = cam.attribute(chunk, relu_attributions=True)
             grids.append(attribution.detach()[:, 0].float().cpu())
+            if done is not None:
+                done(min(start + BATCH_SIZE, len(batch)), len(batch))
     maps = torch.cat(grids)
     peak = maps.flatten(1).amax(dim=1).clamp_min(1e-12).view(-1, 1, 1)
     return (maps / peak).numpy()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 import warnings
 
 import cv2
+import dlib
 import numpy as np
 
 from inference import mmod
@@ -24,6 +26,36 @@ TRACK_MARGIN = 0.6
 TRACK_FACE_WIDTH = 120
 # A box found near the last face must overlap it at least this much to be the same face.
 MIN_IOU = 0.2
+
+# dlib's detectors and face_recognition's encoder are not thread-safe: dlib releases the GIL
+# inside them, and two threads on face_recognition's one HOG detector corrupted the heap. The
+# HOG detector is small (five 80x80 filters) and built in a few milliseconds, so each thread
+# gets its own and requests in parallel still find faces in parallel. The CNN detector and the
+# encoder (a ResNet of 22 MB with its landmark model) stay shared, each behind its own lock.
+_per_thread = threading.local()
+_CNN_LOCK = threading.Lock()
+_ENCODER_LOCK = threading.Lock()
+
+
+def hog_detector() -> dlib.fhog_object_detector:
+    """This thread's copy of dlib's frontal face detector (face_recognition's HOG model)."""
+    detector = getattr(_per_thread, "hog", None)
+    if detector is None:
+        detector = _per_thread.hog = dlib.get_frontal_face_detector()
+    return detector
+
+
+def hog_run(rgb: np.ndarray, upsample: int) -> list[tuple[dlib.rectangle, float]]:
+    """dlib's HOG detector on an RGB image: (rectangle, margin above the threshold) per face."""
+    rects, scores, _ = hog_detector().run(rgb, upsample, 0.0)
+    return list(zip(rects, scores, strict=True))
+
+
+def face_encoding(rgb: np.ndarray, box: Box) -> np.ndarray | None:
+    """face_recognition's 128-d encoding of the face at ``box`` (top, right, bottom, left) in RGB."""
+    with _ENCODER_LOCK:
+        codes = face_recognition.face_encodings(rgb, known_face_locations=[box])
+    return codes[0] if codes else None
 
 
 def detect_faces(
@@ -75,10 +107,10 @@ def _detect_scaled(frame_bgr: np.ndarray, scale: float, model: str, upsample: in
     rgb = _scaled_rgb(frame_bgr, scale)
     # face_recognition's own detectors, called directly for their scores.
     if model == "cnn":
-        found = [(d.rect, d.confidence) for d in face_recognition.api.cnn_face_detector(rgb, upsample)]
+        with _CNN_LOCK:
+            found = [(d.rect, d.confidence) for d in face_recognition.api.cnn_face_detector(rgb, upsample)]
     else:
-        rects, scores, _ = face_recognition.api.face_detector.run(rgb, upsample, 0.0)
-        found = list(zip(rects, scores, strict=True))
+        found = hog_run(rgb, upsample)
     return [
         (_full_size((r.top(), r.right(), r.bottom(), r.left()), scale, frame_bgr.shape), float(score))
         for r, score in found

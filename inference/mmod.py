@@ -235,7 +235,8 @@ _network: MMODNet | None = None
 # The network runs on one thread of its own with one torch thread: its small convolutions gain
 # little from a second, whose idle spinning takes the core that decoding needs beside face
 # finding (measured on 2 cores, 20 frames of a 1080p clip: 2.4-2.9 s with two threads, 2.0-2.3 s
-# with one). torch keeps the thread count per thread (OpenMP), so callers keep theirs.
+# with one). torch hands the last count set to threads started later, so the classifier sets
+# its own count in its scoring thread on every call (classifier.py).
 _runner = ThreadPoolExecutor(
     max_workers=1, thread_name_prefix="mmod", initializer=torch.set_num_threads, initargs=(1,)
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -12,10 +13,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 
 from inference import hub
-from inference.classifier import Classifier, pick_device
+from inference.classifier import BatchDone, Classifier, pick_device
 from inference.config import PER_FRAME
 from inference.errors import LimitExceededError, VideoError
 from inference.faces import Box, area
@@ -30,7 +30,11 @@ from inference.video import DecodeAhead, VideoInfo, Window, analysis_window, pro
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[float, str], None]
-"""Called with (fraction done in [0, 1], what is happening)."""
+"""Called with (fraction done in [0, 1], what is happening) after every sampled frame and every
+batch of faces scored or explained; it may raise to stop the analysis there."""
+# Share of the progress bar that finding faces fills; scoring (and explaining) fill the rest.
+DECODED = 0.8
+SCORED = 0.9
 
 
 @dataclass(frozen=True)
@@ -129,18 +133,24 @@ class Detector:
         collected = collect_faces(path, info, window, count, chosen, self.settings, size, report)
         if collected.sampled == 0:
             raise VideoError(f"{path.name}: no frame could be decoded")
-        report(0.9, "scoring faces")
+        report(DECODED, "scoring faces")
         model_started = time.perf_counter()
         faces, dropped = self._keep_most_seen(collected.faces)
         crops = chosen.finish([face.crop_bgr for face in faces])
-        scores = self._score(faces, crops)
+        scores = self._score(faces, crops, _stage(report, DECODED, SCORED if explain else 1.0, "scoring"))
         timings = {"decode": collected.decode_s, "faces": collected.faces_s}
         timings["model"] = time.perf_counter() - model_started
         heatmaps: list[np.ndarray | None] = [None] * len(faces)
+        notes = self._notes(collected.sampled, count, window, info)
+        if explain and self.classifier.config.kind != PER_FRAME:
+            explain = False
+            notes.append(
+                f"no heatmaps: they are computed for per-frame models, and this checkpoint is "
+                f"{self.classifier.config.kind!r}"
+            )
         if explain:
-            report(0.95, "explaining scores")
             explain_started = time.perf_counter()
-            heatmaps = list(self.classifier.explain(crops))
+            heatmaps = list(self.classifier.explain(crops, _stage(report, SCORED, 1.0, "explaining")))
             timings["explain"] = time.perf_counter() - explain_started
         frame_scores = [
             FrameScore(face.frame_index, face.timestamp_s, face.box, float(score), heatmap, face.person)
@@ -166,21 +176,24 @@ class Detector:
             weights=self.classifier.info,
             video=info,
             timings={**timings, "total": time.perf_counter() - started},
-            notes=self._notes(collected.sampled, count, window, info)
+            notes=notes
             + self._dropped_note(dropped)
             + _unrefined_note(collected.unrefined, len(collected.faces), chosen),
             people=people,
             profile=chosen.name,
         )
 
-    def _score(self, faces: list[Face], crops: list[np.ndarray]) -> np.ndarray:
+    def _score(self, faces: list[Face], crops: list[np.ndarray], done: BatchDone) -> np.ndarray:
         """Fake probability per face: per crop, or per person's sequence for ``temporal`` models."""
         if self.classifier.config.kind == PER_FRAME:
-            return self.classifier.fake_probabilities(crops)
+            return self.classifier.fake_probabilities(crops, done)
         scores = np.zeros(len(faces))
-        for person in {face.person for face in faces}:
+        scored = 0
+        for person in sorted({face.person for face in faces}):
             mine = [i for i, face in enumerate(faces) if face.person == person]
             scores[mine] = self.classifier.window_probabilities([crops[i] for i in mine])
+            scored += len(mine)
+            done(scored, len(faces))
         return scores
 
     def _keep_most_seen(self, faces: list[Face]) -> tuple[list[Face], int]:
@@ -289,9 +302,18 @@ def collect_faces(
         collected.faces_s += time.perf_counter() - tick
         collected.sampled += 1
         if report is not None:
-            report(0.9 * collected.sampled / count, f"frame {collected.sampled} of {count}")
+            report(DECODED * collected.sampled / count, f"frame {collected.sampled} of {count}")
     collected.decode_s = frames.busy_s
     return collected
+
+
+def _stage(report: Progress, start: float, end: float, doing: str) -> BatchDone:
+    """Progress of a model stage, from ``start`` to ``end`` of the whole analysis."""
+
+    def done(crops: int, total: int) -> None:
+        report(start + (end - start) * crops / max(1, total), f"{doing} faces: {crops} of {total}")
+
+    return done
 
 
 def _unrefined_note(unrefined: int, faces: int, profile: Profile) -> list[str]:
@@ -303,9 +325,18 @@ def _unrefined_note(unrefined: int, faces: int, profile: Profile) -> list[str]:
     ]
 
 
-@lru_cache(maxsize=4)
+_loading = threading.Lock()
+
+
 def load_classifier(spec: CheckpointSpec, device: str, torch_threads: int) -> Classifier:
-    """Resolve and load a checkpoint once per process (cached by spec and device)."""
-    if torch_threads:
-        torch.set_num_threads(torch_threads)
-    return Classifier.load(hub.resolve(spec), pick_device(device))
+    """Resolve and load a checkpoint once per process (cached by spec, device and threads).
+
+    Requests that arrive together while it loads wait for the one load.
+    """
+    with _loading:
+        return _load_classifier(spec, device, torch_threads)
+
+
+@lru_cache(maxsize=4)
+def _load_classifier(spec: CheckpointSpec, device: str, torch_threads: int) -> Classifier:
+    return Classifier.load(hub.resolve(spec), pick_device(device), torch_threads)

@@ -24,19 +24,13 @@ frames (HOG) and 60 of 62 (CNN), median IoU 1.00 on every clip.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 
 import dlib
 import numpy as np
 
 from inference import mmod, pyramid
-from inference.faces import Box, iou
-
-with warnings.catch_warnings():
-    # face_recognition_models imports pkg_resources, deprecated but present (setuptools<81).
-    warnings.filterwarnings("ignore", "pkg_resources is deprecated", UserWarning)
-    import face_recognition
+from inference.faces import Box, hog_run, iou
 
 # Side of a box at the level the detector found it on, in level pixels.
 NATIVE_SIDE = {"hog": 73, "cnn": 80}
@@ -116,9 +110,8 @@ def _exact_level(box: Box, detector: str) -> float:
 
 def _hog_at_level(frame_bgr: np.ndarray, box: Box, level: int) -> list[tuple[Box, float]]:
     patch, (x0, y0) = _resampled_patch(frame_bgr, box, pyramid.frame_to_level(level))
-    rects, scores, _ = face_recognition.api.face_detector.run(patch, 0, 0.0)
     boxes = []
-    for rect, score in zip(rects, scores, strict=True):
+    for rect, score in hog_run(patch, 0):
         if abs(rect.width() - NATIVE_SIDE["hog"]) <= SIDE_SLACK:
             on_level = dlib.translate_rect(rect, dlib.point(x0, y0))
             boxes.append((pyramid.to_frame(on_level, level, frame_bgr.shape), score))

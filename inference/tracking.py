@@ -12,19 +12,23 @@ from __future__ import annotations
 
 import logging
 import math
-import warnings
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from inference.faces import MIN_IOU, TRACK_MARGIN, Box, area, detect_cnn, detect_scored, iou, search_near
+from inference.faces import (
+    MIN_IOU,
+    TRACK_MARGIN,
+    Box,
+    area,
+    detect_cnn,
+    detect_scored,
+    face_encoding,
+    iou,
+    search_near,
+)
 from inference.refine import refine
-
-with warnings.catch_warnings():
-    # face_recognition_models imports pkg_resources, deprecated but present (setuptools<81).
-    warnings.filterwarnings("ignore", "pkg_resources is deprecated", UserWarning)
-    import face_recognition
 
 logger = logging.getLogger(__name__)
 
@@ -295,9 +299,7 @@ def _snapshot(frame_bgr: np.ndarray, box: Box) -> tuple[np.ndarray, Box]:
 
 
 def _encoding(patch_bgr: np.ndarray, box: Box) -> np.ndarray | None:
-    rgb = np.ascontiguousarray(patch_bgr[:, :, ::-1])
-    codes = face_recognition.face_encodings(rgb, known_face_locations=[box])
-    return codes[0] if codes else None
+    return face_encoding(np.ascontiguousarray(patch_bgr[:, :, ::-1]), box)
 
 
 def _distance(a: np.ndarray | None, b: np.ndarray | None) -> float:
