@@ -1,20 +1,19 @@
-"""Deepfake video detector: the Gradio app (UI, API and MCP tool). Engine: ``inference/``."""
+"""Deepfake video detector: the Gradio app (UI, API and MCP tool). Engine: ``inference/``.
+
+One page: layout, event wiring, and the engine's errors turned into messages. Rendering lives in
+``ui/render.py``, the look in ``ui/theme.py``, and the guards of the served app (stop, limits,
+strict API inputs) in ``ui/guards.py``.
+"""
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
-import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-import cv2
 import gradio as gr
 import spaces
-from gradio.themes.utils import colors
-from matplotlib.figure import Figure
+from starlette.middleware import Middleware
 
 from inference import (
     CANNOT_JUDGE,
@@ -24,59 +23,34 @@ from inference import (
     AnalysisResult,
     DeepfakeDetectorError,
     Detector,
-    ModelConfig,
     Settings,
+    hub,
     profiles,
-    registry,
 )
-from inference.explain import side_by_side
 from inference.result import MEANING
+from ui import render
+from ui.guards import (
+    ANALYSIS,
+    AnalysisStoppedError,
+    Run,
+    Runs,
+    StrictCheckbox,
+    StrictNumber,
+    UploadedVideo,
+    UploadQuota,
+    Uploads,
+    choice,
+    flag,
+    queued_by,
+    visitor,
+    visitor_message,
+    whole_number,
+)
+from ui.theme import THEME
 
 logger = logging.getLogger(__name__)
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
-REPORT_DIR = Path(tempfile.gettempdir()) / "deepfake-detector-reports"
-REPORT_MAX_AGE_S = 3600
-EXAMPLE_FRAMES = 20
-# Mid-tone colours, readable on the light and the dark page alike.
-PLOT_LINES = ("#d946ef", "#06b6d4", "#f59e0b", "#22c55e")
-PLOT_MUTED = "#7c8aa5"
-
-# The seed product's look: deep navy, neon magenta and cyan, glowing controls. Every colour is
-# set for light and dark mode so that both stay readable.
-THEME = gr.themes.Base(
-    primary_hue=colors.fuchsia,
-    secondary_hue=colors.cyan,
-    neutral_hue=colors.slate,
-    radius_size="lg",
-    font=("ui-sans-serif", "system-ui", "sans-serif"),
-    font_mono=("ui-monospace", "SFMono-Regular", "monospace"),
-).set(
-    body_background_fill="*neutral_50",
-    body_background_fill_dark="#070a17",
-    block_background_fill_dark="#0e1326",
-    block_border_color="*primary_200",
-    block_border_color_dark="*primary_800",
-    block_shadow="0 0 0 1px *primary_100, 0 4px 18px rgba(192, 38, 211, 0.10)",
-    block_shadow_dark="0 0 0 1px *primary_900, 0 0 22px rgba(217, 70, 239, 0.22)",
-    block_label_text_color="*primary_700",
-    block_label_text_color_dark="*secondary_300",
-    block_title_text_color_dark="*secondary_200",
-    button_primary_background_fill="linear-gradient(90deg, *primary_600, *secondary_500)",
-    button_primary_background_fill_dark="linear-gradient(90deg, *primary_500, *secondary_400)",
-    button_primary_background_fill_hover="linear-gradient(90deg, *secondary_500, *primary_600)",
-    button_primary_background_fill_hover_dark="linear-gradient(90deg, *secondary_400, *primary_500)",
-    button_primary_text_color="white",
-    button_primary_text_color_dark="#070a17",
-    button_primary_shadow="0 0 12px rgba(217, 70, 239, 0.45)",
-    button_primary_shadow_hover="0 0 22px rgba(34, 211, 238, 0.75)",
-    button_transition="all 0.35s ease",
-    slider_color="*primary_500",
-    slider_color_dark="*secondary_400",
-    loader_color="*secondary_500",
-    link_text_color="*primary_600",
-    link_text_color_dark="*secondary_300",
-)
 
 ABOUT = """
 **How to read the result.** The model looks at the face in each sampled frame and gives the
@@ -99,6 +73,9 @@ be wrong, especially on heavily compressed re-uploads, faces that are small, dar
 partly hidden, and manipulation methods it never saw. When too few frames show a face it says
 *cannot judge* rather than guess. Treat the score as one piece of evidence, not proof.
 
+**Stop and privacy.** *Stop* ends an analysis; uploading another video, clearing it or
+closing the page ends it too. Uploaded files are deleted as soon as their analysis ends.
+
 **Weights.** {weights}
 """
 
@@ -110,172 +87,127 @@ def _weights_text(settings: Settings) -> str:
         if spec.reported_accuracy
         else ""
     )
+    if spec.local_path:
+        return f"a file chosen by this server's operator (`{Path(spec.local_path).name}`).{accuracy}"
     mirrors = f" Mirrors: {', '.join(f'`{m.location}`' for m in spec.mirrors)}." if spec.mirrors else ""
     return f"`{spec.location}`.{mirrors}{accuracy}"
 
 
 def _settings_for(base: Settings, checkpoint: str | None) -> Settings:
-    if not checkpoint or checkpoint == base.checkpoint:
-        return base
-    return base.with_checkpoint(checkpoint)
+    return base if not checkpoint else base.with_checkpoint(checkpoint)
+
+
+def _defaults(settings: Settings) -> tuple[int, str]:
+    """The frames and crop profile a request gets when it does not choose: the checkpoint's.
+
+    The same rule as the engine's (:attr:`Detector.default_frames`, :meth:`Detector.profile`),
+    read from the loaded checkpoint; before the weights can be loaded, from its registry entry.
+    """
+    try:
+        detector = Detector.from_settings(settings)
+    except DeepfakeDetectorError as exc:
+        logger.warning("defaults from the registry, the weights are not loaded yet: %s", exc)
+        frames = settings.checkpoint_spec().frames or settings.max_frames
+        return min(frames, settings.max_frames), settings.profile or profiles.DEFAULT
+    return detector.default_frames, detector.profile().name
+
+
+def _offered(settings: Settings) -> list[str]:
+    """The weights visitors may choose: allowed by the operator's pins and loadable now."""
+    offered = [
+        name
+        for name in settings.allowed_checkpoints()
+        if name == settings.checkpoint or hub.available(settings.with_checkpoint(name).checkpoint_spec())
+    ]
+    left_out = set(settings.allowed_checkpoints()) - set(offered)
+    if left_out:
+        logger.warning(
+            "not offered to visitors, their weights cannot be had now: %s", ", ".join(sorted(left_out))
+        )
+    return offered
 
 
 @spaces.GPU
 def _analyze(
-    settings: Settings, video: str, frames: int, explain: bool, profile: str | None, progress: gr.Progress
+    settings: Settings,
+    video: str,
+    frames: int | None,
+    explain: bool,
+    profile: str | None,
+    run: Run,
+    progress: gr.Progress,
 ) -> AnalysisResult:
+    def report(fraction: float, message: str) -> None:
+        run.check()
+        progress(fraction, desc=message)
+
     detector = Detector.from_settings(settings)
-    return detector.analyze(
-        video,
-        frames=int(frames),
-        explain=explain,
-        profile=profile or None,
-        progress=lambda f, m: progress(f, desc=m),
-    )
-
-
-def _label(result: AnalysisResult) -> str:
-    """The verdict for ``gr.Label``: the label, and FAKE/REAL confidences once faces were scored.
-
-    Returned as a ``.json`` file, the one form in which ``gr.Label`` shows a label (UNCERTAIN)
-    that is not simply the most confident class.
-    """
-    verdict = result.verdict
-    confidences = []
-    if verdict.fake_probability is not None:
-        fake = verdict.fake_probability
-        confidences = sorted(
-            [{"label": FAKE, "confidence": fake}, {"label": REAL, "confidence": 1.0 - fake}],
-            key=lambda c: -c["confidence"],
-        )
-    return _temp_json(result.file_name, "label", {"label": verdict.label, "confidences": confidences})
-
-
-def _gallery(result: AnalysisResult) -> list[tuple[Any, str]]:
-    """Every scored face, grouped by person, each next to its heatmap when there is one."""
-    entries = []
-    for person in result.people:
-        for crop, frame in zip(result.crops, result.frames, strict=True):
-            if frame.person != person.id:
-                continue
-            image = crop if frame.heatmap is None else side_by_side(crop, frame.heatmap)
-            caption = f"P{frame.person} {frame.timestamp_s:.1f}s {frame.fake_probability:.2f}"
-            entries.append((image, caption))
-    return entries
-
-
-def _people(result: AnalysisResult) -> str:
-    """One table row per person: their largest face, verdict, confidence and when seen (HTML)."""
-    rows = []
-    for person in result.people:
-        verdict = person.verdict
-        face = cv2.imencode(".png", cv2.cvtColor(result.crops[person.representative], cv2.COLOR_RGB2BGR))[1]
-        image = f'<img src="data:image/png;base64,{base64.b64encode(face).decode()}" width="56" height="56">'
-        judged = (
-            f"<b>{verdict.label}</b> {verdict.confidence:.0%}"
-            if person.judged
-            else "seen briefly, not judged"
-        )
-        span = f"{person.first_seen_s:.1f}–{person.last_seen_s:.1f} s"
-        seen = f"{person.seen} of {result.frames_sampled} frames, {span}"
-        rows.append(f"<tr><td>{image}</td><td>Person {person.id}</td><td>{judged}</td><td>{seen}</td></tr>")
-    if not rows:
-        return "<p><b>People in the clip:</b> nobody was seen.</p>"
-    return f"<table><caption>People in the clip</caption><tbody>{''.join(rows)}</tbody></table>"
-
-
-def _timeline(result: AnalysisResult, margin: float) -> Figure:
-    """Fake probability per scored frame over time, one line per person, the UNCERTAIN band shaded.
-
-    A Matplotlib figure in ``gr.Plot`` rather than ``gr.LinePlot``: Gradio 6.31 cannot replay a
-    cached example into a ``LinePlot`` (its cache keeps the plot as unparsed JSON text, and the
-    page throws), which left the examples' outputs pending forever.
-    """
-    figure = Figure(figsize=(6, 2.4), dpi=110, layout="constrained")
-    figure.patch.set_alpha(0)
-    axes = figure.add_subplot()
-    axes.set_facecolor("none")
-    axes.axhspan(0.5 - margin, 0.5 + margin, color=PLOT_MUTED, alpha=0.18, lw=0, label="uncertain band")
-    for person in result.people:
-        mine = [f for f in result.frames if f.person == person.id]
-        axes.plot(
-            [f.timestamp_s for f in mine],
-            [f.fake_probability for f in mine],
-            color=PLOT_LINES[(person.id - 1) % len(PLOT_LINES)],
-            marker="o",
-            markersize=3,
-            lw=1.6,
-            label=f"person {person.id}",
-        )
-    if len(result.people) > 1:
-        axes.legend(loc="upper right", fontsize=7, frameon=False, labelcolor=PLOT_MUTED)
-    axes.set_ylim(0, 1)
-    axes.set_xlabel("time (s)", color=PLOT_MUTED)
-    axes.set_ylabel("fake probability", color=PLOT_MUTED)
-    axes.tick_params(colors=PLOT_MUTED)
-    axes.grid(alpha=0.25, color=PLOT_MUTED)
-    for spine in axes.spines.values():
-        spine.set_color(PLOT_MUTED)
-    return figure
-
-
-def _report_file(result: AnalysisResult) -> str:
-    return _temp_json(result.file_name, "report", result.to_dict())
-
-
-def _temp_json(file_name: str, kind: str, data: dict[str, Any]) -> str:
-    """Write ``data`` to a new JSON file in the app's temp folder (files older than an hour go)."""
-    REPORT_DIR.mkdir(exist_ok=True)
-    cutoff = time.time() - REPORT_MAX_AGE_S
-    for old in REPORT_DIR.glob("*.json"):
-        if old.stat().st_mtime < cutoff:
-            old.unlink(missing_ok=True)
-    with tempfile.NamedTemporaryFile(
-        "w", dir=REPORT_DIR, prefix=f"{Path(file_name).stem}-{kind}-", suffix=".json", delete=False
-    ) as handle:
-        json.dump(data, handle, indent=2)
-    return handle.name
-
-
-def _summary(result: AnalysisResult) -> str:
-    timings = ", ".join(f"{k} {v:.1f} s" for k, v in result.timings.items())
-    weights = result.weights
-    served = f"`{weights.location}` (sha256 `{weights.sha256[:16]}…`)"
-    if weights.unavailable:
-        served += f", a mirror: {len(weights.unavailable)} earlier source(s) could not be used"
-    notes = "".join(f"\n\n⚠️ {note}" for note in result.notes)
-    return f"**{result.verdict.message}**\n\nWeights: {served}. Time: {timings}.{notes}"
+    return detector.analyze(video, frames=frames, explain=explain, profile=profile, progress=report)
 
 
 def build_demo(settings: Settings) -> gr.Blocks:
     """Build the app for ``settings`` (weights are loaded on the first request, then reused)."""
-    spec = settings.checkpoint_spec()
-    default_frames = min(spec.frames or ModelConfig().frames, settings.max_frames)
-
-    default_profile = settings.profile or profiles.DEFAULT
+    default_frames, default_profile = _defaults(settings)
+    runs = Runs()
+    choices = _offered(settings)
 
     def run(
         video: str | None,
-        frames: int,
+        frames: int | None,
         checkpoint: str | None,
         explain: bool,
+        profile: str | None,
+        request: gr.Request | None,
         progress: gr.Progress,
-        profile: str | None = None,
     ) -> AnalysisResult:
+        """Analyse ``video`` for one request; the engine's errors become messages for the visitor."""
         if not video:
             raise gr.Error("Upload or record a video first.")
+        session = getattr(request, "session_hash", None) or visitor(request)
+        current = runs.start(session, settings.request_timeout_s)
         try:
-            return _analyze(_settings_for(settings, checkpoint), video, frames, explain, profile, progress)
+            chosen = _settings_for(settings, checkpoint)
+            return _analyze(chosen, video, frames, explain, profile, current, progress)
+        except AnalysisStoppedError as exc:
+            raise gr.Error(str(exc), title="Stopped") from exc
         except DeepfakeDetectorError as exc:
-            raise gr.Error(str(exc), title="Cannot analyse this video") from exc
+            raise gr.Error(visitor_message(exc), title="Cannot analyse this video") from exc
+        finally:
+            runs.finish(current)
+
+    def api_run(
+        video: str | None,
+        frames: Any,
+        checkpoint: Any,
+        explain: Any,
+        profile: Any,
+        request: gr.Request | None,
+        progress: gr.Progress,
+    ) -> AnalysisResult:
+        """Check the API's inputs strictly (types and choices), then :func:`run`."""
+        try:
+            checked = (
+                whole_number(frames, "frames"),
+                choice(checkpoint, "checkpoint", choices),
+                flag(explain, "explain"),
+                choice(profile, "profile", list(profiles.PROFILES)),
+            )
+        except DeepfakeDetectorError as exc:
+            uploads.done(video, by_request=True)
+            raise gr.Error(str(exc), title="Wrong input") from exc
+        try:
+            return run(video, *checked, request, progress)
+        finally:
+            uploads.done(video, by_request=True)
 
     def predict(
         video: str | None,
-        frames: int = default_frames,
-        checkpoint: str | None = settings.checkpoint,
+        frames: int | None = None,
+        checkpoint: str | None = None,
+        request: gr.Request = None,  # type: ignore[assignment]  (Gradio injects it)
         progress: gr.Progress = gr.Progress(),  # noqa: B008 (Gradio injects progress this way)
     ) -> str:
-        """Tell whether the face in a video is a deepfake: FAKE, REAL, UNCERTAIN or CANNOT JUDGE.
+        """Tell whether the faces in a video are deepfakes: FAKE, REAL, UNCERTAIN or CANNOT JUDGE.
 
         Samples frames evenly over the video, finds and follows every person's face, scores each
         face with a ResNeXt50 + LSTM classifier and averages the scores per person. FAKE: some
@@ -284,85 +216,124 @@ def build_demo(settings: Settings) -> gr.Blocks:
         enough frames.
 
         Args:
-            video: The video file to check (mp4, mov, webm, avi, mkv), at most a few minutes.
-            frames: How many frames to sample evenly over the video (more is slower and steadier).
-            checkpoint: Which registered model weights to use.
+            video: The video to check, uploaded to this server or as a data: URL; other links are refused.
+            frames: How many frames to sample evenly, a whole number; default: the checkpoint's.
+            checkpoint: Which registered model weights to use; default: the server's.
 
         Returns:
             The label, with the FAKE and REAL confidences when faces were scored.
         """
-        return _label(run(video, frames, checkpoint, False, progress))
+        return render.label_file(api_run(video, frames, checkpoint, False, None, request, progress))
 
     def report(
         video: str | None,
-        frames: int = default_frames,
-        checkpoint: str | None = settings.checkpoint,
+        frames: int | None = None,
+        checkpoint: str | None = None,
         explain: bool = False,
-        profile: str = default_profile,
+        profile: str | None = None,
+        request: gr.Request = None,  # type: ignore[assignment]  (Gradio injects it)
         progress: gr.Progress = gr.Progress(),  # noqa: B008
     ) -> dict[str, Any]:
-        """Full JSON report of a deepfake check: verdict, per-frame scores, face boxes, weights, timings.
+        """Full JSON report of a deepfake check: verdict, people, frame scores, boxes, weights, timings.
 
         Args:
-            video: The video file to check (mp4, mov, webm, avi, mkv).
-            frames: How many frames to sample evenly over the video.
-            checkpoint: Which registered model weights to use.
-            explain: Also return, per frame, a 7x7 Grad-CAM heatmap of where the model saw
-                signs of manipulation (slower).
-            profile: How face crops are made: "training" (like the weights' training data, the
-                default) or "app" (like the original app; faster).
+            video: The video to check, uploaded to this server or as a data: URL; other links are refused.
+            frames: How many frames to sample evenly, a whole number; default: the checkpoint's.
+            checkpoint: Which registered model weights to use; default: the server's.
+            explain: true: add a 7x7 Grad-CAM heatmap per frame, where the model saw signs (slower).
+            profile: Face crops: "training" (like the training data) or "app" (faster); default: own.
 
         Returns:
-            The report: verdict (FAKE, REAL, UNCERTAIN or CANNOT JUDGE) for the video, its
-            fake_probability, confidence and message; people (per person: id, verdict,
-            fake_probability, confidence, message, seen_in_frames, first/last_seen_s, frames);
-            frames (person, frame_index, timestamp_s, box_top_right_bottom_left,
-            fake_probability, heatmap); weights (location, sha256); video; timings_s.
+            JSON: verdict, fake_probability, confidence, message, people, frames, weights, timings_s.
         """
-        return run(video, frames, checkpoint, explain, progress, profile).to_dict()
+        return api_run(video, frames, checkpoint, explain, profile, request, progress).to_dict()
 
-    def analyze(
+    def analyze_page(
         video: str | None,
         frames: int,
         checkpoint: str | None,
         explain: bool,
-        profile: str | None = None,
+        profile: str | None,
+        request: gr.Request,
         progress: gr.Progress = gr.Progress(),  # noqa: B008
-    ) -> tuple[str, AnalysisResult]:
-        result = run(video, frames, checkpoint, explain, progress, profile)
-        return _label(result), result
-
-    def details(
-        result: AnalysisResult,
-    ) -> tuple[str, str, list[tuple[Any, str]], Figure, str]:
+    ) -> tuple[Any, ...]:
+        """The page's analysis: every output at once, or the reason in the page when it fails."""
+        if video:
+            uploads.hold(request.session_hash or "", video)
+        try:
+            result = run(video, frames, checkpoint, explain, profile, request, progress)
+        except gr.Error as exc:
+            return (*_empty(), f"**Cannot analyse {_name(video)}:** {exc.message}")
         return (
-            _summary(result),
-            _people(result),
-            _gallery(result),
-            _timeline(result, settings.uncertain_margin),
-            _report_file(result),
+            render.label_file(result),
+            render.summary(result),
+            render.people_table(result),
+            render.gallery(result),
+            render.timeline(result, settings.uncertain_margin),
+            render.report_file(result),
+            "",
         )
 
-    def example(video: str, progress: gr.Progress = gr.Progress()):  # noqa: B008
-        label, result = analyze(video, EXAMPLE_FRAMES, settings.checkpoint, True, None, progress)
-        return (label, *details(result))
+    def busy(video: str | None) -> tuple[Any, ...]:
+        working = f"Analysing {_name(video)}…"
+        return (*_empty(), working, gr.update(interactive=False), gr.update(visible=True))
+
+    def idle() -> tuple[Any, ...]:
+        return gr.update(interactive=True), gr.update(visible=False)
+
+    def stop(request: gr.Request) -> tuple[Any, ...]:
+        runs.stop(request.session_hash or "")
+        return (*_empty(), "Stopped.", *idle())
+
+    def new_video(request: gr.Request) -> tuple[Any, ...]:
+        runs.stop(request.session_hash or "")
+        uploads.leave(request.session_hash or "")
+        return (*_empty(), "", *idle())
+
+    def left(request: gr.Request) -> None:
+        if runs.stop(request.session_hash or ""):
+            logger.info("a visitor left during an analysis; it was stopped")
+        uploads.leave(request.session_hash or "")
+
+    def refusal(request: gr.Request, inputs: int) -> list[Any]:
+        """Refuse a visitor's request while they already have enough analyses queued or running."""
+        ok = queued_by(demo, visitor(request)) < settings.max_queued_per_visitor
+        message = (
+            ""
+            if ok
+            else f"You already have {settings.max_queued_per_visitor} analyses waiting or running; "
+            "wait for them to end, or press Stop."
+        )
+        return [gr.validate(ok, message), *(gr.validate(True, "") for _ in range(inputs - 1))]
+
+    # Gradio calls a validator with the event's inputs, and wants a check per input back.
+    def limit_3(video: Any, frames: Any, checkpoint: Any, request: gr.Request) -> list[Any]:
+        return refusal(request, 3)
+
+    def limit_5(
+        video: Any, frames: Any, checkpoint: Any, explain: Any, profile: Any, request: gr.Request
+    ) -> list[Any]:
+        return refusal(request, 5)
 
     with gr.Blocks(title="Deepfake video detector", delete_cache=(600, 3600)) as demo:
+        uploads = Uploads(demo)
         gr.Markdown(
             "# 🕵️ Deepfake video detector\nDrop in or record a video with a face. The app samples "
             "frames, follows every face, and a ResNeXt50 + LSTM model says whether each looks **REAL** or "
             "**FAKE** (or that it cannot tell), and shows why."
         )
-        result_state = gr.State()
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=300):
-                video = gr.Video(label="Video", sources=["upload", "webcam"], height=320)
+                video = UploadedVideo(label="Video", sources=["upload", "webcam"], height=320)
                 explain = gr.Checkbox(
                     value=False, label="Explain: show where the model looked (about twice as slow)"
                 )
-                analyze_button = gr.Button("Analyze", variant="primary", size="lg")
+                with gr.Row():
+                    analyze_button = gr.Button("Analyze", variant="primary", size="lg", scale=3)
+                    stop_button = gr.Button("Stop", variant="stop", size="lg", scale=1, visible=False)
+                status = gr.Markdown(elem_id="status")
                 label = gr.Label(label="Verdict", num_top_classes=2)
-                summary = gr.Markdown()
+                summary = gr.Markdown(elem_id="summary")
                 people = gr.HTML(elem_id="people")
                 with gr.Accordion("Frames and model weights", open=False):
                     frames = gr.Slider(
@@ -373,9 +344,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
                         label="Frames to sample",
                         info="More frames: slower, steadier.",
                     )
-                    checkpoint = gr.Dropdown(
-                        registry.names(), value=settings.checkpoint, label="Model weights"
-                    )
+                    checkpoint = gr.Dropdown(choices, value=settings.checkpoint, label="Model weights")
                     profile = gr.Radio(
                         [(f"{p.name}: {p.summary}", p.name) for p in profiles.PROFILES.values()],
                         value=default_profile,
@@ -390,7 +359,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
                     object_fit="contain",
                 )
                 report_file = gr.File(label="JSON report")
-        gr.Examples(
+        examples = gr.Examples(
             examples=[
                 [str(EXAMPLES_DIR / "genuine_astronaut.mp4")],
                 [str(EXAMPLES_DIR / "manipulated_astronaut.mp4")],
@@ -398,10 +367,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
             ],
             example_labels=["Genuine (camera motion)", "Manipulated (pasted face)", "No face"],
             inputs=[video],
-            outputs=[label, summary, people, gallery, timeline, report_file],
-            fn=example,
-            cache_examples=True,
-            cache_mode="lazy",
+            cache_examples=False,
             api_visibility="private",
         )
         gr.Markdown(
@@ -414,31 +380,80 @@ def build_demo(settings: Settings) -> gr.Blocks:
                 weights=_weights_text(settings),
             )
         )
-        analyze_button.click(
-            analyze,
-            inputs=[video, frames, checkpoint, explain, profile],
-            outputs=[label, result_state],
-            api_visibility="private",
-        ).success(
-            details,
-            inputs=result_state,
-            outputs=[summary, people, gallery, timeline, report_file],
-            api_visibility="private",
+        shown = [label, summary, people, gallery, timeline, report_file, status]
+        buttons = [analyze_button, stop_button]
+        inputs = [video, frames, checkpoint, explain, profile]
+        # An analysis starts from the button, or from an example once it is loaded (with the
+        # page's frames and Explain settings); either way with the outputs cleared first.
+        analyses = []
+        for start in (analyze_button.click, examples.load_input_event.then):
+            analysis = start(busy, video, [*shown, *buttons], queue=False, api_visibility="private").then(
+                analyze_page,
+                inputs,
+                shown,
+                concurrency_id=ANALYSIS,
+                api_visibility="private",
+                validator=limit_5,
+            )
+            analysis.then(idle, None, buttons, queue=False, api_visibility="private")
+            analyses.append(analysis)
+        # A new or cleared video, Stop, or leaving the page ends the analysis of the old one.
+        ends = {"cancels": analyses, "queue": False, "api_visibility": "private"}
+        for event in (video.upload, video.clear, video.stop_recording):
+            event(new_video, None, [*shown, *buttons], **ends)
+        stop_button.click(stop, None, [*shown, *buttons], **ends)
+        demo.unload(left)
+        # The API and MCP endpoints, on inputs nobody sees: strict types, no rounding, and labels
+        # that say what each is (Gradio's /info shows the labels, its MCP tools the docstrings).
+        api_video = UploadedVideo(visible=False, label="video file to check, uploaded (links are refused)")
+        api_frames = StrictNumber(
+            visible=False, label="frames to sample evenly, a whole number (default: the checkpoint's)"
         )
-        # The API and MCP endpoints, on buttons nobody sees.
-        predict_label = gr.Label(visible=False)
+        api_checkpoint = gr.Textbox(
+            visible=False, label=f"model weights, one of {', '.join(choices)} (default: the server's)"
+        )
+        api_explain = StrictCheckbox(visible=False, label="explain: true adds a Grad-CAM heatmap per frame")
+        api_profile = gr.Textbox(
+            visible=False, label="face crops: 'training' or 'app' (default: the checkpoint's)"
+        )
         gr.Button(visible=False).click(
-            predict, inputs=[video, frames, checkpoint], outputs=predict_label, api_name="predict"
+            predict,
+            inputs=[api_video, api_frames, api_checkpoint],
+            outputs=gr.Label(visible=False),
+            api_name="predict",
+            concurrency_id=ANALYSIS,
+            validator=limit_3,
         )
-        report_json = gr.JSON(label="report", visible=False)
         gr.Button(visible=False).click(
             report,
-            inputs=[video, frames, checkpoint, explain, profile],
-            outputs=report_json,
+            inputs=[api_video, api_frames, api_checkpoint, api_explain, api_profile],
+            outputs=gr.JSON(visible=False),
             api_name="report",
+            concurrency_id=ANALYSIS,
+            validator=limit_5,
         )
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=1)
     return demo
+
+
+def _empty() -> tuple[Any, ...]:
+    """Every result output cleared: verdict, summary, people, gallery, plot, report."""
+    return None, "", "", [], None, None
+
+
+def _name(video: str | None) -> str:
+    return render.plain(Path(video).name) if video else "the video"
+
+
+def launch_options(settings: Settings) -> dict[str, Any]:
+    """What ``demo.launch`` needs beside the page: the upload limits, in bytes."""
+    quota = Middleware(UploadQuota, quota_bytes=int(settings.upload_quota_mb * 1_000_000))
+    return {
+        "max_file_size": int(settings.max_upload_mb * 1_000_000),
+        "app_kwargs": {"middleware": [quota]},
+        "theme": THEME,
+        "mcp_server": True,
+    }
 
 
 SETTINGS = Settings.from_env()
@@ -448,7 +463,7 @@ demo = build_demo(SETTINGS)
 def warm_up(settings: Settings) -> None:
     """Load (and on the Space, download) the weights before the first visitor.
 
-    On failure the app still starts, and every request says what to set.
+    On failure the app still starts, and every request says so.
     """
     try:
         Detector.from_settings(settings)
@@ -459,4 +474,4 @@ def warm_up(settings: Settings) -> None:
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
     warm_up(SETTINGS)
-    demo.launch(mcp_server=True, max_file_size=f"{SETTINGS.max_upload_mb:g}mb", theme=THEME)
+    demo.launch(**launch_options(SETTINGS))

@@ -16,6 +16,7 @@ from inference.errors import (
     CheckpointFormatError,
     DeepfakeDetectorError,
     LimitExceededError,
+    NonFiniteScoreError,
     VideoError,
     WeightsIntegrityError,
     WeightsUnavailableError,
@@ -31,7 +32,8 @@ from inference.result import (
     Person,
     Verdict,
 )
-from inference.settings import Settings, SettingsError
+from inference.settings import Settings, SettingsError, UnpinnedCheckpointError
+from inference.video import InvalidWindowError
 
 __all__ = [
     "CANNOT_JUDGE",
@@ -43,11 +45,14 @@ __all__ = [
     "DeepfakeDetectorError",
     "Detector",
     "FrameScore",
+    "InvalidWindowError",
     "LimitExceededError",
     "ModelConfig",
+    "NonFiniteScoreError",
     "Person",
     "Settings",
     "SettingsError",
+    "UnpinnedCheckpointError",
     "Verdict",
     "VideoError",
     "WeightsIntegrityError",

@@ -90,8 +90,10 @@ class Classifier:
 
         Raises:
             CheckpointFormatError: If the file is unreadable or has the wrong keys.
+            WeightsIntegrityError: If the bytes read are not those whose sha256 was checked.
+            WeightsUnavailableError: If the file can no longer be read.
         """
-        network = build_network(read_state_dict(checkpoint.weights_file))
+        network = build_network(read_state_dict(checkpoint.weights_file, checkpoint.info.sha256))
         logger.info("loaded %s on %s", checkpoint.info.location, device)
         return cls(network, checkpoint.config, checkpoint.info, device, threads)
 

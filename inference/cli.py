@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
+import math
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -18,10 +20,38 @@ from inference.explain import save_explanations
 from inference.pipeline import Detector
 from inference.profiles import PROFILES
 from inference.settings import Settings
+from inference.video import InvalidWindowError, check_window
+
+logger = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1
 EXIT_CANNOT_RUN = 2
+
+
+def seconds(text: str) -> float:
+    """Parse a time in seconds for ``--start`` and ``--end``: a finite number, 0 or more.
+
+    Raises:
+        argparse.ArgumentTypeError: If ``text`` is not such a number.
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time in the video: give seconds, 0 or more")
+    return value
+
+
+def explain_folder(root: Path, video: Path) -> Path:
+    """The folder of one video's heatmaps: ``root/<name>-<8 hex digits of its resolved path>``.
+
+    The digits keep apart same-named videos of different folders, and stay the same for a
+    video from run to run.
+    """
+    digest = hashlib.sha1(str(video.resolve()).encode("utf-8"), usedforsecurity=False).hexdigest()
+    return root / f"{video.stem}-{digest[:8]}"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,8 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("inputs", nargs="+", help="video files and/or folders (searched recursively)")
     parser.add_argument("--frames", type=int, help="frames to sample per video (default: the checkpoint's)")
-    parser.add_argument("--start", type=float, help="start of the window to analyse, seconds")
-    parser.add_argument("--end", type=float, help="end of the window to analyse, seconds")
+    parser.add_argument("--start", type=seconds, help="start of the window to analyse, seconds (0 or more)")
+    parser.add_argument("--end", type=seconds, help="end of the window to analyse, seconds (after --start)")
     parser.add_argument(
         "--checkpoint", choices=registry.names(), help="registered checkpoint (default: env or registry)"
     )
@@ -48,13 +78,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--output",
         type=Path,
-        help="also write one row per video to this .jsonl or .csv file; videos already in it are skipped",
+        help="also write one row per video to this .jsonl or .csv file; videos already analysed in it "
+        "are skipped, those that failed are retried (their old rows removed)",
+    )
+    parser.add_argument(
+        "--skip-failed",
+        action="store_true",
+        help="with --output: also skip the videos whose rows hold an error, instead of retrying them",
     )
     parser.add_argument(
         "--explain",
         type=Path,
         metavar="DIR",
-        help="also write a Grad-CAM heatmap PNG per scored face into DIR/<video name>/",
+        help="also write a Grad-CAM heatmap PNG per scored face into DIR/<video name>-<8 hex digits>/, "
+        "the digits from the video's full path (same-named videos of different folders stay apart)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the engine does")
     return parser
@@ -82,18 +119,24 @@ def describe(outcome: Outcome) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command; returns the process exit code."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        check_window(args.start, args.end)
+    except InvalidWindowError as exc:
+        parser.error(f"--start/--end: {exc}")
+    if args.skip_failed and not args.output:
+        parser.error("--skip-failed needs --output")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
     try:
         paths = find_videos(args.inputs)
         rows = RowFile(args.output) if args.output else None
         detector = Detector.from_settings(settings_from_args(args))
-    except (DeepfakeDetectorError, FileNotFoundError, ValueError) as exc:
+        if rows is not None:
+            paths = pending(rows, paths, retry_failed=not args.skip_failed)
+    except (DeepfakeDetectorError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CANNOT_RUN
-    if rows is not None:
-        done = rows.done()
-        paths = [p for p in paths if str(p) not in done]
     failed = 0
     outcomes = analyze_all(
         detector, paths, frames=args.frames, start_s=args.start, end_s=args.end, explain=bool(args.explain)
@@ -104,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         if rows is not None:
             rows.append(outcome.row())
         if args.explain and outcome.result is not None:
-            save_explanations(outcome.result, args.explain / outcome.path.stem)
+            save_explanations(outcome.result, explain_folder(args.explain, outcome.path))
         if args.json:
             payload = outcome.result.to_dict() if outcome.result else outcome.row()
             print(json.dumps(payload), flush=True)
@@ -112,3 +155,24 @@ def main(argv: list[str] | None = None) -> int:
             stream = sys.stderr if outcome.error else sys.stdout
             bar.write(describe(outcome), file=stream)
     return EXIT_SOME_FAILED if failed else EXIT_OK
+
+
+def pending(rows: RowFile, paths: list[Path], retry_failed: bool = True) -> list[Path]:
+    """The videos of ``paths`` still to analyse, given the rows already written.
+
+    Args:
+        rows: The output file of an earlier, possibly stopped, run.
+        paths: Every video of this run.
+        retry_failed: Analyse again the videos whose rows hold an error; their old rows are
+            removed from the file first, so that each video keeps one row.
+
+    Raises:
+        ValueError: If the file cannot be read as rows.
+        OSError: If it cannot be rewritten.
+    """
+    if retry_failed:
+        removed = rows.forget_failed({str(p) for p in paths})
+        if removed:
+            logger.info("%s: retrying %d videos that failed before", rows.path, removed)
+    done = rows.done(include_failed=not retry_failed)
+    return [p for p in paths if str(p) not in done]

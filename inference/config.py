@@ -81,9 +81,32 @@ class ModelConfig:
 
     @classmethod
     def from_json_file(cls, path: str | Path) -> ModelConfig:
-        """Read a ``config.json`` written next to ``model.safetensors``."""
+        """Read a ``config.json`` written next to ``model.safetensors``.
+
+        Raises:
+            CheckpointFormatError: If the file cannot be read or is not a valid config.
+        """
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
+            content = Path(path).read_bytes()
+        except OSError as exc:
             raise CheckpointFormatError(f"cannot read checkpoint config {path}: {exc}") from exc
+        return cls.from_json_bytes(content, str(path))
+
+    @classmethod
+    def from_json_bytes(cls, content: bytes, where: str) -> ModelConfig:
+        """Parse ``config.json`` content already read (and hashed) by the caller.
+
+        Args:
+            content: The file's bytes, UTF-8 JSON.
+            where: The file's name or location, for messages.
+
+        Raises:
+            CheckpointFormatError: If the content is not a JSON object of a valid config.
+        """
+        try:
+            data = json.loads(content.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise CheckpointFormatError(f"cannot read checkpoint config {where}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise CheckpointFormatError(f"checkpoint config {where} must hold a JSON object, got {data!r}")
         return cls.from_dict(data)

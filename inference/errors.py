@@ -33,3 +33,7 @@ class WeightsIntegrityError(WeightsUnavailableError):
 
 class CheckpointFormatError(DeepfakeDetectorError):
     """The checkpoint file exists but is not a ResNeXt50 + LSTM checkpoint of the public format."""
+
+
+class NonFiniteScoreError(DeepfakeDetectorError):
+    """The model gave NaN or infinite scores: the weights are broken, so nothing is judged."""

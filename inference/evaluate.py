@@ -1,7 +1,14 @@
 """Evaluate checkpoints on a labelled video set: ``python -m inference.evaluate DATASET``.
 
 Writes, under ``--out``: ``summary.md`` (side-by-side metrics of every run), and per run a
-folder with ``predictions.jsonl``, ``roc.png`` and ``reliability.png``.
+folder with ``predictions.jsonl``, ``roc.png`` and ``reliability.png``. Runs have unique names
+(two weights files of the same name are told apart by their folders), so no run overwrites
+another.
+
+UNCERTAIN and CANNOT JUDGE verdicts are abstentions, never counted as REAL or as wrong: each is
+counted apart (as are errors), coverage is judged (FAKE or REAL) / all videos, accuracy and the
+confusion matrix are over the judged videos only, and ROC AUC uses the fake probability wherever
+there is one (judged and UNCERTAIN videos). See :mod:`inference.metrics`.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ import logging
 import re
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -27,11 +35,50 @@ from inference.settings import Settings
 
 @dataclass(frozen=True)
 class Run:
-    """One configuration to evaluate: which weights, how many frames."""
+    """One configuration to evaluate: which weights, how many frames.
+
+    Attributes:
+        name: Unique among the runs of one evaluation; the column of the summary.
+        settings: The engine settings of the run.
+        frames: Frames per video, or None for the checkpoint's.
+        folder: Unique folder name (under ``--out``) for the run's files.
+    """
 
     name: str
     settings: Settings
     frames: int | None
+    folder: str
+
+
+def distinct_names(paths: list[str]) -> list[str]:
+    """Name each path by its shortest trailing part that no other path ends with.
+
+    ``a/model.pt`` and ``b/model.pt`` are named so, ``x.pt`` and ``y/z.pt`` just ``x.pt`` and
+    ``z.pt``; a path given twice keeps its whole text (:func:`plan_runs` then numbers it).
+    """
+    parts = [Path(path).parts or (path,) for path in paths]
+    names = []
+    for index, own in enumerate(parts):
+        others = [other for i, other in enumerate(parts) if i != index]
+        depth = next(
+            (d for d in range(1, len(own)) if all(other[-d:] != own[-d:] for other in others)), len(own)
+        )
+        names.append(Path(*own[-depth:]).as_posix())
+    return names
+
+
+def _unique(names: list[str], mark: str, key: Callable[[str], str] = str) -> list[str]:
+    """``names`` with ``mark`` (a format of the number) added to each repeat, by ``key``."""
+    seen: set[str] = set()
+    unique = []
+    for name in names:
+        candidate, number = name, 1
+        while key(candidate) in seen:
+            number += 1
+            candidate = name + mark.format(number)
+        seen.add(key(candidate))
+        unique.append(candidate)
+    return unique
 
 
 def plan_runs(
@@ -43,16 +90,19 @@ def plan_runs(
 ) -> list[Run]:
     """Every combination of the requested weights, frame counts and preprocessing profiles.
 
-    Each list left empty means the configured value alone.
+    Each list left empty means the configured value alone. Run names and folders are unique.
     """
     models = [(name, base.with_checkpoint(name)) for name in checkpoints]
-    models += [(Path(w).name, replace(base, weights_path=w)) for w in weights]
+    models += [
+        (name, replace(base, weights_path=w))
+        for name, w in zip(distinct_names(weights), weights, strict=True)
+    ]
     if not models:
         models = [(base.checkpoint_spec().name, base)]
     counts: list[int | None] = list(frames) or [None]
     chosen: list[str | None] = list(profiles or []) or [None]
-    return [
-        Run(
+    combinations = [
+        (
             f"{model}" + (f" @ {count} frames" if count else "") + (f" ({profile} crops)" if profile else ""),
             replace(settings, profile=profile or settings.profile),
             count,
@@ -60,6 +110,13 @@ def plan_runs(
         for model, settings in models
         for count in counts
         for profile in chosen
+    ]
+    names = _unique([name for name, _, _ in combinations], " #{}")
+    # Folder names are compared without case, for case-insensitive file systems.
+    folders = _unique([_slug(name) for name in names], "-{}", key=str.lower)
+    return [
+        Run(name, settings, count, folder)
+        for name, folder, (_, settings, count) in zip(names, folders, combinations, strict=True)
     ]
 
 
@@ -87,7 +144,8 @@ def evaluate_run(
 
 
 def _slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_")
+    """A folder name made of ``name``'s letters, digits, dots and dashes."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_.") or "run"
 
 
 def write_run(
@@ -99,7 +157,7 @@ def write_run(
     seconds: float,
 ) -> str:
     """Save one run's files; return its Markdown section."""
-    folder = out / _slug(run.name)
+    folder = out / run.folder
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / "predictions.jsonl").open("w", encoding="utf-8") as handle:
         handle.writelines(json.dumps(row) + "\n" for row in rows)

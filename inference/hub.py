@@ -9,11 +9,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from huggingface_hub import hf_hub_download
+from huggingface_hub import constants, file_exists, hf_hub_download, try_to_load_from_cache
 from huggingface_hub.errors import (
     EntryNotFoundError,
     GatedRepoError,
     HfHubHTTPError,
+    HFValidationError,
     LocalEntryNotFoundError,
     OfflineModeIsEnabled,
     RepositoryNotFoundError,
@@ -42,6 +43,8 @@ class WeightsInfo:
         location: Where the file actually came from (a mirror when the first source failed).
         revision: The commit hash when known.
         sha256: Hex SHA-256 of the weights file used.
+        config_sha256: Hex SHA-256 of the ``config.json`` used (``.safetensors`` weights); None
+            for ``.pt`` weights, whose config comes from the registry.
         unavailable: Sources tried before the one that served, each with the reason.
     """
 
@@ -54,6 +57,7 @@ class WeightsInfo:
     training_data: str | None
     accuracy_source: str | None
     sha256: str
+    config_sha256: str | None = None
     unavailable: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
@@ -74,13 +78,17 @@ def resolve(spec: CheckpointSpec) -> ResolvedCheckpoint:
     """Make the checkpoint ``spec`` available locally, downloading it if needed.
 
     Hub sources are tried in order (the main upload, then the mirrors); the first that gives a
-    file (matching ``spec.sha256`` when that is set) serves. ``.safetensors`` weights need a
-    ``config.json`` beside them; ``.pt`` files use the default :class:`ModelConfig` with the
-    frame count from the registry.
+    file (matching ``spec.sha256`` when that is set, and for ``.safetensors`` a ``config.json``
+    matching ``spec.config_sha256``) serves. ``.pt`` files use the default :class:`ModelConfig`
+    with the frame count from the registry. The config is read once, hashed and parsed from the
+    same bytes; the weights are hashed here and again, on the bytes loaded, by
+    :func:`inference.network.read_state_dict`.
 
     Raises:
-        WeightsUnavailableError: If no source gives the file (each source's reason is named),
-            or a local file does not match the pinned sha256. The message says what to set.
+        WeightsUnavailableError: If no source gives the files (each source's reason is named).
+            The message says what to set.
+        WeightsIntegrityError: If a file does not match its pin (both hashes are named).
+        CheckpointFormatError: If the config.json is not a valid config.
     """
     if spec.local_path:
         weights = Path(spec.local_path).expanduser()
@@ -89,12 +97,12 @@ def resolve(spec: CheckpointSpec) -> ResolvedCheckpoint:
                 f"weights file {weights} does not exist (DEEPFAKE_WEIGHTS_PATH). {HOW_TO_CONFIGURE}"
             )
         digest = _verified_sha256(weights, spec.sha256, str(weights))
-        config_file, revision, served, failures = weights.with_name("config.json"), None, None, []
+        config_file = _local_config(weights) if weights.suffix == ".safetensors" else None
+        config, config_digest = _checked_config(spec, weights, config_file, str(weights))
+        revision, served, failures = None, None, []
     else:
-        weights, digest, served, failures = _first_available(spec)
-        config_file = _download(served, "config.json") if weights.suffix == ".safetensors" else None
+        weights, digest, config, config_digest, served, failures = _first_available(spec)
         revision = _snapshot_commit(weights) or served.revision
-    config = _config_for(weights, config_file, spec)
     info = WeightsInfo(
         name=spec.name,
         location=served.location if served else spec.location,
@@ -105,20 +113,35 @@ def resolve(spec: CheckpointSpec) -> ResolvedCheckpoint:
         training_data=spec.training_data,
         accuracy_source=spec.accuracy_source,
         sha256=digest,
+        config_sha256=config_digest,
         unavailable=tuple(failures),
     )
-    logger.info("weights %s resolved to %s (sha256 %s)", info.location, weights, digest)
+    logger.info(
+        "weights %s resolved to %s (sha256 %s, config sha256 %s)",
+        info.location,
+        weights,
+        digest,
+        config_digest,
+    )
     return ResolvedCheckpoint(weights_file=weights, config=config, info=info)
 
 
-def _first_available(spec: CheckpointSpec) -> tuple[Path, str, HubFile, list[str]]:
-    """Download from the first source that works; returns (file, sha256, source, failures)."""
+def _first_available(
+    spec: CheckpointSpec,
+) -> tuple[Path, str, ModelConfig, str | None, HubFile, list[str]]:
+    """Download from the first source that works.
+
+    Returns:
+        (weights file, its sha256, config, config sha256, the source, failures before it).
+    """
     failures = []
     tampered = False
     for source in spec.sources():
         try:
             weights = _download(source, source.filename)
             digest = _verified_sha256(weights, spec.sha256, source.location)
+            config_file = _download(source, "config.json") if weights.suffix == ".safetensors" else None
+            config, config_digest = _checked_config(spec, weights, config_file, source.location)
         except WeightsUnavailableError as exc:
             logger.warning("weights source %s unavailable: %s", source.location, exc.reason)
             failures.append(f"{source.location}: {exc.reason}")
@@ -126,7 +149,7 @@ def _first_available(spec: CheckpointSpec) -> tuple[Path, str, HubFile, list[str
             continue
         if failures:
             logger.warning("weights served by mirror %s", source.location)
-        return weights, digest, source, failures
+        return weights, digest, config, config_digest, source, failures
     # A file that exists but does not match its pin is a different failure from a missing one.
     error = WeightsIntegrityError if tampered else WeightsUnavailableError
     raise error(
@@ -134,6 +157,28 @@ def _first_available(spec: CheckpointSpec) -> tuple[Path, str, HubFile, list[str
         + "; ".join(failures)
         + f". {HOW_TO_CONFIGURE}"
     )
+
+
+def available(spec: CheckpointSpec) -> bool:
+    """Whether some source of ``spec`` can give its weights file now, without downloading it.
+
+    A local file must exist; a Hub file must be in the local cache, or (online) exist on the
+    Hub (one HEAD request per source). Used to offer visitors only weights that can load.
+    """
+    if spec.local_path:
+        return Path(spec.local_path).expanduser().is_file()
+    for source in spec.sources():
+        filename = f"{source.subfolder}/{source.filename}" if source.subfolder else source.filename
+        try:
+            if isinstance(try_to_load_from_cache(source.repo_id, filename, revision=source.revision), str):
+                return True
+            if not constants.HF_HUB_OFFLINE and file_exists(
+                source.repo_id, filename, revision=source.revision
+            ):
+                return True
+        except (HfHubHTTPError, OSError, ValueError) as exc:
+            logger.info("weights source %s not available: %s", source.location, _first_sentence(exc))
+    return False
 
 
 def file_sha256(path: str | Path) -> str:
@@ -155,22 +200,58 @@ def _verified_sha256(weights: Path, expected: str | None, where: str) -> str:
     digest = file_sha256(weights)
     if expected and digest != expected.lower():
         raise WeightsIntegrityError(
-            f"{where} has sha256 {digest}, but {expected.lower()} is pinned (registry entry or "
-            "DEEPFAKE_WEIGHTS_SHA256): the file was changed or replaced; it was not loaded",
+            f"{where} has sha256 {digest}, but {expected.lower()} is pinned (registry entry, "
+            "DEEPFAKE_WEIGHTS_SHA256 or DEEPFAKE_PINS): the file was changed or replaced; it was not loaded",
             reason=f"sha256 {digest} does not match the pinned {expected.lower()}",
         )
     return digest
 
 
-def _config_for(weights: Path, config_file: Path | None, spec: CheckpointSpec) -> ModelConfig:
-    if weights.suffix == ".safetensors":
-        if config_file is None or not config_file.is_file():
-            raise WeightsUnavailableError(
-                f"{weights.name} needs a config.json beside it (frames, image_size, mean, std, "
-                "labels); none was found"
+def _local_config(weights: Path) -> Path:
+    config_file = weights.with_name("config.json")
+    if not config_file.is_file():
+        raise WeightsUnavailableError(
+            f"{weights.name} needs a config.json beside it (frames, image_size, mean, std, "
+            "labels); none was found",
+            reason="no config.json beside the weights",
+        )
+    return config_file
+
+
+def _checked_config(
+    spec: CheckpointSpec, weights: Path, config_file: Path | None, where: str
+) -> tuple[ModelConfig, str | None]:
+    """The config that goes with ``weights``, and the sha256 of the config.json it was read from.
+
+    ``config_file`` (given for ``.safetensors`` weights) is read once, checked against
+    ``spec.config_sha256`` and parsed from the bytes that were hashed. ``.pt`` weights get the
+    default config with the registry's frame count, and no config hash.
+    """
+    if config_file is None:
+        if spec.config_sha256:
+            raise WeightsIntegrityError(
+                f"a config.json sha256 is pinned for {weights.name}, but .pt weights have no "
+                "config.json (their config comes from the registry); unset DEEPFAKE_CONFIG_SHA256 "
+                "or the config part of the DEEPFAKE_PINS entry",
+                reason="a config.json sha256 is pinned, but .pt weights have no config.json",
             )
-        return ModelConfig.from_json_file(config_file)
-    return ModelConfig(frames=spec.frames) if spec.frames else ModelConfig()
+        return (ModelConfig(frames=spec.frames) if spec.frames else ModelConfig()), None
+    try:
+        content = config_file.read_bytes()
+    except OSError as exc:
+        raise WeightsUnavailableError(
+            f"cannot read {config_file}: {exc.strerror or exc}", reason=f"cannot read config.json: {exc}"
+        ) from exc
+    digest = hashlib.sha256(content).hexdigest()
+    expected = spec.config_sha256.lower() if spec.config_sha256 else None
+    if expected and digest != expected:
+        raise WeightsIntegrityError(
+            f"the config.json of {where} has sha256 {digest}, but {expected} is pinned (registry "
+            "entry, DEEPFAKE_CONFIG_SHA256 or DEEPFAKE_PINS): it sets the label order and "
+            "preprocessing, so it was changed or replaced; the weights were not loaded",
+            reason=f"config.json sha256 {digest} does not match the pinned {expected}",
+        )
+    return ModelConfig.from_json_bytes(content, f"{where} config.json"), digest
 
 
 # Checked in order: subclasses (gated, local miss) before their bases.
@@ -194,6 +275,18 @@ def _download(source: HubFile, filename: str) -> Path:
             subfolder=source.subfolder,
             revision=source.revision,
         )
+    except HFValidationError as exc:
+        # A malformed repo id ("me/my weights", "a/b/c"): this source cannot serve, the next may.
+        reason = f"{source.repo_id!r} is not a valid Hub repo id ({_first_sentence(exc)})"
+        raise WeightsUnavailableError(
+            f"cannot get {filename}: {reason}. {HOW_TO_CONFIGURE}", reason=reason
+        ) from exc
+    except ValueError as exc:
+        # hf_hub_download's other argument checks (file name, folder): they come from settings.
+        reason = f"the Hub location is not valid ({_first_sentence(exc)})"
+        raise WeightsUnavailableError(
+            f"cannot get {filename} from {source.repo_id}: {reason}. {HOW_TO_CONFIGURE}", reason=reason
+        ) from exc
     except (HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled, OSError) as exc:
         reason = next((text for kind, text in _REASONS if isinstance(exc, kind)), str(exc))
         raise WeightsUnavailableError(
@@ -212,3 +305,8 @@ def _snapshot_commit(path: Path) -> str | None:
         if index + 1 < len(parts):
             return parts[index + 1]
     return None
+
+
+def _first_sentence(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text.split(". ")[0].rstrip(".") if text else type(exc).__name__

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import pickle
 import zipfile
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file as load_safetensors
+from safetensors.torch import load as load_safetensors
 from torch import nn
 from torchvision.models import resnext50_32x4d
 
-from inference.errors import CheckpointFormatError
+from inference.errors import CheckpointFormatError, WeightsIntegrityError, WeightsUnavailableError
 
 FEATURES = 2048
 
@@ -68,22 +70,43 @@ class ResNeXtLSTM(nn.Module):
         return self.linear1(hidden.mean(dim=0))
 
 
-def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read a checkpoint file without executing any code from it.
+def read_state_dict(path: str | Path, sha256: str | None = None) -> dict[str, torch.Tensor]:
+    """Read a checkpoint file into memory without executing any code from it.
 
-    ``.safetensors`` files are read with safetensors; anything else with
+    The file is read once; the tensors are parsed from those bytes, not from a memory map of
+    the file, so a file rewritten or truncated later cannot change (or crash) a loaded model.
+    ``.safetensors`` files are parsed with safetensors; anything else with
     ``torch.load(weights_only=True)``, which refuses pickles that would run code.
 
+    Args:
+        path: The weights file.
+        sha256: The hex SHA-256 the file had when it was checked (and matched its pin); the
+            bytes read must have it, so what is loaded is what was checked and reported.
+
     Raises:
+        WeightsUnavailableError: If the file cannot be read.
+        WeightsIntegrityError: If the bytes read do not have ``sha256``.
         CheckpointFormatError: If the file is truncated, corrupted, or not a plain state_dict.
     """
     path = Path(path)
     try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise WeightsUnavailableError(f"cannot read weights file {path}: {exc.strerror or exc}") from exc
+    if sha256 is not None:
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != sha256.lower():
+            raise WeightsIntegrityError(
+                f"{path} changed after it was checked: it now has sha256 {digest}, but "
+                f"{sha256.lower()} was checked and reported; it was not loaded. Try again, and "
+                "find out what rewrites the file",
+                reason=f"sha256 {digest} is not the checked {sha256.lower()}",
+            )
+    try:
         if path.suffix == ".safetensors":
-            state = load_safetensors(str(path))
+            state = load_safetensors(data)
         else:
-            # mmap: tensors are read from the file as needed instead of copied into memory.
-            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except (
         pickle.UnpicklingError,
         RuntimeError,

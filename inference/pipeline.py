@@ -121,6 +121,9 @@ class Detector:
         Raises:
             VideoError: If the file cannot be decoded.
             LimitExceededError: If the file or request is beyond a configured limit.
+            InvalidWindowError: If start_s/end_s is negative, not finite, or the end is not
+                after the start.
+            NonFiniteScoreError: If the model gives NaN or infinite scores (broken weights).
         """
         started = time.perf_counter()
         report = progress or (lambda fraction, message: None)

@@ -36,7 +36,9 @@ class CheckpointSpec:
     Either ``local_path`` is set (a file on disk), or ``repo_id`` + ``filename`` (and optionally
     ``subfolder`` and ``revision``) name a file on the Hugging Face Hub, with ``mirrors``: other
     known uploads of the same file, tried in order when the first cannot be had. ``sha256``,
-    when set, pins the file's content: a file with another hash is refused.
+    when set, pins the file's content: a file with another hash is refused. ``config_sha256``
+    pins the ``config.json`` of ``.safetensors`` weights the same way (it sets the label order,
+    normalisation and model kind, so it decides the verdict as much as the weights do).
     """
 
     name: str
@@ -51,6 +53,18 @@ class CheckpointSpec:
     accuracy_source: str | None = None
     mirrors: tuple[HubFile, ...] = ()
     sha256: str | None = None
+    config_sha256: str | None = None
+
+    @property
+    def has_config_file(self) -> bool:
+        """Whether the weights come with a ``config.json`` (``.safetensors``); ``.pt`` files do not."""
+        name = self.local_path or self.filename or ""
+        return name.endswith(".safetensors")
+
+    @property
+    def pinned(self) -> bool:
+        """Whether everything that decides the output is pinned: the weights, and the config if any."""
+        return bool(self.sha256) and (bool(self.config_sha256) or not self.has_config_file)
 
     @property
     def location(self) -> str:

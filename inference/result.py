@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from inference.errors import NonFiniteScoreError
 from inference.faces import Box
 from inference.hub import WeightsInfo
 from inference.video import VideoInfo
@@ -74,7 +75,27 @@ class Verdict:
 
 def needed_frames(sampled: int, min_face_fraction: float) -> int:
     """Sampled frames in which a person must be seen to be judged (at least one)."""
-    return max(1, int(np.ceil(min_face_fraction * sampled)))
+    # The slack (as for the margin in decide) keeps 0.07 * 100 = 7.000000000000001 at 7.
+    return max(1, int(np.ceil(min_face_fraction * sampled - 1e-9)))
+
+
+def check_finite(scores: list[float], what: str = "faces") -> None:
+    """Refuse scores that are NaN or infinite: they come from broken weights, never a verdict.
+
+    Args:
+        scores: Fake probabilities.
+        what: What the scores belong to, for the message ("faces", "people").
+
+    Raises:
+        NonFiniteScoreError: Naming how many of the scores are not finite.
+    """
+    bad = int(np.count_nonzero(~np.isfinite(np.asarray(scores, dtype=np.float64))))
+    if bad:
+        raise NonFiniteScoreError(
+            f"the model gave non-finite scores (NaN or infinity) for {bad} of {len(scores)} {what}: "
+            "the weights are broken or were changed while loaded; nothing was judged. Restart with "
+            "weights whose sha256 you have checked (DEEPFAKE_WEIGHTS_SHA256)"
+        )
 
 
 def decide(
@@ -87,7 +108,11 @@ def decide(
     ``uncertain_margin`` of 0.5 the answer is UNCERTAIN (a mean near 0.5 is no evidence either
     way); above that FAKE, below it REAL. The confidence is the probability of the more likely
     label (for UNCERTAIN too). With fewer faces the answer is CANNOT JUDGE, with the counts.
+
+    Raises:
+        NonFiniteScoreError: If any score is NaN or infinite.
     """
+    check_finite(scores)
     needed = needed_frames(sampled, min_face_fraction)
     if len(scores) < needed:
         return Verdict(
@@ -163,7 +188,12 @@ def judge_person(
     min_face_fraction: float,
     uncertain_margin: float,
 ) -> Verdict:
-    """A person's verdict by :func:`decide`, or CANNOT JUDGE ("seen briefly") below the minimum."""
+    """A person's verdict by :func:`decide`, or CANNOT JUDGE ("seen briefly") below the minimum.
+
+    Raises:
+        NonFiniteScoreError: If any score is NaN or infinite.
+    """
+    check_finite(scores)
     needed = needed_frames(sampled, min_face_fraction)
     if len(scores) < needed:
         return Verdict(
@@ -192,18 +222,20 @@ def decide_video(
     when nobody was seen often enough. The fake probability and confidence are those of the
     judged person with the highest mean fake probability. With one judged person, their verdict
     (and how many more faces were seen briefly).
+
+    Raises:
+        NonFiniteScoreError: If a person's fake probability is NaN or infinite.
     """
+    check_finite(
+        [p.verdict.fake_probability for p in people if p.verdict.fake_probability is not None], "people"
+    )
     judged = [p for p in people if p.judged]
     if not judged:
-        needed = needed_frames(sampled, min_face_fraction)
         return Verdict(
             label=CANNOT_JUDGE,
             fake_probability=None,
             confidence=None,
-            message=(
-                f"cannot judge: face found in {frames_with_face} of {sampled} sampled frames "
-                f"(at least {needed} needed for one person). Try a clip where one face is clearly visible."
-            ),
+            message=_cannot_judge(people, sampled, frames_with_face, min_face_fraction),
         )
     brief = len(people) - len(judged)
     if len(judged) == 1:
@@ -231,6 +263,26 @@ def decide_video(
             "nobody shows strong signs of manipulation."
         )
     return Verdict(label=label, fake_probability=fake, confidence=max(fake, 1.0 - fake), message=text + tail)
+
+
+def _cannot_judge(people: list[Person], sampled: int, frames_with_face: int, min_face_fraction: float) -> str:
+    """Why nobody was judged: too few frames with a face, or faces spread over several people."""
+    needed = needed_frames(sampled, min_face_fraction)
+    advice = "Try a clip where one face is clearly visible."
+    if frames_with_face < needed:
+        return (
+            f"cannot judge: face found in {frames_with_face} of {sampled} sampled frames "
+            f"(at least {needed} needed). {advice}"
+        )
+    # Enough frames show a face, but no one person's: the faces were followed as several people
+    # (different people, or one face the tracker lost and found again as someone new).
+    most = max((p.seen for p in people), default=0)
+    return (
+        f"cannot judge: no one person's face was found in enough frames (at least {needed} of "
+        f"{sampled} sampled frames needed; faces were found in {frames_with_face}, split over "
+        f"{len(people)} {'person' if len(people) == 1 else 'people'}, each seen in at most {most}). "
+        f"{advice}"
+    )
 
 
 @dataclass

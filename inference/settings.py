@@ -9,19 +9,25 @@
 | DEEPFAKE_WEIGHTS_SUBFOLDER | folder of that file in the repo | registry folder |
 | DEEPFAKE_WEIGHTS_REVISION | branch, tag or commit of the repo | main |
 | DEEPFAKE_WEIGHTS_SHA256 | expected sha256 of the weights file; any other file is refused | registry pin |
+| DEEPFAKE_CONFIG_SHA256 | expected sha256 of the config.json of .safetensors weights | registry pin |
+| DEEPFAKE_PINS | pins per registry entry, "name=sha256[:config_sha256]", comma-separated | unset |
+| DEEPFAKE_PINNED_ONLY | "1": only pinned weights may be used, unpinned entries are refused | 0 |
 | DEEPFAKE_DEVICE | "cpu", "cuda" or "auto" (CUDA when present) | auto |
 | DEEPFAKE_PROFILE | crop preprocessing, "training" or "app" (inference/profiles.py) | the checkpoint's |
 | DEEPFAKE_FACE_MODEL | face detector, "hog" (fast) or "cnn" (slower, better on turned faces) | hog |
 | DEEPFAKE_DETECT_MAX_SIDE | longest side of the downscaled copy faces are searched in, pixels | 480 |
-| DEEPFAKE_MIN_FACE_FRACTION | share of sampled frames that must show a face to judge | 0.25 |
+| DEEPFAKE_MIN_FACE_FRACTION | share of sampled frames that must show a person's face to judge them | 0.25 |
 | DEEPFAKE_UNCERTAIN_MARGIN | a mean fake probability within 0.5 +/- this is UNCERTAIN | 0.1 |
 | DEEPFAKE_MAX_PEOPLE | people followed and judged per video, the most seen first | 4 |
 | DEEPFAKE_MAX_UPLOAD_MB | largest file accepted, MB | 200 |
 | DEEPFAKE_MAX_DURATION_S | only the first this many seconds are analysed | 600 |
-| DEEPFAKE_MAX_PIXELS | frames with more pixels are refused | 35389440 (8K) |
+| DEEPFAKE_MAX_PIXELS | frames with more pixels are refused | 33177600 (7680x4320, 8K) |
 | DEEPFAKE_MAX_FRAMES | largest number of frames one request may sample | 200 |
 | DEEPFAKE_QUEUE_SIZE | requests the app lets wait in its queue before refusing more | 16 |
 | DEEPFAKE_TORCH_THREADS | threads for torch on CPU; 0 keeps torch's choice | 0 |
+| DEEPFAKE_REQUEST_TIMEOUT_S | the app stops an analysis that runs longer, seconds | 300 |
+| DEEPFAKE_MAX_QUEUED_PER_VISITOR | analyses one visitor may have waiting or running in the app | 2 |
+| DEEPFAKE_UPLOAD_QUOTA_MB | the app refuses uploads while its upload folder holds more, MB | 2000 |
 """
 
 from __future__ import annotations
@@ -37,9 +43,32 @@ from inference.errors import DeepfakeDetectorError
 from inference.profiles import PROFILES
 from inference.registry import CheckpointSpec
 
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("", "0", "false", "no", "off")
+
 
 class SettingsError(DeepfakeDetectorError):
     """An environment variable has a value the engine cannot use."""
+
+
+class UnpinnedCheckpointError(SettingsError):
+    """DEEPFAKE_PINNED_ONLY is set and the chosen weights have no pin."""
+
+
+@dataclass(frozen=True)
+class Pin:
+    """An operator's pin for one registry entry (from DEEPFAKE_PINS).
+
+    Attributes:
+        name: The registry entry.
+        sha256: Hex SHA-256 of its weights file.
+        config_sha256: Hex SHA-256 of its config.json (``.safetensors`` entries only).
+    """
+
+    name: str
+    sha256: str
+    config_sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +82,9 @@ class Settings:
     weights_subfolder: str | None = None
     weights_revision: str | None = None
     weights_sha256: str | None = None
+    config_sha256: str | None = None
+    pins: tuple[Pin, ...] = ()
+    pinned_only: bool = False
     device: str = "auto"
     profile: str | None = None
     face_model: str = "hog"
@@ -66,6 +98,9 @@ class Settings:
     max_frames: int = 200
     queue_size: int = 16
     torch_threads: int = 0
+    request_timeout_s: float = 300.0
+    max_queued_per_visitor: int = 2
+    upload_quota_mb: float = 2000.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -83,6 +118,9 @@ class Settings:
             weights_subfolder=env.get("DEEPFAKE_WEIGHTS_SUBFOLDER") or None,
             weights_revision=env.get("DEEPFAKE_WEIGHTS_REVISION") or None,
             weights_sha256=(env.get("DEEPFAKE_WEIGHTS_SHA256") or "").strip().lower() or None,
+            config_sha256=(env.get("DEEPFAKE_CONFIG_SHA256") or "").strip().lower() or None,
+            pins=_pins(env.get("DEEPFAKE_PINS") or ""),
+            pinned_only=_flag(env, "DEEPFAKE_PINNED_ONLY"),
             device=env.get("DEEPFAKE_DEVICE", "auto"),
             profile=env.get("DEEPFAKE_PROFILE") or None,
             face_model=env.get("DEEPFAKE_FACE_MODEL", "hog"),
@@ -96,19 +134,26 @@ class Settings:
             max_frames=_number(env, "DEEPFAKE_MAX_FRAMES", 200, int),
             queue_size=_number(env, "DEEPFAKE_QUEUE_SIZE", 16, int),
             torch_threads=_number(env, "DEEPFAKE_TORCH_THREADS", 0, int),
+            request_timeout_s=_number(env, "DEEPFAKE_REQUEST_TIMEOUT_S", 300.0, float),
+            max_queued_per_visitor=_number(env, "DEEPFAKE_MAX_QUEUED_PER_VISITOR", 2, int),
+            upload_quota_mb=_number(env, "DEEPFAKE_UPLOAD_QUOTA_MB", 2000.0, float),
         )
         settings.validate()
         return settings
 
     def validate(self) -> None:
-        """Raise :class:`SettingsError` naming the first setting that is out of range."""
+        """Raise :class:`SettingsError` naming the first setting that is out of range.
+
+        Raises:
+            SettingsError: For a value out of range, a pin of an unknown entry or of a config
+                the weights do not have.
+            UnpinnedCheckpointError: If DEEPFAKE_PINNED_ONLY is set and the weights in use
+                have no pin.
+        """
         checks = [
             (self.checkpoint in registry.names(), "DEEPFAKE_CHECKPOINT", self.checkpoint),
-            (
-                self.weights_sha256 is None or re.fullmatch(r"[0-9a-f]{64}", self.weights_sha256) is not None,
-                "DEEPFAKE_WEIGHTS_SHA256",
-                self.weights_sha256,
-            ),
+            (_is_sha256(self.weights_sha256), "DEEPFAKE_WEIGHTS_SHA256", self.weights_sha256),
+            (_is_sha256(self.config_sha256), "DEEPFAKE_CONFIG_SHA256", self.config_sha256),
             (self.device in ("auto", "cpu", "cuda"), "DEEPFAKE_DEVICE", self.device),
             (self.profile in (None, *PROFILES), "DEEPFAKE_PROFILE", self.profile),
             (self.face_model in ("hog", "cnn"), "DEEPFAKE_FACE_MODEL", self.face_model),
@@ -122,39 +167,91 @@ class Settings:
             (self.max_frames >= 1, "DEEPFAKE_MAX_FRAMES", self.max_frames),
             (self.queue_size >= 1, "DEEPFAKE_QUEUE_SIZE", self.queue_size),
             (self.torch_threads >= 0, "DEEPFAKE_TORCH_THREADS", self.torch_threads),
+            (self.request_timeout_s > 0, "DEEPFAKE_REQUEST_TIMEOUT_S", self.request_timeout_s),
+            (
+                self.max_queued_per_visitor >= 1,
+                "DEEPFAKE_MAX_QUEUED_PER_VISITOR",
+                self.max_queued_per_visitor,
+            ),
+            (self.upload_quota_mb > 0, "DEEPFAKE_UPLOAD_QUOTA_MB", self.upload_quota_mb),
         ]
         for ok, name, value in checks:
             if not ok:
                 raise SettingsError(
                     f"{name}={value!r} is not allowed; see inference/settings.py or the README"
                 )
+        for pin in self.pins:
+            if pin.name not in registry.names():
+                raise SettingsError(
+                    f"DEEPFAKE_PINS pins {pin.name!r}, which is not a registered checkpoint; "
+                    f"known checkpoints: {', '.join(registry.names())}"
+                )
+            if pin.config_sha256 and not registry.get(pin.name).has_config_file:
+                raise SettingsError(
+                    f"DEEPFAKE_PINS gives a config.json sha256 for {pin.name!r}, whose .pt weights "
+                    "have no config.json; give the weights' sha256 alone"
+                )
+        spec = self._spec()
+        if self.config_sha256 and not spec.has_config_file:
+            raise SettingsError(
+                f"DEEPFAKE_CONFIG_SHA256 is set, but the weights in use ({spec.location}) are .pt "
+                "and have no config.json; unset it"
+            )
+        self._check_pinned(spec)
 
     def with_checkpoint(self, name: str) -> Settings:
-        """Return a copy that uses the registered checkpoint ``name`` and no overrides."""
+        """Return settings that use the registered checkpoint ``name``.
+
+        Naming the checkpoint already in use changes nothing (its overrides and
+        DEEPFAKE_WEIGHTS_SHA256 / DEEPFAKE_CONFIG_SHA256 stay). Another entry is used without
+        the overrides and those two pins (they describe other files), pinned by its
+        DEEPFAKE_PINS entry or the registry.
+
+        Raises:
+            WeightsUnavailableError: If no checkpoint has that name.
+            UnpinnedCheckpointError: If DEEPFAKE_PINNED_ONLY is set and the entry has no pin.
+        """
+        if name == self.checkpoint:
+            return self
         registry.get(name)
-        return replace(
-            self,
-            checkpoint=name,
-            weights_path=None,
-            weights_repo=None,
-            weights_file=None,
-            weights_subfolder=None,
-            weights_revision=None,
-            weights_sha256=None,
-        )
+        chosen = self._switched(name)
+        chosen._check_pinned(chosen._spec())
+        return chosen
+
+    def allowed_checkpoints(self) -> list[str]:
+        """Names of the registry entries that may be chosen, in registry order (default first).
+
+        All of them, or with DEEPFAKE_PINNED_ONLY the pinned ones only (the checkpoint in use as
+        these settings pin it, the others by DEEPFAKE_PINS or the registry). The app's and the
+        API's checkpoint choice should offer these.
+        """
+        names = registry.names()
+        if not self.pinned_only:
+            return names
+        return [name for name in names if self._switched(name)._spec().pinned]
 
     def checkpoint_spec(self) -> CheckpointSpec:
         """Where the weights come from: a local path, a Hub override, or a registry entry.
 
-        A registry entry keeps its mirrors and sha256 pin only while no override changes which
-        file it names; DEEPFAKE_WEIGHTS_SHA256 pins any of them.
+        A registry entry keeps its mirrors and registry pins only while no override changes
+        which file it names. DEEPFAKE_WEIGHTS_SHA256 and DEEPFAKE_CONFIG_SHA256 pin any of them;
+        a DEEPFAKE_PINS entry pins its registry entry (under them in precedence).
+
+        Raises:
+            UnpinnedCheckpointError: If DEEPFAKE_PINNED_ONLY is set and the weights have no pin.
         """
+        spec = self._spec()
+        self._check_pinned(spec)
+        return spec
+
+    def _spec(self) -> CheckpointSpec:
         if self.weights_path:
             return CheckpointSpec(
                 name="local file",
                 local_path=self.weights_path,
                 frames=registry.frames_in_name(Path(self.weights_path).name),
                 sha256=self.weights_sha256,
+                config_sha256=self.config_sha256,
             )
         base = registry.get(self.checkpoint)
         if self.weights_repo:
@@ -167,6 +264,7 @@ class Settings:
                 revision=self.weights_revision,
                 frames=registry.frames_in_name(filename),
                 sha256=self.weights_sha256,
+                config_sha256=self.config_sha256,
             )
         if self.weights_file or self.weights_subfolder or self.weights_revision:
             base = replace(
@@ -176,8 +274,78 @@ class Settings:
                 revision=self.weights_revision or base.revision,
                 mirrors=(),
                 sha256=None,
+                config_sha256=None,
             )
-        return replace(base, sha256=self.weights_sha256 or base.sha256)
+        pin = next((pin for pin in self.pins if pin.name == base.name), Pin(base.name, ""))
+        return replace(
+            base,
+            sha256=self.weights_sha256 or pin.sha256 or base.sha256,
+            config_sha256=self.config_sha256 or pin.config_sha256 or base.config_sha256,
+        )
+
+    def _switched(self, name: str) -> Settings:
+        """These settings on registry entry ``name``, unchecked (see :meth:`with_checkpoint`)."""
+        if name == self.checkpoint:
+            return self
+        return replace(
+            self,
+            checkpoint=name,
+            weights_path=None,
+            weights_repo=None,
+            weights_file=None,
+            weights_subfolder=None,
+            weights_revision=None,
+            weights_sha256=None,
+            config_sha256=None,
+        )
+
+    def _check_pinned(self, spec: CheckpointSpec) -> None:
+        if not self.pinned_only or spec.pinned:
+            return
+        missing = "its config.json has no pin" if spec.sha256 else "it has no pin"
+        allowed = ", ".join(self.allowed_checkpoints()) or "none is pinned"
+        raise UnpinnedCheckpointError(
+            f"checkpoint {spec.name!r} may not be used: DEEPFAKE_PINNED_ONLY is set and {missing}. "
+            f"Allowed: {allowed}. Pin it with DEEPFAKE_PINS='{spec.name}=<weights sha256>"
+            + (":<config.json sha256>'" if spec.has_config_file else "'")
+            + " (or, for the weights in use, DEEPFAKE_WEIGHTS_SHA256"
+            + (" and DEEPFAKE_CONFIG_SHA256)" if spec.has_config_file else ")")
+        )
+
+
+def _is_sha256(value: str | None) -> bool:
+    return value is None or _SHA256.fullmatch(value) is not None
+
+
+def _pins(raw: str) -> tuple[Pin, ...]:
+    """Parse DEEPFAKE_PINS: "name=sha256[:config_sha256]" items, comma-separated.
+
+    Raises:
+        SettingsError: Naming the item that is malformed or repeated.
+    """
+    pins: list[Pin] = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        name, _, value = item.partition("=")
+        name = name.strip()
+        weights, _, config = value.strip().lower().partition(":")
+        if not name or not _SHA256.fullmatch(weights) or (config and not _SHA256.fullmatch(config)):
+            raise SettingsError(
+                f"DEEPFAKE_PINS item {item!r} is not 'name=sha256' or 'name=weights_sha256:config_sha256' "
+                "(each sha256 64 hex digits)"
+            )
+        if any(pin.name == name for pin in pins):
+            raise SettingsError(f"DEEPFAKE_PINS pins {name!r} twice; give one pin per checkpoint")
+        pins.append(Pin(name, weights, config or None))
+    return tuple(pins)
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw not in _TRUE + _FALSE:
+        raise SettingsError(f"{name}={raw!r} is not allowed; use 1 (on) or 0 (off)")
+    return raw in _TRUE
 
 
 def _number(env: Mapping[str, str], name: str, default: float, kind: type) -> float:

@@ -50,7 +50,8 @@ def initial_network(init: str, settings: Settings) -> ResNeXtLSTM:
     if init == "scratch":
         return ResNeXtLSTM()
     if init == "public":
-        return build_network(read_state_dict(hub.resolve(settings.checkpoint_spec()).weights_file))
+        resolved = hub.resolve(settings.checkpoint_spec())
+        return build_network(read_state_dict(resolved.weights_file, resolved.info.sha256))
     if init == "imagenet":
         from torchvision.models import ResNeXt50_32X4D_Weights, resnext50_32x4d
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO_ROOT
+
+from inference import cli
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -92,3 +95,73 @@ def test_folder_batch_resumes(
     assert int(by_name["a.mp4"]["people_judged"]) == 1
     assert 0 <= float(by_name["a.mp4"]["max_person_fake_probability"]) <= 1
     assert int(by_name["b.mp4"]["people_judged"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--start", "-5"], "argument --start: '-5' is not a time in the video"),
+        (["--start", "nan"], "argument --start: 'nan' is not a time in the video"),
+        (["--end", "inf"], "argument --end: 'inf' is not a time in the video"),
+        (["--end", "soon"], "argument --end: 'soon' is not a number of seconds"),
+        (["--start", "5", "--end", "3"], r"end \(3.0 s\) must come after its start \(5.0 s\)"),
+    ],
+)
+def test_window_arguments_are_checked_before_anything_runs(
+    genuine_clip: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+):
+    with pytest.raises(SystemExit) as stopped:
+        cli.main([str(genuine_clip), *args])
+    assert stopped.value.code == 2
+    assert re.search(message, capsys.readouterr().err)
+
+
+def test_explain_keeps_same_named_videos_apart(hub_cache: Path, tmp_path: Path, genuine_clip: Path):
+    for folder in ("day1", "day2"):
+        (tmp_path / folder).mkdir()
+        shutil.copy(genuine_clip, tmp_path / folder / "clip.mp4")
+    heatmaps = tmp_path / "heatmaps"
+    done = run_cli(
+        str(tmp_path / "day1"), str(tmp_path / "day2"), "--frames", "2", "--explain", str(heatmaps)
+    )
+    assert done.returncode == 0, done.stderr
+    folders = sorted(heatmaps.iterdir())
+    assert len(folders) == 2, folders  # one per video, not one for both
+    assert [f.name for f in folders] == sorted(
+        cli.explain_folder(heatmaps, tmp_path / day / "clip.mp4").name for day in ("day1", "day2")
+    )
+    assert all(re.fullmatch(r"clip-[0-9a-f]{8}", f.name) for f in folders)
+    assert [len(list(f.glob("frame_*.png"))) for f in folders] == [2, 2]
+
+
+def read_rows(output: Path) -> list[dict[str, str]]:
+    with output.open() as handle:
+        return list(csv.DictReader(handle)) if output.suffix == ".csv" else [json.loads(x) for x in handle]
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+def test_resume_retries_failed_videos_and_keeps_one_row_each(
+    hub_cache: Path, tmp_path: Path, no_face_clip: Path, suffix: str
+):
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    shutil.copy(no_face_clip, folder / "a.mp4")
+    (folder / "b.mp4").write_text("still uploading")
+    output = tmp_path / f"rows{suffix}"
+    first = run_cli(str(folder), "--frames", "2", "--output", str(output))
+    assert first.returncode == 1
+    assert "VideoError" in read_rows(output)[1]["error"]
+    shutil.copy(no_face_clip, folder / "b.mp4")  # the file is whole now
+
+    kept = run_cli(str(folder), "--frames", "2", "--output", str(output), "--skip-failed")
+    assert kept.returncode == 0 and kept.stdout == "", kept.stderr
+    assert "VideoError" in read_rows(output)[1]["error"]
+
+    second = run_cli(str(folder), "--frames", "2", "--output", str(output))
+    assert second.returncode == 0, second.stderr
+    assert "a.mp4" not in second.stdout and "b.mp4: cannot judge" in second.stdout
+    rows = read_rows(output)
+    assert [Path(r["path"]).name for r in rows] == ["a.mp4", "b.mp4"]
+    assert [r["verdict"] for r in rows] == ["CANNOT JUDGE", "CANNOT JUDGE"]
+    assert not rows[1]["error"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [output.name, "videos"]  # no temporary file left

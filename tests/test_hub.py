@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import torch
 from conftest import FAKE_COMMIT, put_in_hub_cache
+from safetensors.torch import save_file
 
 from inference import registry
 from inference.errors import WeightsIntegrityError, WeightsUnavailableError
@@ -154,3 +157,91 @@ def test_a_bad_mirror_is_skipped_when_pinned(hub_cache: Path, checkpoint_file: P
     resolved = resolve(pinned)
     assert resolved.info.repo_id == "ishandutta/mukh-models"
     assert "does not match the pinned" in resolved.info.unavailable[0]
+
+
+def small_safetensors(folder: Path, labels: list[str]) -> tuple[Path, Path]:
+    """A tiny .safetensors file (resolve only hashes it) and its config.json with ``labels``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    weights = folder / "model.safetensors"
+    save_file({"x": torch.arange(4.0)}, weights)
+    config = folder / "config.json"
+    config.write_text(json.dumps({"frames": 20, "labels": labels}))
+    return weights, config
+
+
+def test_a_swapped_config_is_refused_under_its_pin(tmp_path: Path):
+    weights, config = small_safetensors(tmp_path, ["FAKE", "REAL"])
+    pinned = CheckpointSpec(
+        name="st", local_path=str(weights), sha256=sha256_of(weights), config_sha256=sha256_of(config)
+    )
+    resolved = resolve(pinned)
+    assert resolved.config.labels == ("FAKE", "REAL")
+    assert (resolved.info.sha256, resolved.info.config_sha256) == (sha256_of(weights), sha256_of(config))
+    assert resolved.info.to_dict()["config_sha256"] == sha256_of(config)
+    good = sha256_of(config)
+    config.write_text(json.dumps({"frames": 20, "labels": ["REAL", "FAKE"]}))  # every verdict inverted
+    with pytest.raises(WeightsIntegrityError) as info:
+        resolve(pinned)
+    assert f"config.json of {weights} has sha256 {sha256_of(config)}, but {good} is pinned" in str(info.value)
+    env = {
+        "DEEPFAKE_WEIGHTS_PATH": str(weights),
+        "DEEPFAKE_WEIGHTS_SHA256": sha256_of(weights),
+        "DEEPFAKE_CONFIG_SHA256": good,
+    }
+    with pytest.raises(WeightsIntegrityError, match="DEEPFAKE_CONFIG_SHA256"):
+        resolve(Settings.from_env(env).checkpoint_spec())
+    # Unpinned, the config is still reported by its hash.
+    assert resolve(CheckpointSpec(name="st", local_path=str(weights))).info.config_sha256 == sha256_of(config)
+
+
+def test_a_mirror_with_a_changed_config_is_skipped(hub_cache: Path, tmp_path: Path):
+    weights, config = small_safetensors(tmp_path / "good", ["FAKE", "REAL"])
+    _, swapped = small_safetensors(tmp_path / "bad", ["REAL", "FAKE"])
+    for repo, config_file in (("someone/swapped-config", swapped), ("someone/good-config", config)):
+        put_in_hub_cache(hub_cache, repo, "model.safetensors", weights, "c" * 40)
+        put_in_hub_cache(hub_cache, repo, "config.json", config_file, "c" * 40)
+    spec = CheckpointSpec(
+        name="st",
+        repo_id="someone/swapped-config",
+        filename="model.safetensors",
+        mirrors=(HubFile("someone/good-config", "model.safetensors"),),
+        sha256=sha256_of(weights),
+        config_sha256=sha256_of(config),
+    )
+    resolved = resolve(spec)
+    assert resolved.info.repo_id == "someone/good-config"
+    assert resolved.config.labels == ("FAKE", "REAL")
+    assert resolved.info.config_sha256 == sha256_of(config)
+    assert "config.json sha256" in resolved.info.unavailable[0]
+
+
+def test_pt_weights_report_no_config_hash(hub_cache: Path):
+    info = resolve(Settings.from_env({}).checkpoint_spec()).info
+    assert info.config_sha256 is None and info.to_dict()["config_sha256"] is None
+
+
+def test_an_operator_pin_checks_the_entry_a_visitor_chose(hub_cache: Path, checkpoint_file: Path):
+    other = next(name for name in registry.names() if name != registry.default_name())
+    spec = registry.get(other)
+    put_in_hub_cache(hub_cache, str(spec.repo_id), str(spec.filename), checkpoint_file)
+    chosen = Settings.from_env({"DEEPFAKE_PINS": f"{other}={'0' * 64}"}).with_checkpoint(other)
+    with pytest.raises(WeightsIntegrityError, match="does not match the pinned 0000"):
+        resolve(chosen.checkpoint_spec())
+    right = Settings.from_env({"DEEPFAKE_PINS": f"{other}={sha256_of(checkpoint_file)}"})
+    assert resolve(right.with_checkpoint(other).checkpoint_spec()).info.sha256 == sha256_of(checkpoint_file)
+
+
+@pytest.mark.parametrize("repo", ["me/my weights", "a/b/c"])
+def test_a_malformed_repo_id_is_a_listed_reason(hub_cache: Path, repo: str):
+    with pytest.raises(WeightsUnavailableError) as info:
+        resolve(Settings.from_env({"DEEPFAKE_WEIGHTS_REPO": repo}).checkpoint_spec())
+    assert f"{repo!r} is not a valid Hub repo id" in str(info.value)
+    assert "DEEPFAKE_WEIGHTS_REPO" in str(info.value)
+    # A malformed mirror entry does not end the fallback.
+    spec = registry.get(registry.default_name())
+    real = spec.sources()[0]
+    broken = replace(spec, repo_id=repo, mirrors=(real,))
+    resolved = resolve(broken)
+    assert resolved.info.repo_id == real.repo_id
+    assert resolved.info.unavailable[0].startswith(f"{repo}:")
+    assert "is not a valid Hub repo id" in resolved.info.unavailable[0]

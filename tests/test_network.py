@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import pickle
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import random_state_dict
 from safetensors.torch import save_file
 
 from benchmarks.original import ORIGINAL_TRANSFORM, OriginalModel
 from inference.classifier import Classifier
 from inference.config import ModelConfig
-from inference.errors import CheckpointFormatError, WeightsUnavailableError
+from inference.errors import CheckpointFormatError, WeightsIntegrityError, WeightsUnavailableError
 from inference.hub import resolve
 from inference.network import build_network, read_state_dict
 from inference.preprocess import crops_to_tensor
@@ -141,3 +144,40 @@ def test_safetensors_without_config_is_refused(checkpoint_file: Path, tmp_path: 
     save_file({"x": torch.zeros(1)}, tmp_path / "model.safetensors")
     with pytest.raises(WeightsUnavailableError, match="needs a config.json"):
         resolve(CheckpointSpec(name="st", local_path=str(tmp_path / "model.safetensors")))
+
+
+def test_a_loaded_model_does_not_change_with_its_file(checkpoint_file: Path, tmp_path: Path):
+    weights = tmp_path / "model_97_acc_20_frames_FF_data.pt"
+    shutil.copyfile(checkpoint_file, weights)
+    classifier = Classifier.load(
+        resolve(CheckpointSpec(name="t", local_path=str(weights))), torch.device("cpu")
+    )
+    crops = random_crops(3, seed=4)
+    before = classifier.fake_probabilities(crops)
+    # What re-saving weights to the same path does: truncate, then write other bytes in place.
+    torch.save(random_state_dict(seed=1), weights)
+    np.testing.assert_array_equal(classifier.fake_probabilities(crops), before)
+    # A file cut short under a memory map kills the process (SIGBUS); an in-memory copy is unaffected.
+    with open(weights, "r+b") as handle:
+        handle.truncate(1000)
+    np.testing.assert_array_equal(classifier.fake_probabilities(crops), before)
+
+
+def test_bytes_that_are_not_the_checked_ones_are_not_loaded(checkpoint_file: Path, tmp_path: Path):
+    weights = tmp_path / "model.pt"
+    shutil.copyfile(checkpoint_file, weights)
+    checked = resolve(CheckpointSpec(name="t", local_path=str(weights))).info.sha256
+    assert read_state_dict(weights, checked).keys() == read_state_dict(checkpoint_file).keys()
+    torch.save(random_state_dict(seed=2), weights)  # replaced between the check and the load
+    now = hashlib.sha256(weights.read_bytes()).hexdigest()
+    with pytest.raises(WeightsIntegrityError, match=f"it now has sha256 {now}, but {checked} was checked"):
+        read_state_dict(weights, checked)
+
+
+def test_weights_replaced_after_the_check_are_not_loaded(checkpoint_file: Path, tmp_path: Path):
+    weights = tmp_path / "model.pt"
+    shutil.copyfile(checkpoint_file, weights)
+    resolved = resolve(CheckpointSpec(name="t", local_path=str(weights)))
+    torch.save(random_state_dict(seed=2), weights)  # between the check (resolve) and the load
+    with pytest.raises(WeightsIntegrityError, match=f"but {resolved.info.sha256} was checked"):
+        Classifier.load(resolved, torch.device("cpu"))

@@ -1,0 +1,1 @@
+"""The page's helpers: theme, rendering of results, and the guards around the served app."""
