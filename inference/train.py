@@ -35,6 +35,11 @@ logger = logging.getLogger(__name__)
 INITS = ("imagenet", "public", "scratch")
 
 
+def init_kind(init: str) -> str:
+    """How training started, for the model card: one of :data:`INITS`, or "a checkpoint file"."""
+    return init if init in INITS else "a checkpoint file"
+
+
 def initial_network(init: str, settings: Settings) -> ResNeXtLSTM:
     """The network to start from.
 
@@ -144,9 +149,10 @@ def run(args: argparse.Namespace) -> Path | None:
         config,
         result,
         {
-            "Data": f"{args.dataset}: {len(train)} training, {len(validation)} validation videos",
+            # Named by folder or file name and kind, never the trainer's absolute local paths.
+            "Data": f"{Path(args.dataset).name}: {len(train)} training, {len(validation)} validation videos",
             "Split": "by person (no one in both)",
-            "Initialisation": args.init + (" (backbone frozen)" if args.freeze_backbone else ""),
+            "Initialisation": init_kind(args.init) + (" (backbone frozen)" if args.freeze_backbone else ""),
             "Schedule": f"{args.epochs} epochs, batch {args.batch_size}, AdamW lr {args.lr:g}, one-cycle",
             "Best epoch": str(trainer.progress.best_epoch),
         },

@@ -295,3 +295,69 @@ def test_only_loadable_weights_are_offered(app_url: str):
     dropdowns = [c["props"] for c in config["components"] if c["type"] == "dropdown"]
     offered = [value for _, value in dropdowns[0]["choices"]]
     assert offered == ["resnext-lstm-100f-ff"]
+
+
+def test_every_entry_point_takes_its_defaults_from_the_checkpoints_config(
+    tmp_path: Path, genuine_clip: Path, checkpoint_file: Path
+):
+    """A checkpoint whose config.json says 8 frames and the app profile: /report, the page's
+    slider and the CLI all use them (before, /report and the page used 20 and "training")."""
+    import torch
+    from safetensors.torch import save_file
+
+    from inference import ModelConfig
+
+    folder = tmp_path / "own"
+    folder.mkdir()
+    save_file(torch.load(checkpoint_file, weights_only=True), folder / "model.safetensors")
+    ModelConfig(frames=8, preprocessing="app").save(folder / "config.json")
+    settings = Settings.from_env({"DEEPFAKE_WEIGHTS_PATH": str(folder / "model.safetensors")})
+    for url in serve(settings):
+        report = Client(url, verbose=False).predict(handle_file(str(genuine_clip)), api_name="/report")
+        config = httpx.get(f"{url}config", timeout=10).json()
+    assert (report["frames_sampled"], report["profile"]) == (8, "app")
+    slider = next(c["props"] for c in config["components"] if c["props"].get("label") == "Frames to sample")
+    assert slider["value"] == 8
+    cli = subprocess.run(
+        [sys.executable, "-m", "inference", str(genuine_clip), "--json"],
+        cwd=REPO_ROOT,
+        env={**os.environ, "DEEPFAKE_WEIGHTS_PATH": str(folder / "model.safetensors")},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert '"frames_sampled": 8' in cli.stdout and '"profile": "app"' in cli.stdout
+
+
+def test_reports_go_to_a_private_folder_of_this_process(tmp_path: Path):
+    """A link planted where the reports once went (a fixed name in the shared temp folder) is
+    never followed: the folder is made fresh, private, by this process."""
+    import tempfile
+
+    from ui import render
+
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "precious.json").write_text("{}")
+    os.utime(victim / "precious.json", (0, 0))  # older than the hourly clean-up
+    planted = Path(tempfile.gettempdir()) / "deepfake-detector-reports"
+    planted.symlink_to(victim, target_is_directory=True)
+    try:
+        written = Path(render.write_json("clip.mp4", "report", {"verdict": "REAL"}))
+        folder = render.report_dir()
+        assert written.parent == folder and not folder.is_symlink()
+        assert folder.stat().st_mode & 0o777 == 0o700
+        assert (victim / "precious.json").exists()
+    finally:
+        planted.unlink()
+
+
+def test_a_request_past_the_time_limit_is_stopped_with_a_clear_message(hub_cache: Path, genuine_clip: Path):
+    settings = Settings.from_env({"DEEPFAKE_REQUEST_TIMEOUT_S": "0.5"})
+    for url in serve(settings):
+        client = Client(url, verbose=False)
+        started = time.monotonic()
+        with pytest.raises(AppError, match="took longer than this server's limit of 0.5 s per request"):
+            client.predict(handle_file(str(genuine_clip)), 60, None, True, api_name="/report")
+        # Stopped between two frames, long before the 60 frames with heatmaps would have ended.
+        assert time.monotonic() - started < 30

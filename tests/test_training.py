@@ -188,6 +188,9 @@ def test_command_trains_resumes_and_exports(labelled_set: Path, tmp_path: Path):
     assert (config.kind, config.frames, config.preprocessing) == (PER_FRAME, 4, "app")
     card = (exported / "README.md").read_text()
     assert "ROC AUC" in card and "by person" in card
+    # The card names the data set by its folder and the start by its kind, not local paths.
+    assert str(labelled_set.parent) not in card and str(tmp_path) not in card
+    assert f"{labelled_set.name}: " in card
     log = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert log[-1]["val_auc"] is not None and log[-1]["samples_per_s"] > 0
 
@@ -195,3 +198,8 @@ def test_command_trains_resumes_and_exports(labelled_set: Path, tmp_path: Path):
 def test_push_needs_a_token(tmp_path: Path):
     with pytest.raises(TrainingError, match="HF_TOKEN"):
         push_to_hub(tmp_path, "someone/weights")
+
+
+def test_the_card_names_an_init_file_by_its_kind():
+    assert train.init_kind("/home/someone/private/weights.safetensors") == "a checkpoint file"
+    assert [train.init_kind(kind) for kind in train.INITS] == list(train.INITS)
