@@ -25,7 +25,16 @@ from inference.registry import CheckpointSpec
 from inference.result import AnalysisResult, FrameScore, Person, decide_video, judge_person
 from inference.settings import Settings
 from inference.tracking import PeopleTracker
-from inference.video import DecodeAhead, VideoInfo, Window, analysis_window, probe, sample_frames
+from inference.video import (
+    DecodeAhead,
+    DecodePlan,
+    VideoInfo,
+    Window,
+    analysis_window,
+    plan_sampling,
+    probe,
+    sample_frames,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +66,7 @@ class CollectedFaces:
     unrefined: int = 0
     decode_s: float = 0.0
     faces_s: float = 0.0
+    plan: DecodePlan | None = None  # how the frames were decoded
 
 
 class Detector:
@@ -144,7 +154,7 @@ class Detector:
         timings = {"decode": collected.decode_s, "faces": collected.faces_s}
         timings["model"] = time.perf_counter() - model_started
         heatmaps: list[np.ndarray | None] = [None] * len(faces)
-        notes = self._notes(collected.sampled, count, window, info)
+        notes = self._notes(collected, count, window, info)
         if explain and self.classifier.config.kind != PER_FRAME:
             explain = False
             notes.append(
@@ -246,13 +256,18 @@ class Detector:
             "per video, the most seen first (DEEPFAKE_MAX_PEOPLE)"
         ]
 
-    def _notes(self, sampled: int, count: int, window: Window, info: VideoInfo) -> list[str]:
+    def _notes(self, collected: CollectedFaces, count: int, window: Window, info: VideoInfo) -> list[str]:
         notes = []
-        if sampled < min(count, window.stop - window.first):
+        plan = collected.plan
+        # Frames the decoding plan leaves out on purpose are told by its own note, not here.
+        expected = plan.samples if plan is not None else min(count, window.stop - window.first)
+        if collected.sampled < expected:
             notes.append(
-                f"only {sampled} of the {count} requested frames could be decoded "
+                f"only {collected.sampled} of the {expected} requested frames could be decoded "
                 "(the file is shorter than it claims, or partly broken)"
             )
+        if plan is not None and (decoding := plan.note()):
+            notes.append(decoding)
         if window.truncated:
             notes.append(
                 f"only the first {self.settings.max_duration_s:g} s of the window were analysed "
@@ -290,11 +305,16 @@ def collect_faces(
 
     The one place crops are made, for analysis and for training (:mod:`inference.training`).
     The crops are resized to ``image_size`` but not yet through :meth:`Profile.finish`.
+
+    Raises:
+        DecodeBudgetError: If no frame of the window can be had within settings.max_decode_pixels.
     """
+    plan = plan_sampling(path, info, window, count, settings.max_decode_pixels)
     tracker = PeopleTracker(settings.face_model, settings.detect_max_side, count)
     refiner = profile.refiner()
-    collected = CollectedFaces()
-    frames = DecodeAhead(sample_frames(path, window, count, info.decoder))
+    collected = CollectedFaces(plan=plan)
+    frames = DecodeAhead(sample_frames(path, window, count, info.decoder, plan))
+    total = max(1, plan.samples)
     for frame in frames:
         tick = time.perf_counter()
         for person, found in tracker.locate(frame.image):
@@ -305,7 +325,7 @@ def collect_faces(
         collected.faces_s += time.perf_counter() - tick
         collected.sampled += 1
         if report is not None:
-            report(DECODED * collected.sampled / count, f"frame {collected.sampled} of {count}")
+            report(DECODED * collected.sampled / total, f"frame {collected.sampled} of {total}")
     collected.decode_s = frames.busy_s
     return collected
 

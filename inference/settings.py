@@ -25,6 +25,7 @@
 | DEEPFAKE_MAX_FRAMES | largest number of frames one request may sample | 200 |
 | DEEPFAKE_QUEUE_SIZE | requests the app lets wait in its queue before refusing more | 16 |
 | DEEPFAKE_TORCH_THREADS | threads for torch on CPU; 0 keeps torch's choice | 0 |
+| DEEPFAKE_MAX_DECODE_PIXELS | pixels one request may decode, then keyframes only | 4147200000 (2000x1080p) |
 | DEEPFAKE_REQUEST_TIMEOUT_S | the app stops an analysis that runs longer, seconds | 300 |
 | DEEPFAKE_MAX_QUEUED_PER_VISITOR | analyses one visitor may have waiting or running in the app | 2 |
 | DEEPFAKE_UPLOAD_QUOTA_MB | the app refuses uploads while its upload folder holds more, MB | 2000 |
@@ -98,6 +99,7 @@ class Settings:
     max_frames: int = 200
     queue_size: int = 16
     torch_threads: int = 0
+    max_decode_pixels: int = 2000 * 1920 * 1080
     request_timeout_s: float = 300.0
     max_queued_per_visitor: int = 2
     upload_quota_mb: float = 2000.0
@@ -134,6 +136,7 @@ class Settings:
             max_frames=_number(env, "DEEPFAKE_MAX_FRAMES", 200, int),
             queue_size=_number(env, "DEEPFAKE_QUEUE_SIZE", 16, int),
             torch_threads=_number(env, "DEEPFAKE_TORCH_THREADS", 0, int),
+            max_decode_pixels=_number(env, "DEEPFAKE_MAX_DECODE_PIXELS", 2000 * 1920 * 1080, int),
             request_timeout_s=_number(env, "DEEPFAKE_REQUEST_TIMEOUT_S", 300.0, float),
             max_queued_per_visitor=_number(env, "DEEPFAKE_MAX_QUEUED_PER_VISITOR", 2, int),
             upload_quota_mb=_number(env, "DEEPFAKE_UPLOAD_QUOTA_MB", 2000.0, float),
@@ -167,6 +170,7 @@ class Settings:
             (self.max_frames >= 1, "DEEPFAKE_MAX_FRAMES", self.max_frames),
             (self.queue_size >= 1, "DEEPFAKE_QUEUE_SIZE", self.queue_size),
             (self.torch_threads >= 0, "DEEPFAKE_TORCH_THREADS", self.torch_threads),
+            (self.max_decode_pixels > 0, "DEEPFAKE_MAX_DECODE_PIXELS", self.max_decode_pixels),
             (self.request_timeout_s > 0, "DEEPFAKE_REQUEST_TIMEOUT_S", self.request_timeout_s),
             (
                 self.max_queued_per_visitor >= 1,

@@ -125,3 +125,15 @@ def test_every_shared_clip(detector: Detector, name: str):
     assert result.verdict.label in (FAKE, REAL, UNCERTAIN, CANNOT_JUDGE)
     assert result.people and all(person.seen >= 1 for person in result.people)
     json.loads(result.to_json())
+
+
+def test_a_clip_over_the_decoding_budget_says_how_its_frames_were_taken(detector: Detector, tmp_path: Path):
+    """Past DEEPFAKE_MAX_DECODE_PIXELS the frames come from keyframes, and the report says so."""
+    from test_video import long_gop_clip
+
+    clip = long_gop_clip(tmp_path / "long.mp4", 1000, 100)
+    bounded = Detector(detector.classifier, replace(detector.settings, max_decode_pixels=40 * 160 * 96))
+    result = bounded.analyze(clip, frames=20)
+    assert any("to bound decoding" in note for note in result.notes), result.notes
+    assert not any("could be decoded" in note for note in result.notes), result.notes
+    assert not any("to bound decoding" in note for note in detector.analyze(clip, frames=20).notes)
