@@ -361,3 +361,28 @@ def test_a_request_past_the_time_limit_is_stopped_with_a_clear_message(hub_cache
             client.predict(handle_file(str(genuine_clip)), 60, None, True, api_name="/report")
         # Stopped between two frames, long before the 60 frames with heatmaps would have ended.
         assert time.monotonic() - started < 30
+
+
+@pytest.mark.slow
+def test_worst_allowed_clip_ends_within_the_request_limit(hub_cache: Path, tmp_path: Path):
+    """The limits' worst case: black 8K at 1000 fps, 600 s, 200 frames with Explain (the issue's
+    clip took 226 s at 61 frames before decoding was bounded)."""
+    from benchmarks.decode_bound import build_clips
+
+    clip = build_clips(tmp_path)["8K 1000 fps"]
+    limit_s = 120
+    settings = Settings.from_env({"DEEPFAKE_REQUEST_TIMEOUT_S": str(limit_s)})
+    for url in serve(settings):
+        started = time.monotonic()
+        try:
+            report = Client(url, verbose=False).predict(
+                handle_file(str(clip)), 200, None, True, "app", api_name="/report"
+            )
+        except AppError as exc:  # a clear refusal is a right answer too
+            assert "limit" in str(exc), exc
+        else:
+            assert report["verdict"] == "CANNOT JUDGE"  # black: no face
+            assert any("to bound decoding" in note for note in report["notes"]), report["notes"]
+        elapsed = time.monotonic() - started
+    logger.warning("8K 1000 fps 600 s, 200 frames with Explain: answered in %.1f s", elapsed)
+    assert elapsed < limit_s + 30
