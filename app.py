@@ -24,10 +24,10 @@ from inference import (
     DeepfakeDetectorError,
     Detector,
     Settings,
-    hub,
-    profiles,
 )
+from inference.faces import profiles
 from inference.result import MEANING
+from inference.weights import hub
 from ui import render
 from ui.guards import (
     ANALYSIS,

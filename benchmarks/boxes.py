@@ -21,10 +21,10 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from benchmarks.run import clips, write_table
-from inference.faces import Box, iou
-from inference.profiles import PROFILES, Profile
-from inference.tracking import PeopleTracker
-from inference.video import analysis_window, probe, sample_frames
+from inference.faces.detect import Box, iou
+from inference.faces.profiles import PROFILES, Profile
+from inference.faces.tracking import PeopleTracker
+from inference.video.sampling import analysis_window, probe, sample_frames
 
 logger = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ frame was decoded). This builds such clips in a temporary folder (deleted afterw
   to 600 s (600 000 frames, 500 keyframes): the largest frame rate, size and duration the
   settings accept (DEEPFAKE_MAX_PIXELS, 1000 fps, DEEPFAKE_MAX_DURATION_S), in about 60 MB.
 
-and times :func:`inference.video.sample_frames` (probe, plan, decode and convert every sampled
-frame to BGR) for each frame count, after (this tree) and before (``git show HEAD:`` of
-``inference/video.py``, loaded as a separate module). The "before" runs stop at
+and times :func:`inference.video.sampling.sample_frames` (probe, plan, decode and convert every
+sampled frame to BGR) for each frame count, after (this tree) and before (:data:`BEFORE`, the
+sampling module before decoding was bounded, loaded as a separate module). The "before" runs stop at
 ``--before-limit-s`` and are projected from the samples done by then (they come evenly spread,
 so each takes about the same time). It also times plain decoding (1080p H.264 from
 ``../shared/media``, black 8K), to put the budget in seconds.
@@ -35,11 +35,13 @@ from types import ModuleType
 
 import cv2
 
-from inference import video
+from inference.video import sampling as video
 
 REPO = Path(__file__).resolve().parents[1]
 MEDIA = REPO.parent / "shared" / "media"
 RESULTS = Path(__file__).with_name("decode_bound.md")
+# The last commit whose decoding was not bounded, and where its sampling module was then.
+BEFORE = "ad60b58:inference/video.py"
 REAL_1080P = "polimi-ispl__icpr2020dfdc__lynaeydofd.mp4"
 
 
@@ -74,9 +76,13 @@ def build_clips(folder: Path) -> dict[str, Path]:
 
 
 def old_video_module(folder: Path) -> ModuleType:
-    """``inference/video.py`` as committed at HEAD, importable on its own."""
+    """The sampling module before decoding was bounded (:data:`BEFORE`), importable on its own."""
     source = subprocess.run(
-        ["git", "show", "HEAD:inference/video.py"], cwd=REPO, capture_output=True, text=True, check=True
+        ["git", "show", BEFORE],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     path = folder / "video_before.py"
     path.write_text(source, encoding="utf-8")
@@ -226,7 +232,7 @@ def main() -> None:
         f"Made by `python -m benchmarks.decode_bound` on {os.cpu_count()} shared CPU cores; the clips "
         f'took {built_s:.0f} s to build and were deleted afterwards. "after": probe, plan and decode '
         'with this tree (`sample_frames` with the plan of `plan_sampling`, default budget); "before": '
-        "the same call with `inference/video.py` of HEAD. Other work shared the cores: load "
+        f"the same call with `{BEFORE}`, before decoding was bounded. Other work shared the cores: load "
         f"average {load_before:.1f} at the start, {load_after:.1f} at the end.",
         "",
         "| clip | MB | frames asked | mode | frames given | frames decoded | plan s | after s | before s |",

@@ -49,9 +49,9 @@ def measure_floor(clip: str, frames: int, weights: str) -> dict[str, float]:
     import cv2
     import numpy as np
 
-    from inference.classifier import Classifier, pick_device
-    from inference.hub import resolve
-    from inference.registry import CheckpointSpec
+    from inference.models.classifier import Classifier, pick_device
+    from inference.weights.hub import resolve
+    from inference.weights.registry import CheckpointSpec
 
     classifier = Classifier.load(resolve(CheckpointSpec("floor", local_path=weights)), pick_device("cpu"))
     started = time.perf_counter()

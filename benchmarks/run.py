@@ -24,7 +24,7 @@ RESULTS = REPO / "benchmarks" / "results.md"
 
 def random_checkpoint() -> Path:
     """A random-initialised checkpoint in the public format (made once, reused)."""
-    from inference.network import ResNeXtLSTM
+    from inference.models.network import ResNeXtLSTM
 
     path = OUT / "random_model_97_acc_100_frames_FF_data.pt"
     if not path.is_file():

@@ -11,7 +11,6 @@ Typical use::
         print(person.id, person.verdict.label, person.seen)
 """
 
-from inference.config import ModelConfig
 from inference.errors import (
     CheckpointFormatError,
     DeepfakeDetectorError,
@@ -33,7 +32,8 @@ from inference.result import (
     Verdict,
 )
 from inference.settings import Settings, SettingsError, UnpinnedCheckpointError
-from inference.video import InvalidWindowError
+from inference.video.sampling import InvalidWindowError
+from inference.weights.config import ModelConfig
 
 __all__ = [
     "CANNOT_JUDGE",

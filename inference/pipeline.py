@@ -14,18 +14,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from inference import hub
-from inference.classifier import BatchDone, Classifier, pick_device
-from inference.config import PER_FRAME
 from inference.errors import LimitExceededError, VideoError
-from inference.faces import Box, area
-from inference.profiles import Profile
-from inference.profiles import get as get_profile
-from inference.registry import CheckpointSpec
+from inference.faces.detect import Box, area
+from inference.faces.profiles import Profile
+from inference.faces.profiles import get as get_profile
+from inference.faces.tracking import PeopleTracker
+from inference.models.classifier import BatchDone, Classifier, pick_device
 from inference.result import AnalysisResult, FrameScore, Person, decide_video, judge_person
 from inference.settings import Settings
-from inference.tracking import PeopleTracker
-from inference.video import (
+from inference.video.sampling import (
     DecodeAhead,
     DecodePlan,
     VideoInfo,
@@ -35,6 +32,9 @@ from inference.video import (
     probe,
     sample_frames,
 )
+from inference.weights import hub
+from inference.weights.config import PER_FRAME
+from inference.weights.registry import CheckpointSpec
 
 logger = logging.getLogger(__name__)
 
@@ -303,7 +303,7 @@ def collect_faces(
 ) -> CollectedFaces:
     """Decode ``count`` frames of ``window``, follow every face and crop it with ``profile``.
 
-    The one place crops are made, for analysis and for training (:mod:`inference.training`).
+    The one place crops are made, for analysis and for training (:mod:`inference.tools.training`).
     The crops are resized to ``image_size`` but not yet through :meth:`Profile.finish`.
 
     Raises:

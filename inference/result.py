@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 
 from inference.errors import NonFiniteScoreError
-from inference.faces import Box
-from inference.hub import WeightsInfo
-from inference.video import VideoInfo
+from inference.faces.detect import Box
+from inference.video.sampling import VideoInfo
+from inference.weights.hub import WeightsInfo
 
 FAKE = "FAKE"
 REAL = "REAL"

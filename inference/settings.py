@@ -13,7 +13,7 @@
 | DEEPFAKE_PINS | pins per registry entry, "name=sha256[:config_sha256]", comma-separated | unset |
 | DEEPFAKE_PINNED_ONLY | "1": only pinned weights may be used, unpinned entries are refused | 0 |
 | DEEPFAKE_DEVICE | "cpu", "cuda" or "auto" (CUDA when present) | auto |
-| DEEPFAKE_PROFILE | crop preprocessing, "training" or "app" (inference/profiles.py) | the checkpoint's |
+| DEEPFAKE_PROFILE | crops, "training" or "app" (inference/faces/profiles.py) | the checkpoint's |
 | DEEPFAKE_FACE_MODEL | face detector, "hog" (fast) or "cnn" (slower, better on turned faces) | hog |
 | DEEPFAKE_DETECT_MAX_SIDE | longest side of the downscaled copy faces are searched in, pixels | 480 |
 | DEEPFAKE_MIN_FACE_FRACTION | share of sampled frames that must show a person's face to judge them | 0.25 |
@@ -39,10 +39,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from inference import registry
 from inference.errors import DeepfakeDetectorError
-from inference.profiles import PROFILES
-from inference.registry import CheckpointSpec
+from inference.faces.profiles import PROFILES
+from inference.weights import registry
+from inference.weights.registry import CheckpointSpec
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _TRUE = ("1", "true", "yes", "on")

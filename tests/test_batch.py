@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from inference.batch import ROW_FIELDS, RowFile
+from inference.tools.batch import ROW_FIELDS, RowFile
 
 
 def row(path: str, error: str | None = None) -> dict[str, str | None]:

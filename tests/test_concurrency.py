@@ -17,7 +17,7 @@ import torch
 from conftest import EXAMPLES, SHARED_MEDIA
 
 from inference import AnalysisResult, Detector
-from inference.faces import detect_cnn, detect_scored, hog_detector
+from inference.faces.detect import detect_cnn, detect_scored, hog_detector
 
 CLIPS = [
     EXAMPLES / "genuine_astronaut.mp4",

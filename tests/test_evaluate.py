@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from conftest import SHARED_MEDIA
 
-from inference import Settings, datasets, evaluate
-from inference.metrics import (
+from inference import Settings
+from inference.tools import datasets, evaluate
+from inference.tools.metrics import (
     Prediction,
     comparison_table,
     compute,

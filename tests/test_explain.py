@@ -13,9 +13,9 @@ import torch
 from conftest import REPO_ROOT, random_state_dict
 
 from inference import Detector, ModelConfig
-from inference.explain import EXPLAIN_LAYER, gradcam_grids, overlay, side_by_side
-from inference.network import ResNeXtLSTM, build_network
-from inference.preprocess import crops_to_tensor
+from inference.models.explain import EXPLAIN_LAYER, gradcam_grids, overlay, side_by_side
+from inference.models.network import ResNeXtLSTM, build_network
+from inference.models.preprocess import crops_to_tensor
 
 FAKE_INDEX = 0
 
@@ -108,6 +108,7 @@ def test_cli_writes_heatmap_pngs(hub_cache: Path, genuine_clip: Path, tmp_path: 
         timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    written = sorted((tmp_path / genuine_clip.stem).glob("frame_*_fake*.png"))
+    (folder,) = tmp_path.glob(f"{genuine_clip.stem}-*")  # one folder per input file
+    written = sorted(folder.glob("frame_*_fake*.png"))
     assert len(written) == 3
     assert cv2.imread(str(written[0])).shape == (112, 224, 3)

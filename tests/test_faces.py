@@ -12,10 +12,10 @@ import pytest
 from conftest import shared_clip
 
 from examples.make_examples import ASTRONAUT_FACE, astronaut_bgr, astronaut_frames, no_face_frames
-from inference import tracking
-from inference.faces import area, crop, detect_faces, iou
-from inference.tracking import PeopleTracker
-from inference.video import analysis_window, probe, sample_frames
+from inference.faces import tracking
+from inference.faces.detect import area, crop, detect_faces, iou
+from inference.faces.tracking import PeopleTracker
+from inference.video.sampling import analysis_window, probe, sample_frames
 
 
 def test_astronaut_face_found_at_full_and_reduced_size():

@@ -12,11 +12,11 @@ import torch
 from conftest import FAKE_COMMIT, put_in_hub_cache
 from safetensors.torch import save_file
 
-from inference import registry
 from inference.errors import WeightsIntegrityError, WeightsUnavailableError
-from inference.hub import resolve
-from inference.registry import CheckpointSpec, HubFile
 from inference.settings import Settings, SettingsError
+from inference.weights import registry
+from inference.weights.hub import resolve
+from inference.weights.registry import CheckpointSpec, HubFile
 
 
 def test_default_checkpoint_resolves_from_hub_cache(hub_cache: Path):

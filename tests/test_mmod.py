@@ -13,7 +13,7 @@ import pytest
 import skimage.data
 import torch
 
-from inference import mmod, pyramid
+from inference.faces import mmod, pyramid
 
 
 def dlib_tiled_pyramid(image: np.ndarray, mean: tuple[float, float, float]) -> tuple[np.ndarray, list]:

@@ -15,13 +15,13 @@ from conftest import random_state_dict
 from safetensors.torch import save_file
 
 from benchmarks.original import ORIGINAL_TRANSFORM, OriginalModel
-from inference.classifier import Classifier
-from inference.config import ModelConfig
 from inference.errors import CheckpointFormatError, WeightsIntegrityError, WeightsUnavailableError
-from inference.hub import resolve
-from inference.network import build_network, read_state_dict
-from inference.preprocess import crops_to_tensor
-from inference.registry import CheckpointSpec
+from inference.models.classifier import Classifier
+from inference.models.network import build_network, read_state_dict
+from inference.models.preprocess import crops_to_tensor
+from inference.weights.config import ModelConfig
+from inference.weights.hub import resolve
+from inference.weights.registry import CheckpointSpec
 
 
 def random_crops(count: int, seed: int = 0) -> list[np.ndarray]:

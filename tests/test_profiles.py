@@ -16,12 +16,12 @@ from torchvision import transforms
 
 from benchmarks.original import OriginalModel
 from inference import Detector, Settings
-from inference.faces import iou
-from inference.network import read_state_dict
-from inference.profiles import PROFILES, UnknownProfileError, get
-from inference.refine import refine
+from inference.faces.detect import iou
+from inference.faces.profiles import PROFILES, UnknownProfileError, get
+from inference.faces.refine import refine
+from inference.faces.tracking import PeopleTracker
+from inference.models.network import read_state_dict
 from inference.settings import SettingsError
-from inference.tracking import PeopleTracker
 
 # Training read its crops back from an MJPG video with OpenCV, then ToPILImage (of the BGR
 # array as is), Resize(112) (the identity on a 112 px crop), ToTensor, Normalize.

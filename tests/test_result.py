@@ -10,11 +10,11 @@ import torch
 from conftest import random_state_dict
 
 from inference import CANNOT_JUDGE, Detector, Settings
-from inference.classifier import Classifier
-from inference.config import ModelConfig
 from inference.errors import NonFiniteScoreError
-from inference.network import build_network
+from inference.models.classifier import Classifier
+from inference.models.network import build_network
 from inference.result import Person, Verdict, decide, decide_video, judge_person, needed_frames
+from inference.weights.config import ModelConfig
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])

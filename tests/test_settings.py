@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from inference import registry, settings
+from inference import settings
 from inference.settings import Settings, SettingsError, UnpinnedCheckpointError
+from inference.weights import registry
 
 DEFAULT = registry.default_name()
 OTHER = next(name for name in registry.names() if name != DEFAULT)

@@ -13,15 +13,16 @@ import pytest
 import torch
 
 from examples.make_examples import _camera, astronaut_bgr, write_h264
-from inference import Detector, Settings, datasets, train
-from inference.config import PER_FRAME, TEMPORAL, ModelConfig
-from inference.network import ResNeXtLSTM
-from inference.preprocess import crops_to_tensor
-from inference.training import TrainingError
-from inference.training.crops import CropRecipe, preprocess
-from inference.training.export import push_to_hub, save_weights
-from inference.training.loop import Trainer, TrainOptions
-from inference.training.split import identity_groups, split
+from inference import Detector, Settings
+from inference.models.network import ResNeXtLSTM
+from inference.models.preprocess import crops_to_tensor
+from inference.tools import datasets, train
+from inference.tools.training import TrainingError
+from inference.tools.training.crops import CropRecipe, preprocess
+from inference.tools.training.export import push_to_hub, save_weights
+from inference.tools.training.loop import Trainer, TrainOptions
+from inference.tools.training.split import identity_groups, split
+from inference.weights.config import PER_FRAME, TEMPORAL, ModelConfig
 
 # The 'app' profile keeps the crops quick to make; 4-crop sequences for temporal models.
 SMALL = replace(ModelConfig(), frames=4, preprocessing="app")

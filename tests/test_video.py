@@ -14,7 +14,7 @@ import pytest
 
 from examples.make_examples import astronaut_frames, write_opencv
 from inference.errors import DeepfakeDetectorError, LimitExceededError, VideoError
-from inference.video import (
+from inference.video.sampling import (
     DecodeAhead,
     DecodeBudgetError,
     DecodePlan,

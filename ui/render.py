@@ -15,7 +15,7 @@ import cv2
 from matplotlib.figure import Figure
 
 from inference import FAKE, REAL, AnalysisResult
-from inference.explain import side_by_side
+from inference.models.explain import side_by_side
 from ui.theme import PLOT_LINES, PLOT_MUTED
 
 REPORT_MAX_AGE_S = 3600

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from inference.faces import (
+from inference.faces.detect import (
     MIN_IOU,
     TRACK_MARGIN,
     Box,
@@ -28,7 +28,7 @@ from inference.faces import (
     iou,
     search_near,
 )
-from inference.refine import refine
+from inference.faces.refine import refine
 
 logger = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ class PeopleTracker:
             box = search_near(frame_bgr, track.box, self.model)
             if box is None and self.model == "hog":
                 # dlib's CNN finds turned, dim and small faces HOG misses; near one face it
-                # costs about 20 ms (inference.refine).
+                # costs about 20 ms (inference.faces.refine).
                 box = refine(frame_bgr, track.box, "cnn")
             if box is not None and _is_new(box, found.values()):
                 found[track.person] = box

@@ -1,7 +1,7 @@
 """Decoding with PyAV: the fallback for streams the FFmpeg inside OpenCV's wheel cannot decode.
 
 OpenCV's wheel carries an FFmpeg without an AV1 decoder (and without some others); PyAV's wheel
-carries libdav1d and the rest of FFmpeg's decoders. :mod:`inference.video` tries OpenCV first
+carries libdav1d and the rest of FFmpeg's decoders. :mod:`inference.video.sampling` tries OpenCV first
 (faster seeking, the well-trodden path) and comes here when it cannot open or decode a stream.
 """
 

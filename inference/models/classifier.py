@@ -11,12 +11,12 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
-from inference import explain
-from inference.config import PER_FRAME, ModelConfig
 from inference.errors import DeepfakeDetectorError
-from inference.hub import ResolvedCheckpoint, WeightsInfo
-from inference.network import ResNeXtLSTM, build_network, read_state_dict
-from inference.preprocess import crops_to_tensor
+from inference.models import explain
+from inference.models.network import ResNeXtLSTM, build_network, read_state_dict
+from inference.models.preprocess import crops_to_tensor
+from inference.weights.config import PER_FRAME, ModelConfig
+from inference.weights.hub import ResolvedCheckpoint, WeightsInfo
 
 logger = logging.getLogger(__name__)
 
@@ -157,7 +157,7 @@ class Classifier:
         return total / count
 
     def explain(self, crops_bgr: list[np.ndarray], done: BatchDone | None = None) -> np.ndarray:
-        """Grad-CAM maps of the FAKE probability for each crop (see :mod:`inference.explain`).
+        """Grad-CAM maps of the FAKE probability for each crop (see :mod:`inference.models.explain`).
 
         Args:
             crops_bgr: Face crops, each (H, W, 3) uint8, BGR, any size.

@@ -1,7 +1,7 @@
 """Video probing and frame sampling, one frame in memory at a time.
 
 OpenCV decodes what its FFmpeg can; a stream it cannot open or decode (AV1, for one) goes to
-PyAV (:mod:`inference.video_pyav`), with the same sampling and timestamps.
+PyAV (:mod:`inference.video.pyav`), with the same sampling and timestamps.
 
 Decoding is bounded per request (:func:`plan_sampling`): a clip whose sampled frames would take
 more than :data:`DECODE_BUDGET_PIXELS` of decoding is read from its keyframes instead.
@@ -24,8 +24,8 @@ from queue import Full, Queue
 import cv2
 import numpy as np
 
-from inference import video_pyav
 from inference.errors import DeepfakeDetectorError, LimitExceededError, VideoError
+from inference.video import pyav as video_pyav
 
 logger = logging.getLogger(__name__)
 
@@ -551,7 +551,7 @@ def _runs(frames: dict[int, int], pts: np.ndarray, reorder: int) -> tuple[video_
 
     A frame joins the current run when decoding on to it costs no more than seeking back to
     its keyframe; otherwise a new run starts there. ``pts`` and ``reorder`` are those of the
-    :class:`~inference.video_pyav.FrameIndex`.
+    :class:`~inference.video.pyav.FrameIndex`.
     """
     groups: list[tuple[int, list[int]]] = []
     for frame in sorted(frames):

@@ -29,7 +29,7 @@ class ModelConfig:
         labels: Class names by output index. The public checkpoints use ("FAKE", "REAL").
         channel_order: Colour order of the crops the network was trained on. The original
             project fed OpenCV frames without conversion, so "BGR".
-        preprocessing: How face boxes and crops are made (see :mod:`inference.profiles`):
+        preprocessing: How face boxes and crops are made (see :mod:`inference.faces.profiles`):
             "training" (like the checkpoint's training data) or "app" (like the original app).
         kind: "per-frame" (each crop scored from a zero LSTM state, like the public
             checkpoints) or "temporal" (the LSTM runs over ``frames`` crops in a row and the

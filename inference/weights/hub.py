@@ -21,9 +21,9 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
-from inference.config import ModelConfig
 from inference.errors import WeightsIntegrityError, WeightsUnavailableError
-from inference.registry import CheckpointSpec, HubFile
+from inference.weights.config import ModelConfig
+from inference.weights.registry import CheckpointSpec, HubFile
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def resolve(spec: CheckpointSpec) -> ResolvedCheckpoint:
     matching ``spec.config_sha256``) serves. ``.pt`` files use the default :class:`ModelConfig`
     with the frame count from the registry. The config is read once, hashed and parsed from the
     same bytes; the weights are hashed here and again, on the bytes loaded, by
-    :func:`inference.network.read_state_dict`.
+    :func:`inference.models.network.read_state_dict`.
 
     Raises:
         WeightsUnavailableError: If no source gives the files (each source's reason is named).

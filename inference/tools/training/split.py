@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold
 
-from inference.datasets import LabelledVideo
-from inference.training import TrainingError
+from inference.tools.datasets import LabelledVideo
+from inference.tools.training import TrainingError
 
 
 def identity_groups(videos: list[LabelledVideo]) -> list[int]:

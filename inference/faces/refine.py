@@ -13,7 +13,7 @@ levels near the face's scale, on the original grid, and the detector scores only
 
 - HOG: dlib's own detector on the patch (the level's origin is the grid's phase), keeping the
   boxes found at the patch's own scale.
-- CNN: the network in PyTorch (:mod:`inference.mmod`) on the region's pixels as they lie in the
+- CNN: the network in PyTorch (:mod:`inference.faces.mmod`) on the region's pixels as they lie in the
   tiled image dlib's CNN input layer builds (its 8-pixel output grid runs over that image), with
   the context the scores depend on.
 
@@ -29,8 +29,8 @@ from dataclasses import dataclass
 import dlib
 import numpy as np
 
-from inference import mmod, pyramid
-from inference.faces import Box, hog_run, iou
+from inference.faces import mmod, pyramid
+from inference.faces.detect import Box, hog_run, iou
 
 # Side of a box at the level the detector found it on, in level pixels.
 NATIVE_SIDE = {"hog": 73, "cnn": 80}

@@ -11,16 +11,18 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import cv2
 from tqdm import tqdm
 
-from inference import registry
-from inference.batch import Outcome, RowFile, analyze_all, find_videos
 from inference.errors import DeepfakeDetectorError
-from inference.explain import save_explanations
+from inference.faces.profiles import PROFILES
+from inference.models.explain import side_by_side
 from inference.pipeline import Detector
-from inference.profiles import PROFILES
+from inference.result import AnalysisResult
 from inference.settings import Settings
-from inference.video import InvalidWindowError, check_window
+from inference.tools.batch import Outcome, RowFile, analyze_all, find_videos
+from inference.video.sampling import InvalidWindowError, check_window
+from inference.weights import registry
 
 logger = logging.getLogger(__name__)
 
@@ -176,3 +178,22 @@ def pending(rows: RowFile, paths: list[Path], retry_failed: bool = True) -> list
             logger.info("%s: retrying %d videos that failed before", rows.path, removed)
     done = rows.done(include_failed=not retry_failed)
     return [p for p in paths if str(p) not in done]
+
+
+def save_explanations(result: AnalysisResult, folder: Path) -> list[Path]:
+    """Write one PNG per explained face (crop | overlay) into ``folder``; returns the files.
+
+    Names say the frame, its time and its fake probability, e.g.
+    ``frame_000123_t4.10s_fake0.87.png``.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for crop, frame in zip(result.crops, result.frames, strict=True):
+        if frame.heatmap is None:
+            continue
+        path = folder / (
+            f"frame_{frame.frame_index:06d}_t{frame.timestamp_s:.2f}s_fake{frame.fake_probability:.2f}.png"
+        )
+        cv2.imwrite(str(path), cv2.cvtColor(side_by_side(crop, frame.heatmap), cv2.COLOR_RGB2BGR))
+        written.append(path)
+    return written

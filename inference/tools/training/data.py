@@ -1,6 +1,6 @@
 """PyTorch datasets over cached crops: single crops (``per-frame``) or sequences (``temporal``).
 
-Crops become tensors with :func:`inference.preprocess.crops_to_tensor`, the function the
+Crops become tensors with :func:`inference.models.preprocess.crops_to_tensor`, the function the
 engine scores with, so training and inference normalise alike (BGR, ImageNet mean/std).
 """
 
@@ -10,9 +10,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from inference.config import PER_FRAME, ModelConfig
-from inference.preprocess import crops_to_tensor
-from inference.training.crops import CachedVideo
+from inference.models.preprocess import crops_to_tensor
+from inference.tools.training.crops import CachedVideo
+from inference.weights.config import PER_FRAME, ModelConfig
 
 
 def label_index(label: str, config: ModelConfig) -> int:

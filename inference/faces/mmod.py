@@ -25,8 +25,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from inference import pyramid
 from inference.errors import DeepfakeDetectorError
+from inference.faces import pyramid
 
 # Each output cell scores a window centred on input pixel STRIDE * cell + OFFSET: three
 # stride-2 convolutions without padding (5x5), then stride-1 convolutions padded to size.

@@ -7,8 +7,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from inference.batch import VIDEO_SUFFIXES
 from inference.result import FAKE, REAL
+from inference.tools.batch import VIDEO_SUFFIXES
 
 LABEL_WORDS = {"fake": FAKE, "real": REAL, "1": FAKE, "0": REAL, "manipulated": FAKE, "original": REAL}
 

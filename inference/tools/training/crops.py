@@ -23,12 +23,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from inference.datasets import LabelledVideo
 from inference.errors import DeepfakeDetectorError
+from inference.faces.profiles import get as get_profile
 from inference.pipeline import collect_faces
-from inference.profiles import get as get_profile
 from inference.settings import Settings
-from inference.video import analysis_window, probe
+from inference.tools.datasets import LabelledVideo
+from inference.video.sampling import analysis_window, probe
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@
   once (the original app); crops resized with PIL bilinear (torchvision's ``Resize``).
 
 Both feed the network the same way afterwards (BGR tensors, ImageNet mean/std; see
-:mod:`inference.preprocess`). The checkpoint's ``config.json`` names its profile
+:mod:`inference.models.preprocess`). The checkpoint's ``config.json`` names its profile
 (``preprocessing``); DEEPFAKE_PROFILE, the CLI's ``--profile`` and the app override it.
 """
 
@@ -20,9 +20,9 @@ import cv2
 import numpy as np
 
 from inference.errors import DeepfakeDetectorError
-from inference.faces import Box, crop
-from inference.preprocess import mjpg_round_trip, resize_crop
-from inference.refine import BoxRefiner
+from inference.faces.crops import mjpg_round_trip, resize_crop
+from inference.faces.detect import Box, crop
+from inference.faces.refine import BoxRefiner
 
 
 class UnknownProfileError(DeepfakeDetectorError):

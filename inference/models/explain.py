@@ -9,14 +9,12 @@ turns the maps into images.
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 
-from inference.network import ResNeXtLSTM
-from inference.result import AnalysisResult
+from inference.models.network import ResNeXtLSTM
 
 # layer3 of ResNeXt50 (index 6 of the backbone): a 7x7 grid for a 112 px crop, twice as fine
 # as layer4's 4x4, and still class-specific once the gradient has come through layer4.
@@ -94,22 +92,3 @@ def overlay(crop_rgb: np.ndarray, grid: np.ndarray, alpha: float = 0.45) -> np.n
 def side_by_side(crop_rgb: np.ndarray, grid: np.ndarray) -> np.ndarray:
     """The crop and its overlay next to each other, shape (S, 2S, 3), uint8, RGB."""
     return np.concatenate([crop_rgb, overlay(crop_rgb, grid)], axis=1)
-
-
-def save_explanations(result: AnalysisResult, folder: Path) -> list[Path]:
-    """Write one PNG per explained face (crop | overlay) into ``folder``; returns the files.
-
-    Names say the frame, its time and its fake probability, e.g.
-    ``frame_000123_t4.10s_fake0.87.png``.
-    """
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for crop, frame in zip(result.crops, result.frames, strict=True):
-        if frame.heatmap is None:
-            continue
-        path = folder / (
-            f"frame_{frame.frame_index:06d}_t{frame.timestamp_s:.2f}s_fake{frame.fake_probability:.2f}.png"
-        )
-        cv2.imwrite(str(path), cv2.cvtColor(side_by_side(crop, frame.heatmap), cv2.COLOR_RGB2BGR))
-        written.append(path)
-    return written

@@ -1,7 +1,7 @@
 """Trained weights as this app loads them, with a model card, and their upload to the Hub.
 
 A folder holds ``model.safetensors`` (the network's state_dict, keys as in the public
-checkpoints), ``config.json`` (:class:`inference.config.ModelConfig`: kind, frames, profile,
+checkpoints), ``config.json`` (:class:`inference.weights.config.ModelConfig`: kind, frames, profile,
 labels, normalisation) and ``README.md`` (a model card with the evaluation table). The engine
 loads it with ``DEEPFAKE_WEIGHTS_PATH=<folder>/model.safetensors`` or from a Hub repo with
 ``DEEPFAKE_WEIGHTS_REPO`` / a registry entry.
@@ -16,9 +16,9 @@ import huggingface_hub
 from safetensors.torch import save_file
 from torch import nn
 
-from inference import metrics
-from inference.config import ModelConfig
-from inference.training import TrainingError
+from inference.tools import metrics
+from inference.tools.training import TrainingError
+from inference.weights.config import ModelConfig
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ import cv2
 import dlib
 import numpy as np
 
-from inference import mmod
+from inference.faces import mmod
 
 with warnings.catch_warnings():
     # face_recognition_models imports pkg_resources, deprecated but present (setuptools<81).
@@ -91,7 +91,7 @@ def detect_scored(
 def detect_cnn(frame_bgr: np.ndarray, max_side: int = 480) -> list[tuple[Box, float]]:
     """Every face dlib's CNN detector finds in a copy at most ``max_side`` pixels on its longest side.
 
-    The detector runs in PyTorch (:mod:`inference.mmod`), 10-30 times faster than dlib here,
+    The detector runs in PyTorch (:mod:`inference.faces.mmod`), 10-30 times faster than dlib here,
     with dlib's boxes; upsampled once, like face_recognition's default.
 
     Returns:

@@ -4,7 +4,7 @@ Hugging Face Accelerate places the model and batches (CPU, one GPU, or several G
 under ``accelerate launch``), runs mixed precision, and saves and restores the whole state
 (weights, optimiser, schedule, random generators) so that a stopped run goes on exactly where
 it stopped. Validation scores each video with the engine's own classifier code
-(:class:`inference.classifier.Classifier`), so validation AUC is what the app would measure.
+(:class:`inference.models.classifier.Classifier`), so validation AUC is what the app would measure.
 """
 
 from __future__ import annotations
@@ -26,15 +26,15 @@ from torch import nn
 from torch.utils.data import DataLoader, RandomSampler, WeightedRandomSampler
 from tqdm import tqdm
 
-from inference import metrics
-from inference.classifier import Classifier
-from inference.config import PER_FRAME, ModelConfig
-from inference.network import ResNeXtLSTM
+from inference.models.classifier import Classifier
+from inference.models.network import ResNeXtLSTM
 from inference.result import FAKE, REAL
-from inference.training import TrainingError
-from inference.training.crops import CachedVideo
-from inference.training.data import CropDataset, item_length
-from inference.training.export import save_weights
+from inference.tools import metrics
+from inference.tools.training import TrainingError
+from inference.tools.training.crops import CachedVideo
+from inference.tools.training.data import CropDataset, item_length
+from inference.tools.training.export import save_weights
+from inference.weights.config import PER_FRAME, ModelConfig
 
 logger = logging.getLogger(__name__)
 

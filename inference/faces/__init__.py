@@ -1,0 +1,1 @@
+"""Finding, following and cropping faces, with the boxes of the detectors the weights were trained with."""

@@ -1,0 +1,1 @@
+"""The networks, the classifier that scores face crops, and where it looked (Grad-CAM)."""

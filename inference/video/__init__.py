@@ -1,0 +1,1 @@
+"""Decoding video files and sampling their frames (OpenCV, PyAV when OpenCV cannot)."""
