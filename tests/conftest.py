@@ -32,8 +32,8 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from inference import Settings  # noqa: E402
-from inference.weights import registry  # noqa: E402
 from inference.models.network import ResNeXtLSTM  # noqa: E402
+from inference.weights import registry  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO_ROOT / "examples"
