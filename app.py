@@ -39,9 +39,11 @@ from ui.guards import (
     UploadedVideo,
     UploadQuota,
     Uploads,
+    check_gradio,
     choice,
     flag,
     queued_by,
+    turn,
     visitor,
     visitor_message,
     whole_number,
@@ -51,6 +53,12 @@ from ui.theme import THEME
 logger = logging.getLogger(__name__)
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
+STOPPED = "Stopped"
+EXAMPLES = {
+    "genuine_astronaut.mp4": "Genuine (camera motion)",
+    "manipulated_astronaut.mp4": "Manipulated (pasted face)",
+    "no_face_coffee.mp4": "No face",
+}
 
 ABOUT = """
 **How to read the result.** The model looks at the face in each sampled frame and gives the
@@ -74,7 +82,8 @@ partly hidden, and manipulation methods it never saw. When too few frames show a
 *cannot judge* rather than guess. Treat the score as one piece of evidence, not proof.
 
 **Stop and privacy.** *Stop* ends an analysis; uploading another video, clearing it or
-closing the page ends it too. Uploaded files are deleted as soon as their analysis ends.
+closing the page ends it too. Your uploaded video is deleted once you replace or clear it or
+leave the page (a video sent through the API, as soon as its analysis ends).
 
 **Weights.** {weights}
 """
@@ -142,7 +151,8 @@ def _analyze(
         progress(fraction, desc=message)
 
     detector = Detector.from_settings(settings)
-    return detector.analyze(video, frames=frames, explain=explain, profile=profile, progress=report)
+    with turn(run):
+        return detector.analyze(video, frames=frames, explain=explain, profile=profile, progress=report)
 
 
 def build_demo(settings: Settings) -> gr.Blocks:
@@ -163,13 +173,13 @@ def build_demo(settings: Settings) -> gr.Blocks:
         """Analyse ``video`` for one request; the engine's errors become messages for the visitor."""
         if not video:
             raise gr.Error("Upload or record a video first.")
-        session = getattr(request, "session_hash", None) or visitor(request)
+        session = getattr(request, "session_hash", None) or visitor(request, settings.trusted_proxies)
         current = runs.start(session, settings.request_timeout_s)
         try:
             chosen = _settings_for(settings, checkpoint)
             return _analyze(chosen, video, frames, explain, profile, current, progress)
         except AnalysisStoppedError as exc:
-            raise gr.Error(str(exc), title="Stopped") from exc
+            raise gr.Error(str(exc), title=STOPPED) from exc
         except DeepfakeDetectorError as exc:
             raise gr.Error(visitor_message(exc), title="Cannot analyse this video") from exc
         finally:
@@ -216,7 +226,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
         enough frames.
 
         Args:
-            video: The video to check, uploaded to this server or as a data: URL; other links are refused.
+            video: The video file to check, uploaded with the request; links to other sites are refused.
             frames: How many frames to sample evenly, a whole number; default: the checkpoint's.
             checkpoint: Which registered model weights to use; default: the server's.
 
@@ -237,7 +247,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
         """Full JSON report of a deepfake check: verdict, people, frame scores, boxes, weights, timings.
 
         Args:
-            video: The video to check, uploaded to this server or as a data: URL; other links are refused.
+            video: The video file to check, uploaded with the request; links to other sites are refused.
             frames: How many frames to sample evenly, a whole number; default: the checkpoint's.
             checkpoint: Which registered model weights to use; default: the server's.
             explain: true: add a 7x7 Grad-CAM heatmap per frame, where the model saw signs (slower).
@@ -258,12 +268,19 @@ def build_demo(settings: Settings) -> gr.Blocks:
         progress: gr.Progress = gr.Progress(),  # noqa: B008
     ) -> tuple[Any, ...]:
         """The page's analysis: every output at once, or the reason in the page when it fails."""
+        session = request.session_hash or ""
         if video:
-            uploads.hold(request.session_hash or "", video)
+            uploads.hold(session, video)
         try:
             result = run(video, frames, checkpoint, explain, profile, request, progress)
         except gr.Error as exc:
-            return (*_empty(), f"**Cannot analyse {_name(video)}:** {exc.message}")
+            if exc.title == STOPPED:  # Stop, a new video or an example said what to show
+                return tuple(gr.skip() for _ in range(9))
+            return (*_empty(), f"**Cannot analyse {_name(video)}:** {exc.message}", *idle())
+        finally:
+            # Stopped because the page moved on (a new video, or it left): nothing holds it now.
+            if video and not uploads.shows(session, video):
+                uploads.done(video, by_request=True)
         return (
             render.label_file(result),
             render.summary(result),
@@ -272,9 +289,12 @@ def build_demo(settings: Settings) -> gr.Blocks:
             render.timeline(result, settings.uncertain_margin),
             render.report_file(result),
             "",
+            *idle(),
         )
 
-    def busy(video: str | None) -> tuple[Any, ...]:
+    def busy(video: str | None, request: gr.Request) -> tuple[Any, ...]:
+        # A run this page still has (an example clicked during one) ends before this one starts.
+        runs.stop(request.session_hash or "")
         working = f"Analysing {_name(video)}…"
         return (*_empty(), working, gr.update(interactive=False), gr.update(visible=True))
 
@@ -297,7 +317,8 @@ def build_demo(settings: Settings) -> gr.Blocks:
 
     def refusal(request: gr.Request, inputs: int) -> list[Any]:
         """Refuse a visitor's request while they already have enough analyses queued or running."""
-        ok = queued_by(demo, visitor(request)) < settings.max_queued_per_visitor
+        who = visitor(request, settings.trusted_proxies)
+        ok = queued_by(demo, who, settings.trusted_proxies) < settings.max_queued_per_visitor
         message = (
             ""
             if ok
@@ -316,7 +337,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
         return refusal(request, 5)
 
     with gr.Blocks(title="Deepfake video detector", delete_cache=(600, 3600)) as demo:
-        uploads = Uploads(demo)
+        uploads = Uploads(demo, [EXAMPLES_DIR / name for name in EXAMPLES], settings.upload_ttl_s)
         gr.Markdown(
             "# 🕵️ Deepfake video detector\nDrop in or record a video with a face. The app samples "
             "frames, follows every face, and a ResNeXt50 + LSTM model says whether each looks **REAL** or "
@@ -360,12 +381,8 @@ def build_demo(settings: Settings) -> gr.Blocks:
                 )
                 report_file = gr.File(label="JSON report")
         examples = gr.Examples(
-            examples=[
-                [str(EXAMPLES_DIR / "genuine_astronaut.mp4")],
-                [str(EXAMPLES_DIR / "manipulated_astronaut.mp4")],
-                [str(EXAMPLES_DIR / "no_face_coffee.mp4")],
-            ],
-            example_labels=["Genuine (camera motion)", "Manipulated (pasted face)", "No face"],
+            examples=[[str(EXAMPLES_DIR / name)] for name in EXAMPLES],
+            example_labels=list(EXAMPLES.values()),
             inputs=[video],
             cache_examples=False,
             api_visibility="private",
@@ -385,17 +402,20 @@ def build_demo(settings: Settings) -> gr.Blocks:
         inputs = [video, frames, checkpoint, explain, profile]
         # An analysis starts from the button, or from an example once it is loaded (with the
         # page's frames and Explain settings); either way with the outputs cleared first.
-        analyses = []
+        # Each run's last step sets the buttons back (a stopped run leaves all to what stopped it).
+        analyses: list[Any] = []
         for start in (analyze_button.click, examples.load_input_event.then):
-            analysis = start(busy, video, [*shown, *buttons], queue=False, api_visibility="private").then(
+            analysis = start(
+                busy, video, [*shown, *buttons], queue=False, api_visibility="private", cancels=analyses[:]
+            ).then(
                 analyze_page,
                 inputs,
-                shown,
+                [*shown, *buttons],
                 concurrency_id=ANALYSIS,
                 api_visibility="private",
                 validator=limit_5,
+                trigger_mode="always_last",
             )
-            analysis.then(idle, None, buttons, queue=False, api_visibility="private")
             analyses.append(analysis)
         # A new or cleared video, Stop, or leaving the page ends the analysis of the old one.
         ends = {"cancels": analyses, "queue": False, "api_visibility": "private"}
@@ -433,6 +453,8 @@ def build_demo(settings: Settings) -> gr.Blocks:
             validator=limit_5,
         )
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=1)
+    check_gradio(demo)
+    demo.runs, demo.uploads = runs, uploads  # for launch_options' middleware
     return demo
 
 
@@ -445,9 +467,14 @@ def _name(video: str | None) -> str:
     return render.plain(Path(video).name) if video else "the video"
 
 
-def launch_options(settings: Settings) -> dict[str, Any]:
-    """What ``demo.launch`` needs beside the page: the upload limits, in bytes."""
-    quota = Middleware(UploadQuota, quota_bytes=int(settings.upload_quota_mb * 1_000_000))
+def launch_options(demo: gr.Blocks, settings: Settings) -> dict[str, Any]:
+    """What ``demo.launch`` needs beside the page: the upload limits (bytes), cancels, MCP."""
+    quota = Middleware(
+        UploadQuota,
+        quota_bytes=int(settings.upload_quota_mb * 1_000_000),
+        runs=demo.runs,
+        uploads=demo.uploads,
+    )
     return {
         "max_file_size": int(settings.max_upload_mb * 1_000_000),
         "app_kwargs": {"middleware": [quota]},
@@ -474,4 +501,4 @@ def warm_up(settings: Settings) -> None:
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
     warm_up(SETTINGS)
-    demo.launch(**launch_options(SETTINGS))
+    demo.launch(**launch_options(demo, SETTINGS))

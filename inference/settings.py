@@ -28,6 +28,8 @@
 | DEEPFAKE_MAX_DECODE_PIXELS | pixels one request may decode, then keyframes only | 4147200000 (2000x1080p) |
 | DEEPFAKE_REQUEST_TIMEOUT_S | the app stops an analysis that runs longer, seconds | 300 |
 | DEEPFAKE_MAX_QUEUED_PER_VISITOR | analyses one visitor may have waiting or running in the app | 2 |
+| DEEPFAKE_UPLOAD_TTL_S | the app deletes uploads nobody analysed after this long, seconds | 600 |
+| DEEPFAKE_TRUSTED_PROXIES | proxies before the app whose X-Forwarded-For is trusted | 0 (1 on a Space) |
 | DEEPFAKE_UPLOAD_QUOTA_MB | the app refuses uploads while its upload folder holds more, MB | 2000 |
 """
 
@@ -103,6 +105,8 @@ class Settings:
     request_timeout_s: float = 300.0
     max_queued_per_visitor: int = 2
     upload_quota_mb: float = 2000.0
+    upload_ttl_s: float = 600.0
+    trusted_proxies: int = 0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -140,6 +144,9 @@ class Settings:
             request_timeout_s=_number(env, "DEEPFAKE_REQUEST_TIMEOUT_S", 300.0, float),
             max_queued_per_visitor=_number(env, "DEEPFAKE_MAX_QUEUED_PER_VISITOR", 2, int),
             upload_quota_mb=_number(env, "DEEPFAKE_UPLOAD_QUOTA_MB", 2000.0, float),
+            upload_ttl_s=_number(env, "DEEPFAKE_UPLOAD_TTL_S", 600.0, float),
+            # A Space (SPACE_ID set) runs behind one proxy of Hugging Face's.
+            trusted_proxies=_number(env, "DEEPFAKE_TRUSTED_PROXIES", 1 if env.get("SPACE_ID") else 0, int),
         )
         settings.validate()
         return settings
@@ -178,6 +185,8 @@ class Settings:
                 self.max_queued_per_visitor,
             ),
             (self.upload_quota_mb > 0, "DEEPFAKE_UPLOAD_QUOTA_MB", self.upload_quota_mb),
+            (self.upload_ttl_s > 0, "DEEPFAKE_UPLOAD_TTL_S", self.upload_ttl_s),
+            (self.trusted_proxies >= 0, "DEEPFAKE_TRUSTED_PROXIES", self.trusted_proxies),
         ]
         for ok, name, value in checks:
             if not ok:

@@ -101,7 +101,9 @@ def serve(settings: Settings) -> Iterator[str]:
     import app
 
     demo = app.build_demo(settings)
-    demo.launch(prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", **app.launch_options(settings))
+    demo.launch(
+        prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", **app.launch_options(demo, settings)
+    )
     try:
         yield demo.local_url
     finally:

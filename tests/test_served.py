@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import ClassVar
 from urllib.parse import quote
 
 import httpx
@@ -258,12 +259,35 @@ def test_a_link_to_this_servers_own_upload_is_taken(client: Client, app_url: str
     assert label["label"] in LABELS
 
 
-def test_uploads_are_deleted_once_analysed(client: Client, genuine_clip: Path):
+@pytest.fixture
+def own_clip(genuine_clip: Path, tmp_path: Path) -> Path:
+    """A clip no other test uploads: Gradio keeps identical files under one path."""
+    clip = tmp_path / "own.mp4"
+    clip.write_bytes(genuine_clip.read_bytes() + os.urandom(64))  # trailing bytes: still decodable
+    return clip
+
+
+def test_uploads_are_deleted_once_analysed(client: Client, own_clip: Path):
     folder = Path(get_upload_folder())
-    before = set(folder.rglob("*.mp4"))
+    client.predict(handle_file(str(own_clip)), 4, api_name="/predict")
+    assert list(folder.rglob("own.mp4")) == []
+
+
+def test_the_examples_copies_outlive_an_identical_upload(client: Client, app_url: str, genuine_clip: Path):
+    """An upload of an example's bytes lands on the example's own cached copy: it must stay."""
+    stored = httpx.post(f"{app_url}gradio_api/upload", files={"files": genuine_clip.open("rb")}).json()[0]
     client.predict(handle_file(str(genuine_clip)), 4, api_name="/predict")
-    after = set(folder.rglob("*.mp4"))
-    assert after - before == set()
+    assert Path(stored).is_file()
+
+
+def test_unanalysed_uploads_go_after_their_time(hub_cache: Path, own_clip: Path):
+    settings = Settings.from_env({"DEEPFAKE_UPLOAD_TTL_S": "1"})
+    for url in serve(settings):
+        stored = Path(httpx.post(f"{url}gradio_api/upload", files={"files": own_clip.open("rb")}).json()[0])
+        assert stored.is_file()
+        time.sleep(1.5)
+        httpx.post(f"{url}gradio_api/upload", files={"files": ("other.mp4", b"x")})  # sweeps first
+        assert not stored.exists()
 
 
 def test_upload_quota_refuses_when_full(genuine_clip: Path, tmp_path: Path):
@@ -278,6 +302,19 @@ def test_upload_quota_refuses_when_full(genuine_clip: Path, tmp_path: Path):
         assert "space for uploads is full" in response.text
         clip = {"files": ("clip.mp4", genuine_clip.read_bytes())}
         assert httpx.post(f"{url}gradio_api/upload", files=clip).status_code == 200
+
+        # Without a declared length the size cannot be checked first: refused, nothing stored.
+        def chunks():
+            yield b"--x\r\nContent-Disposition: form-data; name=files; filename=a.mp4\r\n\r\n"
+            yield os.urandom(300_000)
+            yield b"\r\n--x--\r\n"
+
+        chunked = httpx.post(
+            f"{url}gradio_api/upload",
+            content=chunks(),
+            headers={"content-type": "multipart/form-data; boundary=x"},
+        )
+        assert chunked.status_code == 411
 
 
 def test_file_size_limit_is_in_the_same_unit_as_the_message(genuine_clip: Path, tmp_path: Path):
@@ -386,3 +423,40 @@ def test_worst_allowed_clip_ends_within_the_request_limit(hub_cache: Path, tmp_p
         elapsed = time.monotonic() - started
     logger.warning("8K 1000 fps 600 s, 200 frames with Explain: answered in %.1f s", elapsed)
     assert elapsed < limit_s + 30
+
+
+def test_the_visitor_limit_is_not_fooled_by_a_forwarded_for_header(client: Client, app_url: str):
+    """The header a client writes itself names nobody: with no trusted proxy, the peer counts."""
+    from ui.guards import visitor
+
+    class Asked:
+        headers: ClassVar = {"x-forwarded-for": "10.0.0.7, 203.0.113.9"}
+        client = type("Peer", (), {"host": "127.0.0.1"})()
+
+    assert visitor(Asked(), 0) == "127.0.0.1"
+    assert visitor(Asked(), 1) == "203.0.113.9"  # what the one trusted proxy saw
+    assert visitor(Asked(), 2) == "10.0.0.7"
+
+
+def test_visitors_are_not_told_the_servers_settings(client: Client, genuine_clip: Path):
+    with pytest.raises(AppError) as refused:
+        client.predict(handle_file(str(genuine_clip)), 9999, api_name="/predict")
+    assert "allowed is 1 to 200" in str(refused.value)
+    assert "DEEPFAKE_" not in str(refused.value)
+
+
+def test_a_cancelled_request_stops_its_analysis(client: Client, app_url: str, genuine_clip: Path, caplog):
+    """gradio_client's cancel frees Gradio's slot; the analysis itself must stop too, so that the
+    next request is served at once instead of after a run nobody waits for."""
+    caplog.set_level(logging.INFO, logger="ui.guards")
+    job = client.submit(handle_file(str(genuine_clip)), 60, None, True, api_name="/report")
+    deadline = time.monotonic() + 60
+    while job.status().code.name != "PROCESSING" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)
+    job.cancel()
+    started = time.monotonic()
+    label = client.predict(handle_file(str(genuine_clip)), 2, api_name="/predict")
+    assert label["label"] in LABELS
+    logger.warning("served %.1f s after a cancel", time.monotonic() - started)
+    assert any("stopped the analysis of session" in r.getMessage() for r in caplog.records)

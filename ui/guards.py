@@ -7,23 +7,32 @@ on its own, and API inputs of the wrong type.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import math
 import os
+import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import gradio as gr
+from gradio.processing_utils import hash_file
 from gradio.utils import get_upload_folder
 from gradio_client.utils import is_http_url_like
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from inference import DeepfakeDetectorError, LimitExceededError, WeightsUnavailableError
+from inference import (
+    CheckpointFormatError,
+    DeepfakeDetectorError,
+    LimitExceededError,
+    WeightsUnavailableError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +77,22 @@ class Run:
             )
 
 
+# One analysis at a time in the process, whatever Gradio's queue believes: a cancelled request
+# frees its queue slot at once, but its thread runs on until the engine next checks the run.
+_ONE_AT_A_TIME = threading.Semaphore(1)
+
+
+@contextlib.contextmanager
+def turn(run: Run) -> Iterator[None]:
+    """Wait for the process's one analysis slot (still stoppable while waiting), then hold it."""
+    while not _ONE_AT_A_TIME.acquire(timeout=0.5):
+        run.check()
+    try:
+        yield
+    finally:
+        _ONE_AT_A_TIME.release()
+
+
 class Runs:
     """The runs in progress, by page session, so that Stop, a new video or leaving can end them."""
 
@@ -101,33 +126,59 @@ class Runs:
         return run is not None
 
 
-def visitor(request: gr.Request | None) -> str:
-    """Who sent a request: the first address of X-Forwarded-For (the Space's proxy), else the peer."""
+def visitor(request: gr.Request | None, trusted_proxies: int = 0) -> str:
+    """Who sent a request: the address the nearest untrusted hop saw.
+
+    Each proxy appends the address it was reached from to X-Forwarded-For, so with N trusted
+    proxies in front of the app (the Space's is one) the visitor is the N-th entry from the
+    right; entries further left are the visitor's own words. With none, the peer address.
+    """
     if request is None:
         return "local"
-    forwarded = (request.headers.get("x-forwarded-for") or "").split(",")[0].strip()
-    return forwarded or (request.client.host if request.client else "unknown")
+    hops = [hop.strip() for hop in (request.headers.get("x-forwarded-for") or "").split(",") if hop.strip()]
+    if trusted_proxies and len(hops) >= trusted_proxies:
+        return hops[-trusted_proxies]
+    return request.client.host if request.client else "unknown"
 
 
-def queued_by(blocks: gr.Blocks, who: str) -> int:
-    """Analyses of visitor ``who`` waiting in or running from Gradio's queue."""
-    queue = getattr(blocks, "_queue", None)
-    events = list(getattr(queue, "event_ids_to_events", {}).values())
+def queued_by(blocks: gr.Blocks, who: str, trusted_proxies: int = 0) -> int:
+    """Analyses of visitor ``who`` waiting in or running from Gradio's queue.
+
+    Reads the queue's own table of events (``Blocks._queue.event_ids_to_events``, checked at
+    start-up by :func:`check_gradio`), which holds each event from joining until it ends.
+    """
+    events = list(blocks._queue.event_ids_to_events.values())
     return sum(
-        event.fn.concurrency_id == ANALYSIS and visitor(gr.Request(request=event.request)) == who
+        event.fn.concurrency_id == ANALYSIS
+        and visitor(gr.Request(request=event.request), trusted_proxies) == who
         for event in events
     )
 
 
+def check_gradio(blocks: gr.Blocks) -> None:
+    """Fail at start-up, not silently later, if Gradio's queue no longer has what the guards read."""
+    if not isinstance(getattr(blocks._queue, "event_ids_to_events", None), dict):
+        raise RuntimeError("this Gradio version's queue has no event table; the visitor limit needs one")
+
+
 def visitor_message(exc: DeepfakeDetectorError) -> str:
     """What to tell a visitor: what they can do. Operator advice (variables to set) goes to the log."""
-    if isinstance(exc, WeightsUnavailableError):
-        logger.error("weights unavailable: %s", exc)
+    if isinstance(exc, WeightsUnavailableError | CheckpointFormatError):
+        logger.error("weights unusable: %s", exc)
         return (
             "The model weights are not available on this server right now, so nothing can be "
             "analysed. Try again later, or choose other weights under 'Frames and model weights'."
         )
-    return str(exc)
+    text = str(exc)
+    if "DEEPFAKE_" in text:
+        logger.warning("told a visitor, without the setting's name: %s", text)
+    return for_visitors(text)
+
+
+def for_visitors(text: str) -> str:
+    """``text`` without the names of the server's settings, which only its operator can change."""
+    text = re.sub(r"\s*\((?:see )?DEEPFAKE_[A-Z0-9_]+\)", "", text)
+    return re.sub(r"DEEPFAKE_[A-Z0-9_]+", "this server's setting", text)
 
 
 class UploadedVideo(gr.Video):
@@ -249,19 +300,27 @@ class Uploads:
 
     A page keeps its video while it shows it (the visitor may analyse it again with other
     settings) and lets it go when the video is replaced or cleared or the visitor leaves; an API
-    upload goes when its analysis ends. Gradio stores identical uploads under one path, so a
-    file is deleted only when no page shows it and no other queued or running request names it.
+    upload goes when its analysis ends; an upload nobody analyses goes after ``ttl_s``. Gradio
+    stores identical files under one path (a folder named by the content's hash), so a file is
+    deleted only when no page shows it, no other queued or running request names it, and it is
+    not an example's copy (whose folder is kept for every visitor).
     """
 
-    def __init__(self, blocks: gr.Blocks) -> None:
+    MAX_PAGES = 10_000
+
+    def __init__(self, blocks: gr.Blocks, examples: list[Path], ttl_s: float) -> None:
         self.blocks = blocks
+        self.ttl_s = ttl_s
+        self.kept = {hash_file(example) for example in examples}
         self._lock = threading.Lock()
         self._pages: dict[str, str] = {}
 
     def hold(self, session: str, path: str) -> None:
         """Note ``path`` as the video of page ``session``, letting go of the one it had."""
         with self._lock:
-            previous = self._pages.get(session)
+            previous = self._pages.pop(session, None)
+            if len(self._pages) >= self.MAX_PAGES:  # sessions that never said goodbye
+                self._pages.pop(next(iter(self._pages)))
             self._pages[session] = path
         if previous not in (None, path):
             self.done(previous)
@@ -273,27 +332,55 @@ class Uploads:
         if previous is not None:
             self.done(previous)
 
+    def shows(self, session: str, path: str) -> bool:
+        """Whether page ``session`` still shows ``path``."""
+        with self._lock:
+            return self._pages.get(session) == path
+
     def done(self, path: str | None, by_request: bool = False) -> None:
-        """Delete ``path`` unless a page shows it or another request names it.
+        """Delete ``path`` unless an example, a page or another request needs it.
 
         Args:
             path: The uploaded file.
             by_request: Called from the request that used it (which the queue still holds).
         """
-        if not path:
-            return
+        if path and self._unneeded(path, 1 if by_request else 0):
+            remove_upload(path)
+
+    def sweep(self) -> None:
+        """Delete uploads older than ``ttl_s`` that nothing needs (uploaded, never analysed)."""
+        cutoff = time.time() - self.ttl_s
+        for root, _, files in os.walk(get_upload_folder()):
+            for name in files:
+                path = os.path.join(root, name)
+                with contextlib.suppress(FileNotFoundError):
+                    if os.stat(path).st_mtime < cutoff and self._unneeded(path, 0):
+                        remove_upload(path)
+
+    def _unneeded(self, path: str, own: int) -> bool:
+        if Path(path).parent.name in self.kept:
+            return False
         with self._lock:
             shown = path in self._pages.values()
-        others = named_in_queue(self.blocks, path) - (1 if by_request else 0)
-        if not shown and others <= 0:
-            remove_upload(path)
+        return not shown and named_in_queue(self.blocks, path) <= own
 
 
 def named_in_queue(blocks: gr.Blocks, path: str) -> int:
-    """How many requests waiting in or running from Gradio's queue name the file ``path``."""
-    queue = getattr(blocks, "_queue", None)
-    events = list(getattr(queue, "event_ids_to_events", {}).values())
-    return sum(path in repr(getattr(event.data, "data", None)) for event in events)
+    """How many requests waiting in or running from Gradio's queue have the file ``path`` as input."""
+    return sum(
+        path in _file_paths(getattr(event.data, "data", None))
+        for event in list(blocks._queue.event_ids_to_events.values())
+    )
+
+
+def _file_paths(data: Any) -> set[str]:
+    """The ``path`` of every FileData in a request's inputs."""
+    if isinstance(data, dict):
+        found = {data["path"]} if isinstance(data.get("path"), str) else set()
+        return found.union(*(_file_paths(value) for value in data.values()))
+    if isinstance(data, list | tuple):
+        return set().union(*(_file_paths(item) for item in data))
+    return set()
 
 
 def folder_bytes(folder: str | Path) -> int:
@@ -309,33 +396,79 @@ def folder_bytes(folder: str | Path) -> int:
 
 
 class UploadQuota:
-    """ASGI middleware: refuse uploads while Gradio's upload folder holds more than ``quota_bytes``.
+    """ASGI middleware: uploads within the quota, and a client's cancel stops its analysis.
 
-    An upload is refused up front when the folder plus the upload's declared length would pass
-    the quota; one without a declared length is refused once the folder is full. Uploads are
-    deleted when their analysis ends, so the space comes back.
+    Uploads must declare their length (chunked uploads could not be checked before they are
+    stored); one is refused up front when the upload folder, the uploads under way and its own
+    length would pass ``quota_bytes``. Before each upload, uploads nobody analysed for a while
+    are swept (:meth:`Uploads.sweep`). ``POST …/cancel`` (what ``gradio_client``'s ``cancel``
+    and a closed page send) also stops that session's run: Gradio frees its worker slot, but
+    cannot stop the thread that analyses.
     """
 
-    def __init__(self, app: ASGIApp, quota_bytes: int, folder: Callable[[], str] = get_upload_folder) -> None:
+    def __init__(self, app: ASGIApp, quota_bytes: int, runs: Runs, uploads: Uploads) -> None:
         self.app = app
         self.quota_bytes = quota_bytes
-        self.folder = folder
+        self.runs = runs
+        self.uploads = uploads
+        self._lock = threading.Lock()
+        self._in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Pass everything through but uploads that would fill the disk."""
-        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"].endswith("/upload"):
-            headers = dict(scope.get("headers") or [])
-            declared = int(headers.get(b"content-length", b"0") or 0)
-            used = folder_bytes(self.folder())
-            if used + declared > self.quota_bytes:
-                logger.warning("upload refused: %d bytes stored, %d more asked", used, declared)
-                await _plain_response(
-                    send,
-                    507,
-                    "The server's space for uploads is full right now; try again in a few minutes.",
-                )
-                return
-        await self.app(scope, receive, send)
+        """Check uploads, note cancels, pass everything else through."""
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+        elif scope["path"].endswith("/upload"):
+            await self._upload(scope, receive, send)
+        elif scope["path"].endswith("/cancel"):
+            await self._cancel(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def _upload(self, scope: Scope, receive: Receive, send: Send) -> None:
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is None or not length.isdigit():
+            await _plain_response(send, 411, "Uploads must say their length (Content-Length).")
+            return
+        declared = int(length)
+        self.uploads.sweep()
+        used = folder_bytes(get_upload_folder())
+        with self._lock:
+            fits = used + self._in_flight + declared <= self.quota_bytes
+            if fits:
+                self._in_flight += declared
+        if not fits:
+            logger.warning("upload refused: %d bytes stored, %d more asked", used, declared)
+            await _plain_response(
+                send, 507, "The server's space for uploads is full right now; try again in a few minutes."
+            )
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            with self._lock:
+                self._in_flight -= declared
+
+    async def _cancel(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        with contextlib.suppress(ValueError, AttributeError):
+            session = json.loads(body or b"{}").get("session_hash")
+            if isinstance(session, str):
+                self.runs.stop(session)
+        replayed = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
 
 
 async def _plain_response(send: Send, status: int, text: str) -> None:

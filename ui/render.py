@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 
 from inference import FAKE, REAL, AnalysisResult
 from inference.models.explain import side_by_side
+from ui.guards import for_visitors
 from ui.theme import PLOT_LINES, PLOT_MUTED
 
 REPORT_MAX_AGE_S = 3600
@@ -149,7 +150,7 @@ def summary(result: AnalysisResult) -> str:
     served = f"`{name}` (sha256 `{weights.sha256[:16]}…`{config})"
     if weights.unavailable:
         served += f", a mirror: {len(weights.unavailable)} earlier source(s) could not be used"
-    notes = "".join(f"\n\n⚠️ {html.escape(note)}" for note in result.notes)
+    notes = "".join(f"\n\n⚠️ {html.escape(for_visitors(note))}" for note in result.notes)
     return (
         f"**{plain(result.file_name)}**: **{result.verdict.message}**\n\n"
         f"Face crops: `{result.profile}` profile. Weights: {served}. Time: {timings}.{notes}"
