@@ -306,7 +306,9 @@ def test_analyse_the_same_video_again(visit, genuine_clip: Path, tmp_path: Path)
     assert faces(page).locator("img").first.evaluate("img => img.naturalWidth") == 224  # with heatmap
 
 
-@pytest.mark.parametrize("name", list(EXAMPLES))
+@pytest.mark.parametrize(
+    "name", [pytest.param(name, marks=[] if i == 0 else pytest.mark.slow) for i, name in enumerate(EXAMPLES)]
+)
 def test_every_example_finishes_in_one_click(visit, name: str, tmp_path: Path):
     """An example runs with the page's Frames, for a visitor and for the next one after they left.
 

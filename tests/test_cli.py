@@ -69,7 +69,7 @@ def test_missing_input(hub_cache: Path):
     assert "/no/such/video.mp4 does not exist" in done.stderr
 
 
-@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+@pytest.mark.parametrize("suffix", [".jsonl", pytest.param(".csv", marks=pytest.mark.slow)])
 def test_folder_batch_resumes(
     hub_cache: Path, tmp_path: Path, genuine_clip: Path, no_face_clip: Path, suffix: str
 ):
@@ -139,7 +139,7 @@ def read_rows(output: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle)) if output.suffix == ".csv" else [json.loads(x) for x in handle]
 
 
-@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+@pytest.mark.parametrize("suffix", [".jsonl", pytest.param(".csv", marks=pytest.mark.slow)])
 def test_resume_retries_failed_videos_and_keeps_one_row_each(
     hub_cache: Path, tmp_path: Path, no_face_clip: Path, suffix: str
 ):

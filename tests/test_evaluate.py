@@ -251,6 +251,7 @@ def test_same_named_weights_do_not_overwrite_each_other(
     assert "## first/model.pt @ 2 frames" in summary and "## second/model.pt @ 2 frames" in summary
 
 
+@pytest.mark.slow
 def test_shared_media_manifest_end_to_end(hub_cache: Path, tmp_path: Path):
     manifest = SHARED_MEDIA / "MANIFEST.tsv"
     if not manifest.is_file():

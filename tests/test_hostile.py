@@ -64,6 +64,7 @@ def test_engine_answers_every_input(
     assert outcomes["rotated_phone.mp4"] == "result"
 
 
+@pytest.mark.slow
 def test_engine_memory_does_not_grow(detector: Detector, corpus: list[tuple[Path, Entry]]):
     # With the quick profile: the default one's pass over the corpus is
     # test_engine_answers_every_input; a second pass here must not grow the process.
@@ -97,6 +98,7 @@ def test_phone_clip_and_specific_outcomes(detector: Detector, corpus: list[tuple
     assert all(frame.box[3] >= 290 for frame in many.frames)  # the large face on the right
 
 
+@pytest.mark.slow
 def test_cli_answers_every_input(hub_cache: Path, corpus: list[tuple[Path, Entry]], tmp_path: Path):
     output = tmp_path / "rows.jsonl"
     done = subprocess.run(

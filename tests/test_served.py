@@ -28,6 +28,7 @@ from conftest import REPO_ROOT, serve
 from gradio.utils import get_upload_folder
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
+from gradio_client.utils import QueueError
 
 from inference import Settings
 from ui.guards import folder_bytes
@@ -80,10 +81,8 @@ def call(url: str, endpoint: str, clip: Path) -> str:
         if endpoint == "/predict":
             return client.predict(handle_file(str(clip)), 6, api_name="/predict")["label"]
         return client.predict(handle_file(str(clip)), 4, None, True, "app", api_name="/report")["verdict"]
-    except AppError as exc:
-        if "Queue is full" in str(exc) or "queue is full" in str(exc).lower():
-            return "queue full"
-        raise
+    except QueueError:
+        return "queue full"
 
 
 def test_every_entry_point_at_once_keeps_the_server_alive(

@@ -76,6 +76,7 @@ def test_crops_are_the_engines_and_cached(cached, labelled_set: Path, tmp_path: 
     assert {p: p.stat().st_mtime_ns for p in folder.iterdir()} == before
 
 
+@pytest.mark.slow
 def test_a_few_dozen_steps_learn_the_training_set(cached, tmp_path: Path):
     options = TrainOptions(epochs=6, batch_size=8, learning_rate=1e-3, seed=0)
     trainer = Trainer(fresh_network(), SMALL, cached, [], options, tmp_path)
@@ -88,6 +89,7 @@ def test_a_few_dozen_steps_learn_the_training_set(cached, tmp_path: Path):
     assert [json.loads(line)["epoch"] for line in lines] == list(range(1, 7))
 
 
+@pytest.mark.slow
 def test_a_stopped_run_resumes_to_the_same_state(cached, tmp_path: Path):
     options = TrainOptions(epochs=2, batch_size=8, learning_rate=1e-3, seed=3)
     videos = cached[:4]  # 4 steps an epoch

@@ -42,6 +42,20 @@ class StreamInfo:
     codec: str | None
 
 
+def _open(path: str | Path) -> av.container.InputContainer:
+    """Open ``path`` with PyAV.
+
+    Raises:
+        UndecodableError: If FFmpeg cannot read it as a media file.
+    """
+    try:
+        return av.open(str(path))
+    except av.FFmpegError as exc:
+        raise UndecodableError(
+            f"{Path(path).name} is not a video that can be decoded (unknown or broken format)"
+        ) from exc
+
+
 def probe_stream(path: str | Path) -> StreamInfo:
     """Read size, frame rate and frame count, and check that a first frame decodes.
 
@@ -49,12 +63,7 @@ def probe_stream(path: str | Path) -> StreamInfo:
         UndecodableError: If the file has no video stream or its codec cannot be decoded.
     """
     name = Path(path).name
-    try:
-        container = av.open(str(path))
-    except av.FFmpegError as exc:
-        raise UndecodableError(
-            f"{name} is not a video that can be decoded (unknown or broken format)"
-        ) from exc
+    container = _open(path)
     with container:
         if not container.streams.video:
             raise UndecodableError(f"{name} has no video stream (audio only or not a video)")
@@ -101,12 +110,7 @@ def _open_video(path: str | Path) -> av.container.InputContainer:
         UndecodableError: If the file cannot be opened or has no video stream.
     """
     name = Path(path).name
-    try:
-        container = av.open(str(path))
-    except av.FFmpegError as exc:
-        raise UndecodableError(
-            f"{name} is not a video that can be decoded (unknown or broken format)"
-        ) from exc
+    container = _open(path)
     if not container.streams.video:
         container.close()
         raise UndecodableError(f"{name} has no video stream (audio only or not a video)")
