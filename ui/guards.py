@@ -147,12 +147,16 @@ def queued_by(blocks: gr.Blocks, who: str, trusted_proxies: int = 0) -> int:
     Reads the queue's own table of events (``Blocks._queue.event_ids_to_events``, checked at
     start-up by :func:`check_gradio`), which holds each event from joining until it ends.
     """
-    events = list(blocks._queue.event_ids_to_events.values())
     return sum(
         event.fn.concurrency_id == ANALYSIS
         and visitor(gr.Request(request=event.request), trusted_proxies) == who
-        for event in events
+        for event in queued_events(blocks)
     )
+
+
+def queued_events(blocks: gr.Blocks) -> list[Any]:
+    """Every event waiting in or running from Gradio's queue (a copy: the table changes as it runs)."""
+    return list(blocks._queue.event_ids_to_events.values())
 
 
 def check_gradio(blocks: gr.Blocks) -> None:
@@ -228,9 +232,8 @@ def whole_number(value: Any, name: str) -> int | None:
     """
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InputTypeError(f"{name} must be a whole number, got {value!r}")
-    if not math.isfinite(value) or value != int(value):
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not (number and math.isfinite(value) and value == int(value)):
         raise InputTypeError(f"{name} must be a whole number, got {value!r}")
     return int(value)
 
@@ -367,10 +370,7 @@ class Uploads:
 
 def named_in_queue(blocks: gr.Blocks, path: str) -> int:
     """How many requests waiting in or running from Gradio's queue have the file ``path`` as input."""
-    return sum(
-        path in _file_paths(getattr(event.data, "data", None))
-        for event in list(blocks._queue.event_ids_to_events.values())
-    )
+    return sum(path in _file_paths(getattr(event.data, "data", None)) for event in queued_events(blocks))
 
 
 def _file_paths(data: Any) -> set[str]:
