@@ -25,6 +25,7 @@ from inference import (
     Detector,
     Settings,
 )
+from inference import second_opinion as opinions
 from inference.faces import profiles
 from inference.result import MEANING
 from inference.weights import hub
@@ -32,6 +33,7 @@ from ui import render
 from ui.guards import (
     ANALYSIS,
     AnalysisStoppedError,
+    InputTypeError,
     Run,
     Runs,
     StrictCheckbox,
@@ -42,6 +44,7 @@ from ui.guards import (
     check_gradio,
     choice,
     flag,
+    link_text,
     queued_by,
     turn,
     visitor,
@@ -61,9 +64,9 @@ EXAMPLES = {
 }
 
 ABOUT = """
-**How to read the result.** The model looks at the face in each sampled frame and gives the
-probability that it was manipulated; the verdict comes from the average over all frames with a
-face:
+**How to read the result.** Each detector looks at a person's face in the sampled frames and
+gives the probability that it was manipulated; its verdict on the person comes from the average
+over the frames with their face (for the second opinion, of its logits), by one scale:
 
 | label | average fake probability | meaning |
 |---|---|---|
@@ -72,14 +75,31 @@ face:
 | **REAL** | at most 0.5 − margin | {real} |
 | **CANNOT JUDGE** | — | {cannot} |
 
-The gallery shows every face the model scored (with **Explain**: next to a heatmap of where the
-model saw signs of manipulation) and the plot shows how the score moves through the clip: a swap
-that fails in a few frames shows up as spikes.
+**Two detectors.** Each person is judged by a ResNeXt50 + LSTM trained on FaceForensics++ and,
+as a second opinion, by an EfficientNet-B4 of ICPR 2020 trained on DFDC (on faces its own
+BlazeFace finder cut; a person it does not find gets *face not found*, not a guess). The
+combined verdict: **FAKE** when a detector says FAKE and none says REAL; **REAL** when one says
+REAL and none says FAKE; **UNCERTAIN** when they disagree or neither leans either way; **CANNOT
+JUDGE** when neither could judge. The video is FAKE when anyone's combined verdict is FAKE, REAL
+only when everyone's is REAL.
 
-**Limits.** It is one model (ResNeXt50 + LSTM) trained on FaceForensics++-style face swaps; it can
-be wrong, especially on heavily compressed re-uploads, faces that are small, dark, turned away or
-partly hidden, and manipulation methods it never saw. When too few frames show a face it says
-*cannot judge* rather than guess. Treat the score as one piece of evidence, not proof.
+**Content Credentials (C2PA).** Some generators (Sora, Firefly, ...) and cameras sign what they
+make. Valid credentials from a signer on the server's trust list whose own actions declare the
+video AI-generated make the verdict **FAKE**, whatever the face models say (a declaration carried
+in by an ingredient does not); from a signer not on the
+list they are shown but do not change the verdict (anyone can sign a file as "AI"); broken
+credentials mean the file was changed after it was signed; most videos have none, which is not
+evidence either way.
+
+The gallery shows every face the first detector scored (with **Explain**: next to a heatmap of
+where it saw signs of manipulation, then the second opinion's faces next to its own attention
+map) and the plot shows how the scores move through the clip (second opinion dashed): a swap that
+fails in a few frames shows up as spikes.
+
+**Limits.** Both detectors learned from face-swap datasets; they can be wrong, especially on
+heavily compressed re-uploads, faces that are small, dark, turned away or partly hidden, and
+manipulation methods they never saw. When too few frames show a face they say *cannot judge*
+rather than guess. Treat the scores as evidence, not proof.
 
 **Stop and privacy.** *Stop* ends an analysis; uploading another video, clearing it or
 closing the page ends it too. Your uploaded video is deleted once you replace or clear it or
@@ -136,6 +156,20 @@ def _offered(settings: Settings) -> list[str]:
     return offered
 
 
+def _offered_second(settings: Settings) -> list[str]:
+    """The second opinions visitors may choose: the configured one, "off", and those loadable now.
+
+    Others would make a visitor's request download weights while every other analysis waits.
+    """
+    blazeface = settings.blazeface_specs()
+    offered = []
+    for name in settings.second_opinions():
+        spec = settings.second_opinion_spec(name)
+        if spec is None or name == settings.second_opinion or all(map(hub.available, (spec, *blazeface))):
+            offered.append(name)
+    return offered
+
+
 @spaces.GPU
 def _analyze(
     settings: Settings,
@@ -143,16 +177,28 @@ def _analyze(
     frames: int | None,
     explain: bool,
     profile: str | None,
+    second_opinion: str | None,
     run: Run,
     progress: gr.Progress,
+    link: str | None = None,
 ) -> AnalysisResult:
     def report(fraction: float, message: str) -> None:
         run.check()
         progress(fraction, desc=message)
 
     detector = Detector.from_settings(settings)
+    options = {
+        "frames": frames,
+        "explain": explain,
+        "profile": profile,
+        "second_opinion": second_opinion,
+        "progress": report,
+    }
     with turn(run):
-        return detector.analyze(video, frames=frames, explain=explain, profile=profile, progress=report)
+        if link:
+            progress(0.0, desc="fetching the video behind the link")
+            return detector.analyze_link(link, **options)
+        return detector.analyze(video, **options)
 
 
 def build_demo(settings: Settings) -> gr.Blocks:
@@ -160,6 +206,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
     default_frames, default_profile = _defaults(settings)
     runs = Runs()
     choices = _offered(settings)
+    second_choices = _offered_second(settings)
 
     def run(
         video: str | None,
@@ -167,17 +214,30 @@ def build_demo(settings: Settings) -> gr.Blocks:
         checkpoint: str | None,
         explain: bool,
         profile: str | None,
+        second_opinion: str | None,
         request: gr.Request | None,
         progress: gr.Progress,
+        link: str | None = None,
     ) -> AnalysisResult:
-        """Analyse ``video`` for one request; the engine's errors become messages for the visitor."""
-        if not video:
-            raise gr.Error("Upload or record a video first.")
+        """Analyse ``video`` (or the video behind ``link``) for one request; the engine's errors
+        become messages for the visitor."""
+        if not video and not link:
+            raise gr.Error("Upload or record a video, or paste a link, first.")
         session = getattr(request, "session_hash", None) or visitor(request, settings.trusted_proxies)
         current = runs.start(session, settings.request_timeout_s)
         try:
             chosen = _settings_for(settings, checkpoint)
-            return _analyze(chosen, video, frames, explain, profile, current, progress)
+            return _analyze(
+                chosen,
+                video,
+                frames,
+                explain,
+                profile,
+                second_opinion,
+                current,
+                progress,
+                None if video else link,
+            )
         except AnalysisStoppedError as exc:
             raise gr.Error(str(exc), title=STOPPED) from exc
         except DeepfakeDetectorError as exc:
@@ -191,22 +251,28 @@ def build_demo(settings: Settings) -> gr.Blocks:
         checkpoint: Any,
         explain: Any,
         profile: Any,
+        second_opinion: Any,
+        url: Any,
         request: gr.Request | None,
         progress: gr.Progress,
     ) -> AnalysisResult:
         """Check the API's inputs strictly (types and choices), then :func:`run`."""
         try:
+            link = link_text(url)
+            if link and video:
+                raise InputTypeError("give a video file or a url, not both")
             checked = (
                 whole_number(frames, "frames"),
                 choice(checkpoint, "checkpoint", choices),
                 flag(explain, "explain"),
                 choice(profile, "profile", list(profiles.PROFILES)),
+                choice(second_opinion, "second_opinion", second_choices),
             )
         except DeepfakeDetectorError as exc:
             uploads.done(video, by_request=True)
             raise gr.Error(str(exc), title="Wrong input") from exc
         try:
-            return run(video, *checked, request, progress)
+            return run(video, *checked, request, progress, link)
         finally:
             uploads.done(video, by_request=True)
 
@@ -214,26 +280,33 @@ def build_demo(settings: Settings) -> gr.Blocks:
         video: str | None,
         frames: int | None = None,
         checkpoint: str | None = None,
+        url: str | None = None,
         request: gr.Request = None,  # type: ignore[assignment]  (Gradio injects it)
         progress: gr.Progress = gr.Progress(),  # noqa: B008 (Gradio injects progress this way)
     ) -> str:
         """Tell whether the faces in a video are deepfakes: FAKE, REAL, UNCERTAIN or CANNOT JUDGE.
 
         Samples frames evenly over the video, finds and follows every person's face, scores each
-        face with a ResNeXt50 + LSTM classifier and averages the scores per person. FAKE: some
-        person shows strong signs of manipulation; REAL: nobody shows a sign the model can see;
-        UNCERTAIN: the average is too close to 0.5 to tell; CANNOT JUDGE: no face was seen in
-        enough frames.
+        face with a ResNeXt50 + LSTM classifier (FaceForensics++) and, as a second opinion, an
+        EfficientNet-B4 of ICPR 2020 (DFDC), and combines both per person. FAKE: some person
+        shows strong signs of manipulation and no detector says REAL; REAL: nobody shows a sign
+        and no detector says FAKE; UNCERTAIN: the detectors disagree or cannot tell; CANNOT
+        JUDGE: no face was seen in enough frames.
 
         Args:
-            video: The video file to check, uploaded with the request; links to other sites are refused.
+            video: The video file to check, uploaded with the request (or null with a url); a link
+                given as the file is refused.
             frames: How many frames to sample evenly, a whole number; default: the checkpoint's.
             checkpoint: Which registered model weights to use; default: the server's.
+            url: Instead of a file, a link to the video: a video file or a video site's page
+                (fetched safely by the server, at most the upload size, 720p).
 
         Returns:
-            The label, with the FAKE and REAL confidences when faces were scored.
+            The combined label, with the FAKE and REAL confidences when faces were scored.
         """
-        return render.label_file(api_run(video, frames, checkpoint, False, None, request, progress))
+        return render.label_file(
+            api_run(video, frames, checkpoint, False, None, None, url, request, progress)
+        )
 
     def report(
         video: str | None,
@@ -241,6 +314,8 @@ def build_demo(settings: Settings) -> gr.Blocks:
         checkpoint: str | None = None,
         explain: bool = False,
         profile: str | None = None,
+        second_opinion: str | None = None,
+        url: str | None = None,
         request: gr.Request = None,  # type: ignore[assignment]  (Gradio injects it)
         progress: gr.Progress = gr.Progress(),  # noqa: B008
     ) -> dict[str, Any]:
@@ -252,18 +327,26 @@ def build_demo(settings: Settings) -> gr.Blocks:
             checkpoint: Which registered model weights to use; default: the server's.
             explain: true: add a 7x7 Grad-CAM heatmap per frame, where the model saw signs (slower).
             profile: Face crops: "training" (like the training data) or "app" (faster); default: own.
+            second_opinion: The second detector, an ICPR 2020 entry or "off"; default: the server's.
+            url: Instead of a file, a link to the video (a video file or a video site's page).
 
         Returns:
-            JSON: verdict, fake_probability, confidence, message, people, frames, weights, timings_s.
+            JSON: verdict (combined), fake_probability, confidence, message, people (each with
+            every detector's verdict), frames, detectors, opinions, provenance (Content
+            Credentials), weights, timings_s.
         """
-        return api_run(video, frames, checkpoint, explain, profile, request, progress).to_dict()
+        return api_run(
+            video, frames, checkpoint, explain, profile, second_opinion, url, request, progress
+        ).to_dict()
 
     def analyze_page(
         video: str | None,
+        link: str | None,
         frames: int,
         checkpoint: str | None,
         explain: bool,
         profile: str | None,
+        second_opinion: str | None,
         request: gr.Request,
         progress: gr.Progress = gr.Progress(),  # noqa: B008
     ) -> tuple[Any, ...]:
@@ -272,11 +355,14 @@ def build_demo(settings: Settings) -> gr.Blocks:
         if video:
             uploads.hold(session, video)
         try:
-            result = run(video, frames, checkpoint, explain, profile, request, progress)
+            result = run(
+                video, frames, checkpoint, explain, profile, second_opinion, request, progress, link_of(link)
+            )
         except gr.Error as exc:
             if exc.title == STOPPED:  # Stop, a new video or an example said what to show
-                return tuple(gr.skip() for _ in range(9))
-            return (*_empty(), f"**Cannot analyse {_name(video)}:** {exc.message}", *idle())
+                return tuple(gr.skip() for _ in range(10))
+            what = _name(video) if video else render.markdown_text(link_of(link) or "the link")
+            return (*_empty(), f"**Cannot analyse {what}:** {render.markdown_text(exc.message)}", *idle())
         finally:
             # Stopped because the page moved on (a new video, or it left): nothing holds it now.
             if video and not uploads.shows(session, video):
@@ -284,6 +370,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
         return (
             render.label_file(result),
             render.summary(result),
+            render.provenance_panel(result),
             render.people_table(result),
             render.gallery(result),
             render.timeline(result, settings.uncertain_margin),
@@ -292,10 +379,12 @@ def build_demo(settings: Settings) -> gr.Blocks:
             *idle(),
         )
 
-    def busy(video: str | None, request: gr.Request) -> tuple[Any, ...]:
+    def busy(video: str | None, link: str | None, request: gr.Request) -> tuple[Any, ...]:
         # A run this page still has (an example clicked during one) ends before this one starts.
         runs.stop(request.session_hash or "")
-        working = f"Analysing {_name(video)}…"
+        shown_link = link_of(link)
+        what = _name(video) if video or not shown_link else render.markdown_text(shown_link)
+        working = f"Analysing {what}…"
         return (*_empty(), working, gr.update(interactive=False), gr.update(visible=True))
 
     def idle() -> tuple[Any, ...]:
@@ -328,24 +417,49 @@ def build_demo(settings: Settings) -> gr.Blocks:
         return [gr.validate(ok, message), *(gr.validate(True, "") for _ in range(inputs - 1))]
 
     # Gradio calls a validator with the event's inputs, and wants a check per input back.
-    def limit_3(video: Any, frames: Any, checkpoint: Any, request: gr.Request) -> list[Any]:
-        return refusal(request, 3)
+    def limit_4(video: Any, frames: Any, checkpoint: Any, url: Any, request: gr.Request) -> list[Any]:
+        return refusal(request, 4)
 
-    def limit_5(
-        video: Any, frames: Any, checkpoint: Any, explain: Any, profile: Any, request: gr.Request
+    # The page's inputs (video, link, frames, ...) and /report's (video, frames, ..., url): seven each.
+    def limit_7(
+        input_1: Any,
+        input_2: Any,
+        input_3: Any,
+        input_4: Any,
+        input_5: Any,
+        input_6: Any,
+        input_7: Any,
+        request: gr.Request,
     ) -> list[Any]:
-        return refusal(request, 5)
+        return refusal(request, 7)
+
+    def link_of(value: Any) -> str | None:
+        """The page's link text, or None (the page sends what was typed, as text)."""
+        try:
+            return link_text(value, "link")
+        except DeepfakeDetectorError:
+            return None
 
     with gr.Blocks(title="Deepfake video detector", delete_cache=(600, 3600)) as demo:
         uploads = Uploads(demo, [EXAMPLES_DIR / name for name in EXAMPLES], settings.upload_ttl_s)
         gr.Markdown(
             "# 🕵️ Deepfake video detector\nDrop in or record a video with a face. The app samples "
-            "frames, follows every face, and a ResNeXt50 + LSTM model says whether each looks **REAL** or "
-            "**FAKE** (or that it cannot tell), and shows why."
+            "frames, follows every face, and two detectors (a ResNeXt50 + LSTM trained on FaceForensics++ "
+            "and, as a second opinion, an EfficientNet-B4 trained on DFDC) say whether each looks **REAL** "
+            "or **FAKE** (or that they cannot tell), and show why."
         )
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=300):
                 video = UploadedVideo(label="Video", sources=["upload", "webcam"], height=320)
+                # One compact line, so that on a phone the verdict stays close under the video.
+                link = gr.Textbox(
+                    label="Link to the video",
+                    show_label=False,
+                    placeholder="…or paste a link: a video file or a post on a video site (https://…)",
+                    max_lines=1,
+                    container=False,
+                    elem_id="link",
+                )
                 explain = gr.Checkbox(
                     value=False, label="Explain: show where the model looked (about twice as slow)"
                 )
@@ -355,6 +469,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
                 status = gr.Markdown(elem_id="status")
                 label = gr.Label(label="Verdict", num_top_classes=2)
                 summary = gr.Markdown(elem_id="summary")
+                provenance = gr.Markdown(elem_id="provenance")
                 people = gr.HTML(elem_id="people")
                 with gr.Accordion("Frames and model weights", open=False):
                     frames = gr.Slider(
@@ -371,10 +486,16 @@ def build_demo(settings: Settings) -> gr.Blocks:
                         value=default_profile,
                         label="Face crops",
                     )
+                    second_opinion = gr.Dropdown(
+                        second_choices,
+                        value=settings.second_opinion,
+                        label="Second opinion",
+                        info="An EfficientNet-B4 trained on DFDC (ICPR 2020), on its own face finder.",
+                    )
             with gr.Column(scale=1, min_width=300):
                 timeline = gr.Plot(label="Fake probability across the clip", format="png")
                 gallery = gr.Gallery(
-                    label="Faces the model scored (person, time, fake probability)",
+                    label="Faces scored (person, time, fake probability; 2nd: the second opinion)",
                     columns=4,
                     height="auto",
                     object_fit="contain",
@@ -397,23 +518,28 @@ def build_demo(settings: Settings) -> gr.Blocks:
                 weights=_weights_text(settings),
             )
         )
-        shown = [label, summary, people, gallery, timeline, report_file, status]
+        shown = [label, summary, provenance, people, gallery, timeline, report_file, status]
         buttons = [analyze_button, stop_button]
-        inputs = [video, frames, checkpoint, explain, profile]
+        inputs = [video, link, frames, checkpoint, explain, profile, second_opinion]
         # An analysis starts from the button, or from an example once it is loaded (with the
         # page's frames and Explain settings); either way with the outputs cleared first.
         # Each run's last step sets the buttons back (a stopped run leaves all to what stopped it).
         analyses: list[Any] = []
         for start in (analyze_button.click, examples.load_input_event.then):
             analysis = start(
-                busy, video, [*shown, *buttons], queue=False, api_visibility="private", cancels=analyses[:]
+                busy,
+                [video, link],
+                [*shown, *buttons],
+                queue=False,
+                api_visibility="private",
+                cancels=analyses[:],
             ).then(
                 analyze_page,
                 inputs,
                 [*shown, *buttons],
                 concurrency_id=ANALYSIS,
                 api_visibility="private",
-                validator=limit_5,
+                validator=limit_7,
                 trigger_mode="always_last",
             )
             analyses.append(analysis)
@@ -436,21 +562,29 @@ def build_demo(settings: Settings) -> gr.Blocks:
         api_profile = gr.Textbox(
             visible=False, label="face crops: 'training' or 'app' (default: the checkpoint's)"
         )
+        api_second = gr.Textbox(
+            visible=False,
+            label=f"second opinion, one of {', '.join(second_choices)} (default: the server's)",
+        )
+        api_url = gr.Textbox(
+            visible=False,
+            label="or a link to the video: a video file or a video site's page (instead of the file)",
+        )
         gr.Button(visible=False).click(
             predict,
-            inputs=[api_video, api_frames, api_checkpoint],
+            inputs=[api_video, api_frames, api_checkpoint, api_url],
             outputs=gr.Label(visible=False),
             api_name="predict",
             concurrency_id=ANALYSIS,
-            validator=limit_3,
+            validator=limit_4,
         )
         gr.Button(visible=False).click(
             report,
-            inputs=[api_video, api_frames, api_checkpoint, api_explain, api_profile],
+            inputs=[api_video, api_frames, api_checkpoint, api_explain, api_profile, api_second, api_url],
             outputs=gr.JSON(visible=False),
             api_name="report",
             concurrency_id=ANALYSIS,
-            validator=limit_5,
+            validator=limit_7,
         )
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=1)
     check_gradio(demo)
@@ -459,8 +593,8 @@ def build_demo(settings: Settings) -> gr.Blocks:
 
 
 def _empty() -> tuple[Any, ...]:
-    """Every result output cleared: verdict, summary, people, gallery, plot, report."""
-    return None, "", "", [], None, None
+    """Every result output cleared: verdict, summary, provenance, people, gallery, plot, report."""
+    return None, "", "", "", [], None, None
 
 
 def _name(video: str | None) -> str:
@@ -488,14 +622,21 @@ demo = build_demo(SETTINGS)
 
 
 def warm_up(settings: Settings) -> None:
-    """Load (and on the Space, download) the weights before the first visitor.
+    """Load (and on the Space, download) both detectors' weights before the first visitor.
 
-    On failure the app still starts, and every request says so.
+    On failure the app still starts, and every request says so (the second opinion's failure
+    is remembered for a while, so requests do not each wait on unreachable sources).
     """
     try:
         Detector.from_settings(settings)
     except DeepfakeDetectorError as exc:
         logger.warning("weights not loaded, every request will say so: %s", exc)
+    spec = settings.second_opinion_spec()
+    if spec is not None:
+        try:
+            opinions.load(spec, settings.blazeface_specs(), settings.device, settings.torch_threads)
+        except DeepfakeDetectorError as exc:
+            opinions.unavailable_reason(exc)
 
 
 if __name__ == "__main__":

@@ -10,18 +10,35 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
-from inference.errors import LimitExceededError, VideoError
+from inference import second_opinion as opinions
+from inference.errors import CheckpointFormatError, LimitExceededError, VideoError, WeightsUnavailableError
 from inference.faces.detect import Box, area
 from inference.faces.profiles import Profile
 from inference.faces.profiles import get as get_profile
 from inference.faces.tracking import PeopleTracker
+from inference.links import fetch_link
 from inference.models.classifier import BatchDone, Classifier, pick_device
-from inference.result import AnalysisResult, FrameScore, Person, decide_video, judge_person
-from inference.settings import Settings
+from inference.provenance import credentials
+from inference.provenance.credentials import Provenance
+from inference.result import (
+    AnalysisResult,
+    DetectorInfo,
+    FrameScore,
+    Opinion,
+    Person,
+    Verdict,
+    combine,
+    decide_video,
+    judge_person,
+    with_provenance,
+)
+from inference.second_opinion import SecondOpinion, Sighting
+from inference.settings import OFF, Settings, SettingsError
 from inference.video.sampling import (
     DecodeAhead,
     DecodePlan,
@@ -34,7 +51,7 @@ from inference.video.sampling import (
 )
 from inference.weights import hub
 from inference.weights.config import PER_FRAME
-from inference.weights.registry import CheckpointSpec
+from inference.weights.registry import EFFICIENTNET, RESNEXT, CheckpointSpec
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +84,9 @@ class CollectedFaces:
     decode_s: float = 0.0
     faces_s: float = 0.0
     plan: DecodePlan | None = None  # how the frames were decoded
+    sightings: list[Sighting] = field(default_factory=list)  # the second opinion's faces
+    looked_at: Counter[int] = field(default_factory=Counter)  # person -> frames BlazeFace looked at
+    second_s: float = 0.0
 
 
 class Detector:
@@ -112,6 +132,7 @@ class Detector:
         progress: Progress | None = None,
         explain: bool = False,
         profile: str | None = None,
+        second_opinion: str | None = None,
     ) -> AnalysisResult:
         """Analyse one video.
 
@@ -124,6 +145,9 @@ class Detector:
             explain: Also compute a Grad-CAM heatmap for every scored face (costs about as
                 much again as scoring).
             profile: Preprocessing profile ("training" or "app"); default :meth:`profile`.
+            second_opinion: The second detector, a registered ICPR 2020 entry or "off";
+                default DEEPFAKE_SECOND_OPINION. When it cannot load, the first detector
+                answers alone and the result says why.
 
         Returns:
             The result; its verdict is CANNOT JUDGE when too few frames show a face.
@@ -140,44 +164,63 @@ class Detector:
         path = Path(path)
         count = self._check_request(path, frames)
         info = probe(path, self.settings.max_pixels)
+        provenance = self._provenance(path)
         window = analysis_window(info, start_s, end_s, self.settings.max_duration_s)
         chosen = self.profile(profile)
         size = self.classifier.config.image_size
-        collected = collect_faces(path, info, window, count, chosen, self.settings, size, report)
+        second, detectors = self._detectors(second_opinion)
+        collected = collect_faces(path, info, window, count, chosen, self.settings, size, report, second)
         if collected.sampled == 0:
             raise VideoError(f"{path.name}: no frame could be decoded")
         report(DECODED, "scoring faces")
         model_started = time.perf_counter()
-        faces, dropped = self._keep_most_seen(collected.faces)
+        numbers = self._ranking(collected.faces)
+        faces, dropped = self._keep_most_seen(collected.faces, numbers)
+        collected.sightings = [s for s in collected.sightings if s.person in numbers]
         crops = chosen.finish([face.crop_bgr for face in faces])
-        scores = self._score(faces, crops, _stage(report, DECODED, SCORED if explain else 1.0, "scoring"))
+        notes = self._notes(collected, count, window, info)
+        # Grad-CAM is for per-frame first detectors; the second opinion's attention maps are its own.
+        gradcam = explain and self.classifier.config.kind == PER_FRAME
+        if explain and not gradcam:
+            notes.append(
+                f"no heatmaps of the first detector: they are computed for per-frame models, and this "
+                f"checkpoint is {self.classifier.config.kind!r}"
+            )
+        scoring_end = SCORED if gradcam else 1.0
+        second_start = scoring_end - (0.1 if second else 0.0)
+        scores = self._score(faces, crops, _stage(report, DECODED, second_start, "scoring"))
         timings = {"decode": collected.decode_s, "faces": collected.faces_s}
         timings["model"] = time.perf_counter() - model_started
-        heatmaps: list[np.ndarray | None] = [None] * len(faces)
-        notes = self._notes(collected, count, window, info)
-        if explain and self.classifier.config.kind != PER_FRAME:
-            explain = False
-            notes.append(
-                f"no heatmaps: they are computed for per-frame models, and this checkpoint is "
-                f"{self.classifier.config.kind!r}"
-            )
-        if explain:
-            explain_started = time.perf_counter()
-            heatmaps = list(self.classifier.explain(crops, _stage(report, SCORED, 1.0, "explaining")))
-            timings["explain"] = time.perf_counter() - explain_started
         frame_scores = [
-            FrameScore(face.frame_index, face.timestamp_s, face.box, float(score), heatmap, face.person)
-            for face, score, heatmap in zip(faces, scores, heatmaps, strict=True)
+            FrameScore(face.frame_index, face.timestamp_s, face.box, float(score), None, face.person)
+            for face, score in zip(faces, scores, strict=True)
         ]
         people = self._people(frame_scores, collected.sampled)
         frames_with_face = len({face.frame_index for face in faces})
-        verdict = decide_video(
+        second_started = time.perf_counter()
+        people = self._opinions(
             people,
-            collected.sampled,
-            frames_with_face,
-            self.settings.min_face_fraction,
-            self.settings.uncertain_margin,
+            second,
+            collected,
+            numbers,
+            explain,
+            _stage(report, second_start, scoring_end, "second opinion"),
         )
+        detectors[0] = replace(detectors[0], frames_scored=len(faces))
+        if second is not None:
+            timings["second_opinion"] = collected.second_s + time.perf_counter() - second_started
+            detectors[1] = replace(
+                detectors[1], frames_scored=sum(p.opinions[1].frames_scored for p in people)
+            )
+        if gradcam:
+            explain_started = time.perf_counter()
+            heatmaps = self.classifier.explain(crops, _stage(report, SCORED, 1.0, "explaining"))
+            frame_scores = [
+                replace(frame, heatmap=heatmap) for frame, heatmap in zip(frame_scores, heatmaps, strict=True)
+            ]
+            timings["explain"] = time.perf_counter() - explain_started
+        verdict, video_opinions = self._video_verdicts(people, collected.sampled, frames_with_face, detectors)
+        verdict = with_provenance(verdict, provenance)
         logger.info("%s: %s", path.name, verdict.message)
         report(1.0, "done")
         return AnalysisResult(
@@ -190,11 +233,157 @@ class Detector:
             video=info,
             timings={**timings, "total": time.perf_counter() - started},
             notes=notes
+            + [
+                f"second opinion {d.name} unavailable: {d.reason}"
+                for d in detectors
+                if d.status == "unavailable"
+            ]
             + self._dropped_note(dropped)
             + _unrefined_note(collected.unrefined, len(collected.faces), chosen),
             people=people,
             profile=chosen.name,
+            detectors=detectors,
+            opinions=video_opinions,
+            second_crops=self._second_crops(collected, numbers) if explain and second else {},
+            provenance=provenance,
         )
+
+    def analyze_link(self, url: str, **options: Any) -> AnalysisResult:
+        """Fetch the video behind ``url`` safely, analyse it like a file, then delete it.
+
+        A direct link to a video file or the page of a video site (through yt-dlp); see
+        :mod:`inference.links` for what is vetted. The download is capped by
+        DEEPFAKE_MAX_UPLOAD_MB, DEEPFAKE_LINK_MAX_DURATION_S and DEEPFAKE_LINK_TIMEOUT_S. The
+        result's ``source`` records the link, the final URL, the extractor, the size and the
+        sha256 of what was analysed.
+
+        Args:
+            url: An http or https link.
+            **options: As for :meth:`analyze`.
+
+        Raises:
+            LinkError: A subclass that says why the link cannot be used (not allowed, too
+                large, too long, not a video, timed out, refused by the site, ...).
+            And whatever :meth:`analyze` raises.
+        """
+        settings = self.settings
+        if settings.allow_private_urls:
+            logger.warning(
+                "DEEPFAKE_ALLOW_PRIVATE_URLS is on: links may reach private addresses (tests only)"
+            )
+        with fetch_link(
+            url,
+            max_bytes=int(settings.max_upload_mb * 1_000_000),
+            max_duration_s=settings.link_max_duration_s,
+            max_pixels=settings.max_pixels,
+            timeout_s=settings.link_timeout_s,
+            allow_private=settings.allow_private_urls,
+        ) as fetched:
+            result = self.analyze(fetched.path, **options)
+        # Named by its link (shortened), not by the temporary file it was fetched into.
+        result.file_name = url if len(url) <= 100 else url[:99] + "…"
+        result.source = fetched.to_dict()
+        return result
+
+    def _provenance(self, path: Path) -> Provenance:
+        """The file's Content Credentials, read with the operator's trust anchors.
+
+        Raises:
+            SettingsError: If DEEPFAKE_C2PA_TRUST_ANCHORS can no longer be read.
+            VideoError: If the video can no longer be read.
+        """
+        anchors = self.settings.c2pa_trust_anchors
+        try:
+            return credentials.read(path, anchors)
+        except OSError as exc:
+            if anchors and exc.filename is not None and Path(exc.filename) == Path(anchors):
+                raise SettingsError(
+                    f"cannot read the C2PA trust anchors {anchors} (DEEPFAKE_C2PA_TRUST_ANCHORS): "
+                    f"{exc.strerror or exc}"
+                ) from exc
+            raise VideoError(f"{path.name}: cannot be read: {exc.strerror or exc}") from exc
+
+    def _detectors(self, requested: str | None) -> tuple[SecondOpinion | None, list[DetectorInfo]]:
+        """The loaded second opinion (or None) and the detectors of this analysis, first one first.
+
+        Raises:
+            SettingsError: If ``requested`` is not a registered second opinion or "off".
+            UnpinnedCheckpointError: If DEEPFAKE_PINNED_ONLY is set and it has no pin.
+        """
+        info = self.classifier.info
+        first = DetectorInfo(info.name, RESNEXT, "first", "used", weights=info)
+        name = requested or self.settings.second_opinion
+        spec = self.settings.second_opinion_spec(name)
+        if spec is None:
+            return None, [first, DetectorInfo(OFF, EFFICIENTNET, "second opinion", "off")]
+        try:
+            second = opinions.load(
+                spec, self.settings.blazeface_specs(), self.settings.device, self.settings.torch_threads
+            )
+        except (WeightsUnavailableError, CheckpointFormatError) as exc:
+            reason = opinions.unavailable_reason(exc)
+            return None, [first, DetectorInfo(name, EFFICIENTNET, "second opinion", "unavailable", reason)]
+        return second, [
+            first,
+            DetectorInfo(name, EFFICIENTNET, "second opinion", "used", weights=second.info),
+        ]
+
+    def _opinions(
+        self,
+        people: list[Person],
+        second: SecondOpinion | None,
+        collected: CollectedFaces,
+        numbers: dict[int, int],
+        explain: bool,
+        done: BatchDone,
+    ) -> list[Person]:
+        """Each person with every detector's opinion and their combined verdict.
+
+        ``done`` is told of the second opinion's faces after each batch (it may raise to stop).
+        """
+        raw = {new: old for old, new in numbers.items()}
+        total = len(collected.sightings)
+        scored = 0
+        judged = []
+        for person in people:
+            mine = [Opinion(self.classifier.info.name, person.verdict, person.seen)]
+            if second is not None:
+                sightings = [s for s in collected.sightings if s.person == raw[person.id]]
+                looked_at = collected.looked_at[raw[person.id]]
+
+                def batch_done(faces: int, _: int, before: int = scored) -> None:
+                    done(before + faces, total)
+
+                mine.append(second.judge(person, sightings, looked_at, self.settings, explain, batch_done))
+                scored += len(sightings)
+            judged.append(replace(person, verdict=combine(mine), opinions=tuple(mine)))
+        return judged
+
+    def _video_verdicts(
+        self, people: list[Person], sampled: int, frames_with_face: int, detectors: list[DetectorInfo]
+    ) -> tuple[Verdict, list[Opinion]]:
+        """The video's combined verdict (from its people's) and each answering detector's own."""
+        rule = (sampled, frames_with_face, self.settings.min_face_fraction, self.settings.uncertain_margin)
+        verdict = decide_video(people, *rule)
+        names = [detector.name for detector in detectors if detector.status == "used"]
+        if not any(name in verdict.message for name in names):
+            verdict = replace(verdict, message=f"{verdict.message} (detectors: {', '.join(names)})")
+        video_opinions = []
+        for index, name in enumerate(names):
+            own = [replace(p, verdict=p.opinions[index].verdict) for p in people]
+            scored = sum(p.opinions[index].frames_scored for p in people)
+            video_opinions.append(Opinion(name, decide_video(own, *rule), scored))
+        return verdict, video_opinions
+
+    def _second_crops(
+        self, collected: CollectedFaces, numbers: dict[int, int]
+    ) -> dict[tuple[int, int], np.ndarray]:
+        """The second opinion's 224 px RGB faces by (our person number, frame index)."""
+        return {
+            (numbers[s.person], s.frame_index): s.crop.face
+            for s in collected.sightings
+            if s.person in numbers
+        }
 
     def _score(self, faces: list[Face], crops: list[np.ndarray], done: BatchDone) -> np.ndarray:
         """Fake probability per face: per crop, or per person's sequence for ``temporal`` models."""
@@ -209,21 +398,26 @@ class Detector:
             done(scored, len(faces))
         return scores
 
-    def _keep_most_seen(self, faces: list[Face]) -> tuple[list[Face], int]:
-        """The faces of the most-seen people (at most DEEPFAKE_MAX_PEOPLE), renumbered from 1.
+    def _ranking(self, faces: list[Face]) -> dict[int, int]:
+        """Tracker's person number -> our number from 1 for the most-seen people (at most
+        DEEPFAKE_MAX_PEOPLE), the most seen first, ties by first appearance."""
+        seen = Counter(face.person for face in faces)
+        first: dict[int, int] = {}
+        for face in faces:
+            first.setdefault(face.person, face.frame_index)
+        ranked = sorted(seen, key=lambda person: (-seen[person], first[person]))
+        return {person: rank + 1 for rank, person in enumerate(ranked[: self.settings.max_people])}
+
+    def _keep_most_seen(self, faces: list[Face], numbers: dict[int, int]) -> tuple[list[Face], int]:
+        """The faces of the people ``numbers`` keeps, renumbered.
 
         Returns:
             The kept faces in time order (by person within a frame), and how many people were
             left out.
         """
-        seen = Counter(face.person for face in faces)
-        first = {}
-        for face in faces:
-            first.setdefault(face.person, face.frame_index)
-        ranked = sorted(seen, key=lambda person: (-seen[person], first[person]))
-        numbers = {person: rank + 1 for rank, person in enumerate(ranked[: self.settings.max_people])}
         kept = [replace(face, person=numbers[face.person]) for face in faces if face.person in numbers]
-        return sorted(kept, key=lambda face: (face.frame_index, face.person)), len(ranked) - len(numbers)
+        left_out = len({face.person for face in faces}) - len(numbers)
+        return sorted(kept, key=lambda face: (face.frame_index, face.person)), left_out
 
     def _people(self, frames: list[FrameScore], sampled: int) -> list[Person]:
         people = []
@@ -300,11 +494,14 @@ def collect_faces(
     settings: Settings,
     image_size: int,
     report: Progress | None = None,
+    second: SecondOpinion | None = None,
 ) -> CollectedFaces:
     """Decode ``count`` frames of ``window``, follow every face and crop it with ``profile``.
 
     The one place crops are made, for analysis and for training (:mod:`inference.tools.training`).
-    The crops are resized to ``image_size`` but not yet through :meth:`Profile.finish`.
+    The crops are resized to ``image_size`` but not yet through :meth:`Profile.finish`. With
+    ``second``, BlazeFace also looks for each person in their due frames (see
+    :meth:`SecondOpinion.due`) while those are in memory.
 
     Raises:
         DecodeBudgetError: If no frame of the window can be had within settings.max_decode_pixels.
@@ -315,14 +512,26 @@ def collect_faces(
     collected = CollectedFaces(plan=plan)
     frames = DecodeAhead(sample_frames(path, window, count, info.decoder, plan))
     total = max(1, plan.samples)
+    appearances: Counter[int] = Counter()
     for frame in frames:
         tick = time.perf_counter()
+        located = []
         for person, found in tracker.locate(frame.image):
             box, refined = refiner.box(frame.image, found)
             collected.unrefined += not refined
             face_crop = profile.crop(frame.image, box, image_size)
             collected.faces.append(Face(frame.index, frame.timestamp_s, box, face_crop, person))
+            located.append((person, box))
         collected.faces_s += time.perf_counter() - tick
+        appearances.update(person for person, _ in located)
+        due = {
+            person for person, _ in located if second is not None and second.due(appearances[person], total)
+        }
+        if due:
+            tick = time.perf_counter()
+            collected.looked_at.update(due)
+            collected.sightings += second.watch(frame.image, frame.index, located, due)
+            collected.second_s += time.perf_counter() - tick
         collected.sampled += 1
         if report is not None:
             report(DECODED * collected.sampled / total, f"frame {collected.sampled} of {total}")

@@ -10,6 +10,7 @@ import numpy as np
 
 from inference.errors import NonFiniteScoreError
 from inference.faces.detect import Box
+from inference.provenance.credentials import Provenance
 from inference.video.sampling import VideoInfo
 from inference.weights.hub import WeightsInfo
 
@@ -19,6 +20,7 @@ UNCERTAIN = "UNCERTAIN"
 CANNOT_JUDGE = "CANNOT JUDGE"
 LABELS = (FAKE, REAL, UNCERTAIN, CANNOT_JUDGE)
 THRESHOLD = 0.5
+DISAGREE = "the detectors disagree"
 # What each label means, in the words the app, the API and the CLI use.
 MEANING = {
     FAKE: "strong signs of manipulation",
@@ -125,6 +127,18 @@ def decide(
             ),
         )
     fake = float(np.mean(scores))
+    counts = f"mean fake probability {fake:.2f} over {len(scores)} of {sampled} sampled frames with a face"
+    return verdict_for(fake, counts, uncertain_margin)
+
+
+def verdict_for(fake: float, counts: str, uncertain_margin: float) -> Verdict:
+    """The verdict for a fake probability: UNCERTAIN within ``uncertain_margin`` of 0.5, else FAKE or REAL.
+
+    Args:
+        fake: The fake probability, in [0, 1].
+        counts: What it is computed from, for the message.
+        uncertain_margin: Half-width of the UNCERTAIN band around 0.5.
+    """
     # The small slack keeps the edges (0.4 and 0.6 at the default margin) out of the band
     # despite floating-point error.
     if abs(fake - THRESHOLD) < uncertain_margin - 1e-9:
@@ -132,7 +146,6 @@ def decide(
     else:
         label = FAKE if fake >= THRESHOLD else REAL
     confidence = max(fake, 1.0 - fake)
-    counts = f"mean fake probability {fake:.2f} over {len(scores)} of {sampled} sampled frames with a face"
     if label == UNCERTAIN:
         message = f"UNCERTAIN: {MEANING[UNCERTAIN]} ({counts}, within 0.5 ± {uncertain_margin:g})."
     else:
@@ -141,16 +154,172 @@ def decide(
 
 
 @dataclass(frozen=True)
+class OpinionFrame:
+    """One face the second detector scored.
+
+    Attributes:
+        frame_index: Frame number in the file (0-based).
+        blazeface_box: (left, top, right, bottom) in frame pixels, margin included, as the
+            ICPR 2020 extraction stored it.
+        fake_probability: sigmoid of the detector's logit for this face.
+        attention: When asked for, the detector's own attention map over its 224 px crop,
+            (28, 28) in [0, 1], row 0 at the top (AutoAtt networks only).
+    """
+
+    frame_index: int
+    blazeface_box: tuple[int, int, int, int]
+    fake_probability: float
+    attention: np.ndarray | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The frame as plain JSON types."""
+        data: dict[str, Any] = {
+            "frame_index": self.frame_index,
+            "blazeface_box": list(self.blazeface_box),
+            "fake_probability": self.fake_probability,
+        }
+        if self.attention is not None:
+            data["attention"] = np.round(self.attention, 3).tolist()
+        return data
+
+
+@dataclass(frozen=True)
+class Opinion:
+    """One detector's verdict on one person or on the whole video.
+
+    Attributes:
+        detector: The detector's registry name.
+        verdict: Its verdict, same labels and margin as every verdict.
+        frames_scored: How many faces it scored.
+        frames: The faces it scored, for the second detector (the first detector's are
+            :attr:`AnalysisResult.frames`).
+    """
+
+    detector: str
+    verdict: Verdict
+    frames_scored: int = 0
+    frames: tuple[OpinionFrame, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The opinion as plain JSON types."""
+        data: dict[str, Any] = {
+            "detector": self.detector,
+            "verdict": self.verdict.label,
+            "fake_probability": self.verdict.fake_probability,
+            "confidence": self.verdict.confidence,
+            "message": self.verdict.message,
+            "frames_scored": self.frames_scored,
+        }
+        if self.frames:
+            data["frames"] = [frame.to_dict() for frame in self.frames]
+        return data
+
+
+@dataclass(frozen=True)
+class DetectorInfo:
+    """A detector of this analysis: what it is and whether it answered.
+
+    Attributes:
+        name: Registry name.
+        family: "resnext-lstm" or "icpr2020-efficientnet".
+        role: "first" or "second opinion".
+        status: "used", "off" (not asked for) or "unavailable" (asked for, could not load).
+        reason: Why it is unavailable.
+        weights: Where its weights came from and their hash, when used.
+        frames_scored: Faces it scored in this video.
+    """
+
+    name: str
+    family: str
+    role: str
+    status: str
+    reason: str | None = None
+    weights: WeightsInfo | None = None
+    frames_scored: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The detector as plain JSON types."""
+        return {
+            "name": self.name,
+            "family": self.family,
+            "role": self.role,
+            "status": self.status,
+            "reason": self.reason,
+            "weights": self.weights.location if self.weights else None,
+            "sha256": self.weights.sha256 if self.weights else None,
+            "frames_scored": self.frames_scored,
+        }
+
+
+def combine(opinions: list[Opinion]) -> Verdict:
+    """The combined verdict of several detectors on one person: the rule every verdict follows.
+
+    - FAKE when a detector says FAKE and none says REAL;
+    - REAL when a detector says REAL and none says FAKE;
+    - UNCERTAIN when they contradict ("the detectors disagree", with who said what), or when
+      none leans either way (UNCERTAIN, or UNCERTAIN beside one that could not judge);
+    - CANNOT JUDGE when none could judge.
+
+    The fake probability is the mean of those of the detectors the verdict rests on (those that
+    say FAKE, or REAL; for UNCERTAIN, all that judged), so a FAKE or REAL stays beyond the
+    margin; the confidence is that of the more likely label. The message names the detector(s)
+    the verdict rests on.
+    With one detector, its own verdict, with its name added.
+    """
+    if len(opinions) == 1:
+        only = opinions[0]
+        return replace(
+            only.verdict, message=f"{only.verdict.message.rstrip('.')} (detector: {only.detector})."
+        )
+    judged = [o for o in opinions if o.verdict.label != CANNOT_JUDGE]
+    if not judged:
+        reasons = "; ".join(f"{o.detector}: {o.verdict.message}" for o in opinions)
+        return Verdict(CANNOT_JUDGE, None, None, f"cannot judge: no detector could. {reasons}")
+    says = {label: [o for o in judged if o.verdict.label == label] for label in (FAKE, REAL)}
+    who = "; ".join(_said(o) for o in opinions)
+    if says[FAKE] and says[REAL]:
+        fake = _mean(judged)
+        return Verdict(UNCERTAIN, fake, max(fake, 1.0 - fake), f"UNCERTAIN: {DISAGREE} ({who}).")
+    for label in (FAKE, REAL):
+        if says[label]:
+            # The probability of the detectors the verdict rests on: it stays beyond the margin.
+            fake = _mean(says[label])
+            confidence = max(fake, 1.0 - fake)
+            names = " and ".join(o.detector for o in says[label])
+            message = (
+                f"{label} with {confidence:.0%} confidence, {MEANING[label]}, according to {names} ({who})."
+            )
+            return Verdict(label, fake, confidence, message)
+    fake = _mean(judged)
+    return Verdict(
+        UNCERTAIN, fake, max(fake, 1.0 - fake), f"UNCERTAIN: no detector leans either way ({who})."
+    )
+
+
+def _mean(opinions: list[Opinion]) -> float:
+    return float(np.mean([o.verdict.fake_probability for o in opinions]))
+
+
+def _said(opinion: Opinion) -> str:
+    verdict = opinion.verdict
+    if verdict.label == CANNOT_JUDGE:
+        return f"{opinion.detector} could not judge: {verdict.message}"
+    return f"{opinion.detector} says {verdict.label}, fake probability {verdict.fake_probability:.2f}"
+
+
+@dataclass(frozen=True)
 class Person:
     """One person followed through the clip, and their own verdict.
 
     Attributes:
         id: Number from 1, the most-seen person first.
-        verdict: The person's verdict (see :func:`decide`); CANNOT JUDGE when seen briefly.
+        verdict: The person's verdict: the detectors' verdicts combined by :func:`combine`
+            (with one detector, its verdict, see :func:`decide`); CANNOT JUDGE when seen briefly.
         seen: In how many sampled frames the person's face was found and scored.
         first_seen_s: Time of the first of those frames, seconds.
         last_seen_s: Time of the last of those frames, seconds.
         representative: Index into :attr:`AnalysisResult.frames` of the person's largest face.
+        opinions: Each detector's own verdict on the person, the first detector first.
     """
 
     id: int
@@ -159,6 +328,7 @@ class Person:
     first_seen_s: float
     last_seen_s: float
     representative: int
+    opinions: tuple[Opinion, ...] = ()
 
     @property
     def judged(self) -> bool:
@@ -178,6 +348,7 @@ class Person:
             "last_seen_s": round(self.last_seen_s, 3),
             "representative_frame_index": frames[self.representative].frame_index,
             "frames": [frame.to_dict() for frame in frames if frame.person == self.id],
+            "detectors": [opinion.to_dict() for opinion in self.opinions],
         }
 
 
@@ -244,10 +415,13 @@ def decide_video(
             note = f" {brief} more face{'s' if brief > 1 else ''} seen briefly, not judged."
             verdict = replace(verdict, message=verdict.message + note)
         return verdict
-    top = max(judged, key=lambda p: p.verdict.fake_probability or 0.0)
-    fake = float(top.verdict.fake_probability or 0.0)
     labels = {p.verdict.label for p in judged}
     label = FAKE if FAKE in labels else REAL if labels == {REAL} else UNCERTAIN
+    # The person the verdict is about: the most suspicious of those with the video's label.
+    top = max(
+        (p for p in judged if p.verdict.label == label), key=lambda p: p.verdict.fake_probability or 0.0
+    )
+    fake = float(top.verdict.fake_probability or 0.0)
     span = f"{top.first_seen_s:.1f}–{top.last_seen_s:.1f} s"
     who = f"person {top.id} (seen {span}, in {top.seen} of {sampled} frames)"
     tail = f" {len(people)} people seen, {len(judged)} judged" + (
@@ -257,6 +431,8 @@ def decide_video(
         text = f"FAKE: {who} shows {MEANING[FAKE]} (mean fake probability {fake:.2f})."
     elif label == REAL:
         text = f"REAL: every judged person shows {MEANING[REAL]} (highest mean {fake:.2f}: {who})."
+    elif DISAGREE in top.verdict.message:
+        text = f"UNCERTAIN: {DISAGREE} about {who}: {top.verdict.message}"
     else:
         text = (
             f"UNCERTAIN: {MEANING[UNCERTAIN]} for {who} (mean fake probability {fake:.2f}); "
@@ -285,6 +461,22 @@ def _cannot_judge(people: list[Person], sampled: int, frames_with_face: int, min
     )
 
 
+def with_provenance(verdict: Verdict, provenance: Provenance) -> Verdict:
+    """The video's verdict once its Content Credentials are read.
+
+    Valid credentials from a trusted signer whose own actions declare AI generation decide: FAKE
+    (fake probability and confidence 1), whatever the face detectors say; their verdict follows
+    in the message. A declaration carried in by an ingredient does not decide. Anything else
+    (untrusted, broken or absent credentials) leaves the verdict to the face detectors: a forger
+    can sign genuine footage as "AI" to discredit it.
+    """
+    if not provenance.decides:
+        return verdict
+    return Verdict(
+        FAKE, 1.0, 1.0, f"FAKE: {provenance.declaration()}. The face detectors said: {verdict.message}"
+    )
+
+
 @dataclass
 class AnalysisResult:
     """Everything the engine found out about one video.
@@ -302,6 +494,14 @@ class AnalysisResult:
         timings: Seconds per stage: decode, faces, model, total.
         notes: Anything the user should know about what was not analysed.
         profile: The preprocessing profile the crops were made with ("training" or "app").
+        detectors: The detectors asked, the first one first, and whether they answered.
+        opinions: Each answering detector's own verdict on the video; :attr:`verdict`
+            combines them (see :func:`combine`, applied per person).
+        second_crops: When explanations were asked for, the second detector's 224 px RGB
+            crops by (person, frame_index). Not part of the JSON.
+        provenance: The file's Content Credentials (C2PA); see :func:`with_provenance`.
+        source: For a video fetched from a link: the link, the final URL, the extractor,
+            the downloaded size and its sha256 (see :mod:`inference.links`); else None.
     """
 
     file_name: str
@@ -315,6 +515,11 @@ class AnalysisResult:
     notes: list[str] = field(default_factory=list)
     people: list[Person] = field(default_factory=list)
     profile: str = "training"
+    detectors: list[DetectorInfo] = field(default_factory=list)
+    opinions: list[Opinion] = field(default_factory=list)
+    second_crops: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
+    provenance: Provenance = field(default_factory=Provenance)
+    source: dict[str, Any] | None = None
 
     @property
     def frames_with_face(self) -> int:
@@ -340,6 +545,10 @@ class AnalysisResult:
             "people": [person.to_dict(self.frames) for person in self.people],
             "frames": [frame.to_dict() for frame in self.frames],
             "weights": self.weights.to_dict(),
+            "detectors": [detector.to_dict() for detector in self.detectors],
+            "opinions": [opinion.to_dict() for opinion in self.opinions],
+            "provenance": self.provenance.to_dict(),
+            "source": self.source,
             "profile": self.profile,
             "video": self.video.to_dict(),
             "timings_s": {k: round(v, 3) for k, v in self.timings.items()},

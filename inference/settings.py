@@ -31,6 +31,13 @@
 | DEEPFAKE_UPLOAD_TTL_S | the app deletes uploads nobody analysed after this long, seconds | 600 |
 | DEEPFAKE_TRUSTED_PROXIES | proxies before the app whose X-Forwarded-For is trusted | 0 (1 on a Space) |
 | DEEPFAKE_UPLOAD_QUOTA_MB | the app refuses uploads while its upload folder holds more, MB | 2000 |
+| DEEPFAKE_SECOND_OPINION | second detector: a registered ICPR 2020 entry, or "off" | effnet-autoatt-b4-dfdc |
+| DEEPFAKE_SECOND_OPINION_PATH | local weights file of the second detector, pinned like its entry | unset |
+| DEEPFAKE_C2PA_TRUST_ANCHORS | PEM file of C2PA trust anchors; without it no signer is trusted | unset |
+| DEEPFAKE_ALLOW_PRIVATE_URLS | "1": links may reach private and loopback addresses (tests only) | 0 |
+| DEEPFAKE_LINK_TIMEOUT_S | a link's whole download (page, redirects, video) must end within, s | 120 |
+| DEEPFAKE_LINK_MAX_DURATION_S | a linked video longer than this is refused, seconds | 600 |
+| DEEPFAKE_BLAZEFACE_PATH | a local blazeface.pth (anchors.npy beside it), pinned by the registry | unset |
 """
 
 from __future__ import annotations
@@ -43,10 +50,12 @@ from pathlib import Path
 
 from inference.errors import DeepfakeDetectorError
 from inference.faces.profiles import PROFILES
+from inference.provenance import credentials
 from inference.weights import registry
 from inference.weights.registry import CheckpointSpec
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+OFF = "off"
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("", "0", "false", "no", "off")
 
@@ -107,6 +116,13 @@ class Settings:
     upload_quota_mb: float = 2000.0
     upload_ttl_s: float = 600.0
     trusted_proxies: int = 0
+    second_opinion: str = OFF
+    second_opinion_path: str | None = None
+    blazeface_path: str | None = None
+    c2pa_trust_anchors: str | None = None
+    allow_private_urls: bool = False
+    link_timeout_s: float = 120.0
+    link_max_duration_s: float = 600.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -147,6 +163,13 @@ class Settings:
             upload_ttl_s=_number(env, "DEEPFAKE_UPLOAD_TTL_S", 600.0, float),
             # A Space (SPACE_ID set) runs behind one proxy of Hugging Face's.
             trusted_proxies=_number(env, "DEEPFAKE_TRUSTED_PROXIES", 1 if env.get("SPACE_ID") else 0, int),
+            second_opinion=(env.get("DEEPFAKE_SECOND_OPINION") or registry.default_second_opinion()).strip(),
+            second_opinion_path=env.get("DEEPFAKE_SECOND_OPINION_PATH") or None,
+            blazeface_path=env.get("DEEPFAKE_BLAZEFACE_PATH") or None,
+            c2pa_trust_anchors=env.get("DEEPFAKE_C2PA_TRUST_ANCHORS") or None,
+            allow_private_urls=_flag(env, "DEEPFAKE_ALLOW_PRIVATE_URLS"),
+            link_timeout_s=_number(env, "DEEPFAKE_LINK_TIMEOUT_S", 120.0, float),
+            link_max_duration_s=_number(env, "DEEPFAKE_LINK_MAX_DURATION_S", 600.0, float),
         )
         settings.validate()
         return settings
@@ -187,17 +210,30 @@ class Settings:
             (self.upload_quota_mb > 0, "DEEPFAKE_UPLOAD_QUOTA_MB", self.upload_quota_mb),
             (self.upload_ttl_s > 0, "DEEPFAKE_UPLOAD_TTL_S", self.upload_ttl_s),
             (self.trusted_proxies >= 0, "DEEPFAKE_TRUSTED_PROXIES", self.trusted_proxies),
+            (self.link_timeout_s > 0, "DEEPFAKE_LINK_TIMEOUT_S", self.link_timeout_s),
+            (self.link_max_duration_s > 0, "DEEPFAKE_LINK_MAX_DURATION_S", self.link_max_duration_s),
+            (
+                self.second_opinion in self.second_opinions(),
+                "DEEPFAKE_SECOND_OPINION",
+                self.second_opinion,
+            ),
         ]
         for ok, name, value in checks:
             if not ok:
                 raise SettingsError(
                     f"{name}={value!r} is not allowed; see inference/settings.py or the README"
                 )
+        if self.c2pa_trust_anchors is not None:
+            try:
+                credentials.check_trust_anchors(self.c2pa_trust_anchors)
+            except ValueError as exc:
+                raise SettingsError(f"DEEPFAKE_C2PA_TRUST_ANCHORS: {exc}") from exc
+        every = registry.names() + registry.names(registry.EFFICIENTNET)
         for pin in self.pins:
-            if pin.name not in registry.names():
+            if pin.name not in every:
                 raise SettingsError(
                     f"DEEPFAKE_PINS pins {pin.name!r}, which is not a registered checkpoint; "
-                    f"known checkpoints: {', '.join(registry.names())}"
+                    f"known checkpoints: {', '.join(every)}"
                 )
             if pin.config_sha256 and not registry.get(pin.name).has_config_file:
                 raise SettingsError(
@@ -242,6 +278,53 @@ class Settings:
         if not self.pinned_only:
             return names
         return [name for name in names if self._switched(name)._spec().pinned]
+
+    def second_opinions(self) -> list[str]:
+        """The choices for the second detector: the registered ICPR 2020 entries, then "off"."""
+        return [*registry.names(registry.EFFICIENTNET), OFF]
+
+    def second_opinion_spec(self, name: str | None = None) -> CheckpointSpec | None:
+        """The second detector's weights: entry ``name`` (default DEEPFAKE_SECOND_OPINION), or None for "off".
+
+        DEEPFAKE_SECOND_OPINION_PATH replaces the file of the configured entry (not of another
+        one a visitor picks). A DEEPFAKE_PINS entry pins it, else the registry's pin does: a
+        local copy of the public file has the public hash.
+
+        Raises:
+            SettingsError: If ``name`` is neither a registered second opinion nor "off".
+            UnpinnedCheckpointError: If DEEPFAKE_PINNED_ONLY is set and the weights have no pin.
+        """
+        name = name or self.second_opinion
+        if name == OFF:
+            return None
+        if name not in self.second_opinions():
+            raise SettingsError(
+                f"second opinion {name!r} is not known; choose one of {', '.join(self.second_opinions())}"
+            )
+        base = registry.get(name)
+        pin = next((pin.sha256 for pin in self.pins if pin.name == name), None)
+        spec = replace(base, sha256=pin or base.sha256)
+        if self.second_opinion_path and name == self.second_opinion:
+            spec = replace(
+                spec,
+                local_path=self.second_opinion_path,
+                repo_id=None,
+                urls=(),
+            )
+        self._check_pinned(spec)
+        return spec
+
+    def blazeface_specs(self) -> tuple[CheckpointSpec, CheckpointSpec]:
+        """BlazeFace's weights and anchors, from DEEPFAKE_BLAZEFACE_PATH (anchors.npy beside it)
+        or the registry's sources; always pinned by the registry's sha256."""
+        weights, anchors = registry.file("blazeface"), registry.file("blazeface-anchors")
+        if not self.blazeface_path:
+            return weights, anchors
+        local = Path(self.blazeface_path).expanduser()
+        return (
+            replace(weights, local_path=str(local), repo_id=None, urls=()),
+            replace(anchors, local_path=str(local.with_name("anchors.npy")), repo_id=None, urls=()),
+        )
 
     def checkpoint_spec(self) -> CheckpointSpec:
         """Where the weights come from: a local path, a Hub override, or a registry entry.

@@ -7,9 +7,13 @@ so that leftover files can be counted without other processes on the machine dis
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import http.server
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,6 +42,8 @@ from inference.weights import registry  # noqa: E402
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO_ROOT / "examples"
 SHARED_MEDIA = REPO_ROOT.parent / "shared" / "media"
+SHARED_BLAZEFACE = REPO_ROOT.parent / "shared" / "models" / "blazeface" / "blazeface.pth"
+SECOND = "effnet-autoatt-b4-dfdc"
 FAKE_COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
@@ -89,6 +95,35 @@ def _remove_session_dir() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
+def second_opinion_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Environment for a second opinion that loads offline: a random EfficientNetAutoAttB4 in the
+    public format (pinned by DEEPFAKE_PINS, as an operator pins their own copy) and the shared
+    BlazeFace files (pinned by the registry). Skips when ../shared has no BlazeFace."""
+    if not SHARED_BLAZEFACE.is_file():
+        pytest.skip(f"{SHARED_BLAZEFACE} not present")
+    from inference.models.efficientnet import AUTOATT, build
+
+    torch.manual_seed(1)
+    path = tmp_path_factory.mktemp("effnet") / registry.get(SECOND).filename
+    torch.save(build(AUTOATT).state_dict(), path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    return {
+        "DEEPFAKE_SECOND_OPINION": SECOND,
+        "DEEPFAKE_SECOND_OPINION_PATH": str(path),
+        "DEEPFAKE_PINS": f"{SECOND}={digest}",
+        "DEEPFAKE_BLAZEFACE_PATH": str(SHARED_BLAZEFACE),
+    }
+
+
+@pytest.fixture(scope="session")
+def second_detector(hub_cache: Path, second_opinion_env: dict[str, str]):
+    """A detector whose second opinion loads (see :func:`second_opinion_env`)."""
+    from inference import Detector
+
+    return Detector.from_settings(Settings.from_env(second_opinion_env))
+
+
+@pytest.fixture(scope="session")
 def detector(hub_cache: Path):
     """A detector built from the default settings, loading weights through hf_hub_download."""
     from inference import Detector
@@ -137,3 +172,21 @@ def shared_clip(name: str) -> Path:
     if not path.is_file():
         pytest.skip(f"{path} not present")
     return path
+
+
+class _QuietFiles(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+def files_on_loopback(folder: Path) -> Iterator[str]:
+    """Serve ``folder`` over HTTP on 127.0.0.1 (a free port); yields the base URL."""
+    handler = functools.partial(_QuietFiles, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

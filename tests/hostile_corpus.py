@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from examples.make_examples import astronaut_bgr, astronaut_frames, write_h264, write_opencv
+from tests.c2pa_signing import flip_media_byte, sign, truncate_manifest
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "genuine_astronaut.mp4"
 
@@ -187,6 +188,30 @@ def _unknown_codec(path: Path) -> None:
     plain.unlink()
 
 
+def _signed(then: Callable[[Path, Path], None] | None = None) -> Callable[[Path], None]:
+    """The example signed with Content Credentials declaring AI generation, then changed by ``then``."""
+
+    def make(path: Path) -> None:
+        if then is None:
+            sign(EXAMPLE, path, "trainedAlgorithmicMedia")
+            return
+        signed = path.with_name("signed-" + path.name)
+        sign(EXAMPLE, signed, "trainedAlgorithmicMedia")
+        then(signed, path)
+        signed.unlink()
+
+    return make
+
+
+# What reading each C2PA entry's Content Credentials (no trust anchors) must give, checked by
+# tests/test_provenance.py: the statuses allowed and a validation code that must be among the codes.
+C2PA_EXPECTED: dict[str, tuple[frozenset[str], str | None]] = {
+    "c2pa_declared_ai.mp4": (frozenset({"valid"}), None),
+    "c2pa_tampered.mp4": (frozenset({"invalid"}), "assertion.bmffHash.mismatch"),
+    "c2pa_truncated_manifest.mp4": (frozenset({"invalid", "unreadable"}), None),
+}
+
+
 ENTRIES = [
     Entry("empty.mp4", _bytes(b""), "error"),
     Entry("text_renamed.mp4", _bytes(b"just some text, renamed to look like a video\n" * 200), "error"),
@@ -231,6 +256,10 @@ ENTRIES = [
     Entry("ffv1.mkv", _transcode("-c:v", "ffv1"), "result"),
     Entry("wide_4000x16.mp4", _wide_strip, "result"),
     Entry("unknown_codec.avi", _unknown_codec, "error"),
+    # Content Credentials: declared AI (untrusted here), tampered after signing, a cut manifest.
+    Entry("c2pa_declared_ai.mp4", _signed(), "result"),
+    Entry("c2pa_tampered.mp4", _signed(flip_media_byte), "result"),
+    Entry("c2pa_truncated_manifest.mp4", _signed(truncate_manifest), "result"),
     Entry("eight_k.mp4", _eight_k, "result", large=True),
     Entry("too_many_pixels.avi", _too_many_pixels, "error", large=True),
     Entry("two_hours_tiny.mp4", _two_hours, "result", large=True),

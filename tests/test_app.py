@@ -24,10 +24,18 @@ def test_api_schema(client: Client):
     endpoints = api["named_endpoints"]
     assert set(endpoints) >= {"/predict", "/report"}
     params = {name: [p["parameter_name"] for p in endpoints[name]["parameters"]] for name in endpoints}
-    assert params["/predict"] == ["video", "frames", "checkpoint"]
-    assert params["/report"] == ["video", "frames", "checkpoint", "explain", "profile"]
+    assert params["/predict"] == ["video", "frames", "checkpoint", "url"]
+    assert params["/report"] == [
+        "video",
+        "frames",
+        "checkpoint",
+        "explain",
+        "profile",
+        "second_opinion",
+        "url",
+    ]
     defaults = [p["parameter_has_default"] for p in endpoints["/report"]["parameters"]]
-    assert defaults == [False, True, True, True, True]
+    assert defaults == [False, True, True, True, True, True, True]
     assert len(endpoints["/predict"]["returns"]) == 1
     assert endpoints["/predict"]["returns"][0]["component"] == "Label"
 

@@ -87,11 +87,11 @@ def visit(app_url: str):
 
 
 def faces(page):
-    return page.locator(".block", has_text="Faces the model scored").locator(".thumbnail-item")
+    return page.locator(".block", has_text="Faces scored").locator(".thumbnail-item")
 
 
 def people(page):
-    return page.locator("#people tr")
+    return page.locator("#people tbody tr")
 
 
 def verdict(page):
@@ -136,11 +136,12 @@ def settled(page, label_pattern: str) -> None:
 
 
 def outputs_empty(page) -> None:
-    """Every result output is empty: verdict, summary, people, gallery, plot and JSON report."""
+    """Every result output is empty: verdict, summary, provenance, people, gallery, plot and JSON report."""
     from playwright.sync_api import expect
 
     expect(verdict(page)).to_have_count(0)
     expect(page.locator("#summary")).to_have_text(re.compile(r"^\s*$"))
+    expect(page.locator("#provenance")).to_have_text(re.compile(r"^\s*$"))
     expect(page.locator("#people")).to_have_text(re.compile(r"^\s*$"))
     expect(faces(page)).to_have_count(0)
     expect(plot(page)).to_have_count(0)
@@ -274,6 +275,7 @@ def test_upload_analyze_explain_and_see_why(visit, manipulated_clip: Path, tmp_p
     summary = page.locator("#summary")
     expect(summary).to_contain_text(manipulated_clip.name)
     expect(summary).to_contain_text(re.compile(r"Face crops: \w+ profile"))
+    expect(page.locator("#provenance")).to_contain_text("no Content Credentials")
     expect(page.get_by_text(re.compile(r"over 12 of 12 sampled frames with a face"))).to_be_visible()
     expect(page.get_by_text(re.compile(r"explain \d+\.\d s"))).to_be_visible()
     expect(page.get_by_text(re.compile(r"sha256 [0-9a-f]{16}"))).to_be_visible()
@@ -512,7 +514,8 @@ def test_phone_width_verdict_under_the_video(visit, genuine_clip: Path, scheme: 
     video = page.get_by_test_id("Video-player").bounding_box()
     label = verdict(page).bounding_box()
     analyze = analyze_button(page).bounding_box()
-    assert video["y"] < analyze["y"] < label["y"] < video["y"] + video["height"] + 260
+    # Under the video: the link line, Explain, Analyze, then the verdict.
+    assert video["y"] < analyze["y"] < label["y"] < video["y"] + video["height"] + 300
     background = page.evaluate("getComputedStyle(document.body).backgroundColor")
     assert (background == "rgb(7, 10, 23)") == (scheme == "dark"), background
     shot(page, tmp_path, f"phone-{scheme}")
@@ -536,3 +539,120 @@ def test_record_from_the_webcam_then_analyze(visit, tmp_path: Path):
     # Up to 12: a loaded machine records fewer frames in the 2.5 s.
     expect(page.get_by_text(re.compile(r"face found in 0 of (\d|1[012]) sampled frames"))).to_be_visible()
     shot(page, tmp_path, "webcam")
+
+
+SECOND_OPINION_CLIP = "aaronchong888__DeepFake-Detect__abqwwspghj.mp4"  # 1080p, 10 s, one close face
+DETECTORS = ("resnext-lstm-100f-ff", "effnet-autoatt-b4-dfdc")
+SAID = (
+    r"^\s*((FAKE|REAL|UNCERTAIN) \d+%|UNCERTAIN: the detectors disagree|seen briefly, not judged"
+    r"|could not judge|face not found)\s*$"
+)
+
+
+@pytest.fixture(scope="module")
+def second_opinion_url(hub_cache: Path, second_opinion_env: dict[str, str]):
+    """The app with the second opinion on (random offline weights), served once for this module."""
+    from conftest import serve
+
+    from inference import Settings
+
+    yield from serve(Settings.from_env(second_opinion_env))
+
+
+@pytest.mark.parametrize("width", [1400, 390])
+def test_people_table_shows_both_detectors_and_keeps_the_face(
+    second_opinion_url: str, width: int, tmp_path: Path
+):
+    """With the second opinion on, the people table has the combined Verdict and a column per
+    detector, and each face stays a visible thumbnail of at least 40 px, on a desktop and a phone."""
+    from playwright.sync_api import expect, sync_playwright
+
+    errors: list[str] = []
+    phone = {"height": 844, "is_mobile": True} if width < 500 else {"height": 1400}
+    with sync_playwright() as playwright:
+        browser, page = open_page(
+            playwright,
+            second_opinion_url,
+            errors,
+            viewport={"width": width, "height": phone.pop("height")},
+            **phone,
+        )
+        try:
+            upload(page, shared_clip(SECOND_OPINION_CLIP))
+            frames_to_sample(page, 8)
+            analyze_button(page).click()
+            settled(page, ANY_VERDICT)
+            idle(page)
+            expect(page.locator("#summary")).to_contain_text(DETECTORS[1])
+            heads = [h.strip() for h in page.locator("#people th").all_inner_texts()]
+            assert "Verdict" in heads, heads
+            # Detector columns are headed "NAME (first detector)" and "NAME (second opinion)".
+            columns = {"Verdict": heads.index("Verdict")}
+            for name in DETECTORS:
+                found = [i for i, head in enumerate(heads) if head.startswith(name)]
+                assert found, f"no column for {name}: {heads}"
+                columns[name] = found[0]
+            rows = page.locator("#people tbody tr")
+            expect(rows.first).to_be_visible()
+            assert rows.count() >= 1
+            for i in range(rows.count()):
+                cells = rows.nth(i).locator("td")
+                expect(cells).to_have_count(len(heads))
+                for column in columns.values():
+                    expect(cells.nth(column)).to_have_text(re.compile(SAID))
+                face = rows.nth(i).locator("img")
+                face.scroll_into_view_if_needed()
+                expect(face).to_be_visible()
+                box = face.bounding_box()
+                assert box and box["width"] >= 40 and box["height"] >= 40, f"{width} px: face box {box}"
+                # Not clipped away: the face's own centre is on top where it is drawn.
+                on_top = face.evaluate(
+                    """img => {
+                        const r = img.getBoundingClientRect();
+                        return document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2) === img;
+                    }"""
+                )
+                assert on_top, f"{width} px: the face of row {i + 1} is hidden or clipped"
+            shot(page, tmp_path, f"second-opinion-{width}")
+            page.locator("#people").screenshot(
+                path=str(Path(os.environ.get("SCREENSHOT_DIR") or tmp_path) / f"people-{width}.png")
+            )
+        finally:
+            browser.close()
+    assert errors == [], f"errors thrown in the page: {errors}"
+
+
+@pytest.fixture(scope="module")
+def link_app(hub_cache: Path):
+    """The app allowed to fetch links from the loopback (DEEPFAKE_ALLOW_PRIVATE_URLS=1, test-only),
+    and a web server on the loopback holding the examples: (app URL, link to an example)."""
+    from conftest import EXAMPLES, files_on_loopback, serve
+
+    from inference import Settings
+
+    settings = Settings.from_env({"DEEPFAKE_ALLOW_PRIVATE_URLS": "1", "DEEPFAKE_SECOND_OPINION": "off"})
+    for files in files_on_loopback(EXAMPLES):
+        for app in serve(settings):
+            yield app, f"{files}/manipulated_astronaut.mp4"
+
+
+def test_paste_a_link_and_get_a_verdict(link_app: tuple[str, str], tmp_path: Path):
+    """A visitor pastes a link instead of uploading: the verdict comes, with the link's source."""
+    from playwright.sync_api import expect, sync_playwright
+
+    url, link = link_app
+    errors: list[str] = []
+    with sync_playwright() as playwright:
+        browser, page = open_page(playwright, url, errors)
+        try:
+            page.locator("#link textarea, #link input").first.fill(link)
+            frames_to_sample(page, 6)
+            analyze_button(page).click()
+            settled(page, ANY_VERDICT)
+            idle(page)
+            expect(page.locator("#summary")).to_contain_text("manipulated_astronaut")
+            expect(people(page).first).to_be_visible()
+            shot(page, tmp_path, "paste-a-link")
+        finally:
+            browser.close()
+    assert errors == [], f"errors thrown in the page: {errors}"

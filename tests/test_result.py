@@ -15,6 +15,7 @@ from inference.models.classifier import Classifier
 from inference.models.network import build_network
 from inference.result import Person, Verdict, decide, decide_video, judge_person, needed_frames
 from inference.weights.config import ModelConfig
+from inference.weights.hub import WeightsInfo
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
@@ -34,7 +35,8 @@ def test_non_finite_scores_are_an_error_not_a_verdict(bad: float):
 def test_nan_weights_give_an_error_from_the_engine(genuine_clip: Path):
     state = random_state_dict()
     state["linear1.weight"].fill_(math.nan)
-    classifier = Classifier(build_network(state), ModelConfig(), None, torch.device("cpu"))
+    info = WeightsInfo("nan", "memory", None, None, None, None, None, None, "0" * 64)
+    classifier = Classifier(build_network(state), ModelConfig(), info, torch.device("cpu"))
     detector = Detector(classifier, Settings.from_env({}))
     with pytest.raises(NonFiniteScoreError, match="weights are broken or were changed while loaded"):
         detector.analyze(genuine_clip, frames=4)

@@ -262,6 +262,21 @@ def choice(value: Any, name: str, allowed: list[str]) -> str | None:
     raise InputTypeError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
 
 
+def link_text(value: Any, name: str = "url") -> str | None:
+    """``value`` as a link to fetch: a string (trimmed; empty means none), at most 2000 characters.
+
+    Raises:
+        InputTypeError: For anything else.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > 2000:
+        raise InputTypeError(
+            f"{name} must be a link (text of at most 2000 characters), got {type(value).__name__}"
+        )
+    return value.strip() or None
+
+
 class StrictNumber(gr.Number):
     """A number input that passes the value as sent (no rounding), for :func:`whole_number`."""
 

@@ -14,8 +14,9 @@ from typing import Any
 import cv2
 from matplotlib.figure import Figure
 
-from inference import FAKE, REAL, AnalysisResult
+from inference import CANNOT_JUDGE, FAKE, REAL, AnalysisResult
 from inference.models.explain import side_by_side
+from inference.result import DISAGREE, Verdict
 from ui.guards import for_visitors
 from ui.theme import PLOT_LINES, PLOT_MUTED
 
@@ -42,10 +43,14 @@ def label_file(result: AnalysisResult) -> str:
 
 
 def label_data(result: AnalysisResult) -> dict[str, Any]:
-    """``gr.Label``'s value: {"label": verdict, "confidences": [FAKE and REAL, likelier first]}."""
+    """``gr.Label``'s value: {"label": verdict, "confidences": [FAKE and REAL, likelier first]}.
+
+    No bars when the detectors disagree: the mean of a FAKE and a REAL score would show a lean
+    that neither detector has.
+    """
     verdict = result.verdict
     confidences = []
-    if verdict.fake_probability is not None:
+    if verdict.fake_probability is not None and DISAGREE not in verdict.message:
         fake = verdict.fake_probability
         confidences = sorted(
             [{"label": FAKE, "confidence": fake}, {"label": REAL, "confidence": 1.0 - fake}],
@@ -55,62 +60,149 @@ def label_data(result: AnalysisResult) -> dict[str, Any]:
 
 
 def gallery(result: AnalysisResult) -> list[tuple[Any, str]]:
-    """Every scored face (RGB), grouped by person, each next to its heatmap when there is one."""
+    """Every scored face (RGB), grouped by person in time order, each next to its heatmap when there is one.
+
+    With explanations, the second opinion's faces stand among the first detector's at their
+    time, next to the map of where its own attention went (AutoAtt networks), at the first
+    detector's crop size, their captions marked "2nd".
+    """
+    when = {frame.frame_index: frame.timestamp_s for frame in result.frames}
     entries = []
     for person in result.people:
+        mine: list[tuple[float, int, Any, str]] = []
         for crop, frame in zip(result.crops, result.frames, strict=True):
             if frame.person != person.id:
                 continue
             image = crop if frame.heatmap is None else side_by_side(crop, frame.heatmap)
             caption = f"P{frame.person} {frame.timestamp_s:.1f}s {frame.fake_probability:.2f}"
-            entries.append((image, caption))
+            mine.append((frame.timestamp_s, 0, image, caption))
+        for opinion in person.opinions[1:]:
+            for seen in opinion.frames:
+                face = result.second_crops.get((person.id, seen.frame_index))
+                if face is None or seen.attention is None:
+                    continue
+                side = result.crops[person.representative].shape[0]
+                small = cv2.resize(face, (side, side), interpolation=cv2.INTER_AREA)
+                at = when.get(seen.frame_index, 0.0)
+                caption = f"P{person.id} {at:.1f}s 2nd {seen.fake_probability:.2f}"
+                mine.append((at, 1, side_by_side(small, seen.attention), caption))
+        entries += [(image, caption) for _, _, image, caption in sorted(mine, key=lambda e: e[:2])]
     return entries
 
 
 def people_table(result: AnalysisResult) -> str:
-    """One table row per person: their largest face, verdict, confidence and when seen (HTML)."""
+    """One row per person: their largest face, each detector's verdict, the combined one, when seen (HTML).
+
+    The face keeps its 56 px on narrow screens (a phone at 390 px): the table scrolls sideways
+    rather than squeeze the picture to nothing. Cells are padded less than the page's tables so
+    that Face, Who and Verdict fit a phone and the whole table fits a desktop's column; the caption
+    is on the left, where it stays in view when the table is wider than the screen.
+    """
+    if not result.people:
+        return "<p><b>People in the clip:</b> nobody was seen.</p>"
+    pad = 'style="padding:6px"'
+    names = [opinion.detector for opinion in result.people[0].opinions]
+    roles = ("first detector", "second opinion")
+    heads = (
+        "".join(
+            f"<th {pad}>{html.escape(name)} ({role})</th>" for name, role in zip(names, roles, strict=False)
+        )
+        if len(names) > 1
+        else ""
+    )
     rows = []
     for person in result.people:
-        verdict = person.verdict
         face = cv2.imencode(".png", cv2.cvtColor(result.crops[person.representative], cv2.COLOR_RGB2BGR))[1]
-        image = f'<img src="data:image/png;base64,{base64.b64encode(face).decode()}" width="56" height="56">'
-        judged = (
-            f"<b>{verdict.label}</b> {verdict.confidence:.0%}"
-            if person.judged
-            else "seen briefly, not judged"
+        image = (
+            f'<img src="data:image/png;base64,{base64.b64encode(face).decode()}" width="56" height="56" '
+            f'alt="person {person.id}" style="width:56px;height:56px;min-width:56px;max-width:none">'
         )
-        span = f"{person.first_seen_s:.1f}–{person.last_seen_s:.1f} s"
+        said = [f"<td {pad}>{_said(o.verdict)}</td>" for o in person.opinions]
+        cells = "".join(said) if len(names) > 1 else ""
+        span = (
+            f"at {person.first_seen_s:.1f} s"
+            if person.seen == 1
+            else f"{person.first_seen_s:.1f}–{person.last_seen_s:.1f} s"
+        )
         seen = f"{person.seen} of {result.frames_sampled} frames, {span}"
-        rows.append(f"<tr><td>{image}</td><td>Person {person.id}</td><td>{judged}</td><td>{seen}</td></tr>")
-    if not rows:
-        return "<p><b>People in the clip:</b> nobody was seen.</p>"
-    return f"<table><caption>People in the clip</caption><tbody>{''.join(rows)}</tbody></table>"
+        rows.append(
+            f'<tr><td style="min-width:56px;padding:6px">{image}</td><td {pad}>Person {person.id}</td>'
+            f"<td {pad}>{_said(person.verdict, combined=True)}</td>{cells}<td {pad}>{seen}</td></tr>"
+        )
+    header = "".join(f"<th {pad}>{name}</th>" for name in ("Face", "Who", "Verdict"))
+    header = f"<tr>{header}{heads}<th {pad}>Seen</th></tr>"
+    return (
+        '<div style="overflow-x:auto"><table><caption style="text-align:left">People in the clip</caption>'
+        f"<thead>{header}</thead><tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+def _said(verdict: Verdict, combined: bool = False) -> str:
+    """A verdict in a table cell: the label and confidence, or why there is none.
+
+    A combined UNCERTAIN from detectors that disagree says so instead of a confidence: the mean
+    of a FAKE and a REAL score would look like a lean that neither detector has.
+    """
+    title = html.escape(verdict.message)
+    if verdict.label == CANNOT_JUDGE:
+        reason = "seen briefly, not judged" if "seen briefly" in verdict.message else "could not judge"
+        if "face not found" in verdict.message:
+            reason = "face not found"
+        return f'<span title="{title}">{reason}</span>'
+    strong = "b" if combined else "span"
+    if combined and DISAGREE in verdict.message:
+        return f'<{strong} title="{title}">{verdict.label}</{strong}>: {DISAGREE}'
+    return f'<{strong} title="{title}">{verdict.label}</{strong}> {verdict.confidence:.0%}'
 
 
 def timeline(result: AnalysisResult, margin: float) -> Figure:
-    """Fake probability per scored frame over time, one line per person, the UNCERTAIN band shaded.
+    """Fake probability per scored frame over time, per person and detector, the UNCERTAIN band shaded.
 
-    A Matplotlib figure in ``gr.Plot`` rather than ``gr.LinePlot``: Gradio 6.31 cannot replay a
+    The first detector is a solid line, the second opinion a dashed one in the same colour. A
+    Matplotlib figure in ``gr.Plot`` rather than ``gr.LinePlot``: Gradio 6.31 cannot replay a
     cached example into a ``LinePlot``.
     """
-    figure = Figure(figsize=(6, 2.4), dpi=110, layout="constrained")
+    two = any(opinion.frames for person in result.people for opinion in person.opinions[1:])
+    rows = len(result.people) if two else 0  # legend rows below the plot
+    figure = Figure(figsize=(6, 2.4 + 0.18 * rows), dpi=110, layout="constrained")
     figure.patch.set_alpha(0)
     axes = figure.add_subplot()
     axes.set_facecolor("none")
     axes.axhspan(0.5 - margin, 0.5 + margin, color=PLOT_MUTED, alpha=0.18, lw=0, label="uncertain band")
+    when = {frame.frame_index: frame.timestamp_s for frame in result.frames}
+    lines = 0
     for person in result.people:
+        colour = PLOT_LINES[(person.id - 1) % len(PLOT_LINES)]
         mine = [f for f in result.frames if f.person == person.id]
+        names = [opinion.detector for opinion in person.opinions] or [result.weights.name]
         axes.plot(
             [f.timestamp_s for f in mine],
             [f.fake_probability for f in mine],
-            color=PLOT_LINES[(person.id - 1) % len(PLOT_LINES)],
+            color=colour,
             marker="o",
             markersize=3,
             lw=1.6,
-            label=f"person {person.id}",
+            label=f"person {person.id}" + (f", {names[0]}" if len(names) > 1 else ""),
         )
-    if len(result.people) > 1:
-        axes.legend(loc="upper right", fontsize=7, frameon=False, labelcolor=PLOT_MUTED)
+        lines += 1
+        for opinion in person.opinions[1:]:
+            seen = [s for s in opinion.frames if s.frame_index in when]
+            if not seen:
+                continue
+            axes.plot(
+                [when[s.frame_index] for s in seen],
+                [s.fake_probability for s in seen],
+                color=colour,
+                marker="s",
+                markersize=3,
+                lw=1.2,
+                ls="--",
+                label=f"person {person.id}, {opinion.detector}",
+            )
+            lines += 1
+    if lines > 1:
+        # Below the plot, where it hides no line (the second opinion's often runs along the top).
+        figure.legend(loc="outside lower center", ncol=2, fontsize=6, frameon=False, labelcolor=PLOT_MUTED)
     axes.set_ylim(0, 1)
     axes.set_xlabel("time (s)", color=PLOT_MUTED)
     axes.set_ylabel("fake probability", color=PLOT_MUTED)
@@ -142,7 +234,7 @@ def write_json(file_name: str, kind: str, data: dict[str, Any]) -> str:
 
 def summary(result: AnalysisResult) -> str:
     """The verdict's message, which file and crop profile it is about, weights, time and notes (Markdown)."""
-    timings = ", ".join(f"{k} {v:.1f} s" for k, v in result.timings.items())
+    timings = ", ".join(f"{k.replace('_', ' ')} {v:.1f} s" for k, v in result.timings.items())
     weights = result.weights
     # The file name and hash, never a local path: visitors need not see the server's folders.
     name = weights.filename or weights.name
@@ -152,11 +244,71 @@ def summary(result: AnalysisResult) -> str:
         served += f", a mirror: {len(weights.unavailable)} earlier source(s) could not be used"
     notes = "".join(f"\n\n⚠️ {html.escape(for_visitors(note))}" for note in result.notes)
     return (
-        f"**{plain(result.file_name)}**: **{result.verdict.message}**\n\n"
+        f"**{_shown_name(result)}**: **{markdown_text(result.verdict.message)}**\n\n"
+        f"{_detectors(result)}"
         f"Face crops: `{result.profile}` profile. Weights: {served}. Time: {timings}.{notes}"
     )
+
+
+def _detectors(result: AnalysisResult) -> str:
+    """Each detector's own verdict on the video, and a second opinion that is off."""
+    lines = [f"- `{o.detector}`: {o.verdict.label}" + _probability(o.verdict) for o in result.opinions]
+    # An unavailable second opinion is told by the notes below, with its reason.
+    lines += ["- second opinion: off" for d in result.detectors if d.status == "off"]
+    return "Detectors:\n" + "\n".join(lines) + "\n\n" if lines else ""
+
+
+def _probability(verdict: Verdict) -> str:
+    if verdict.fake_probability is None:
+        return ""
+    return f" (fake probability {verdict.fake_probability:.2f})"
+
+
+def _shown_name(result: AnalysisResult) -> str:
+    """The file's name, or for a video fetched from a link the link, in a code span (Markdown would
+    turn it into a live link and keep escapes in it)."""
+    if result.source is not None:
+        return "`" + " ".join(result.file_name.replace("`", "'").split()) + "`"
+    return plain(result.file_name)
+
+
+def markdown_text(value: str) -> str:
+    """Text from outside (a file's Content Credentials, a verdict quoting them) shown as plain text
+    in Markdown: HTML-escaped, every Markdown special character backslash-escaped, line breaks
+    flattened, so that no link, image, emphasis or heading can be smuggled in."""
+    flat = " ".join(html.escape(value, quote=False).split())
+    return "".join("\\" + char if char in "\\`*_{}[]()#+-.!|<>~=" else char for char in flat)
 
 
 def plain(text: str) -> str:
     """A file name safe to put in Markdown (no markup from a visitor's file name)."""
     return html.escape(text).replace("*", "\\*").replace("_", "\\_").replace("`", "'")
+
+
+def provenance_panel(result: AnalysisResult) -> str:
+    """The file's Content Credentials in a few lines (Markdown): what they declare, who signed, trust.
+
+    Everything that comes from the file (generator, signer, actions, time, titles in the message)
+    is shown as plain text (see :func:`markdown_text`).
+    """
+    text = markdown_text
+
+    provenance = result.provenance
+    if not provenance.present:
+        return f"**Content Credentials:** {text(provenance.message())}"
+    icon = "⚠️" if provenance.status != "valid" or provenance.ai_generated else "🔏"
+    lines = [f"{icon} **Content Credentials:** {text(provenance.message())}"]
+    if provenance.status in ("valid", "invalid"):
+        trust = "trusted" if provenance.trusted else "not on a trust list this server configured"
+        details = [
+            f"signed by {text(provenance.signer or 'unknown')} ({trust})",
+            f"generator {text(provenance.generator or 'unknown')}",
+        ]
+        if provenance.signed_at:
+            details.append(f"signed {text(provenance.signed_at)}")
+        if provenance.actions:
+            details.append("actions: " + text(", ".join(provenance.actions)))
+        if provenance.ai_generated and not provenance.ai_declared_by_signer:
+            details.append("AI generation declared only by an ingredient, not by the signer")
+        lines.append("; ".join(details) + ".")
+    return "\n\n".join(lines)

@@ -133,7 +133,20 @@ def build_network(state: dict[str, torch.Tensor]) -> ResNeXtLSTM:
     # Built on the meta device: no time or memory spent on a random init that is overwritten.
     with torch.device("meta"):
         network = ResNeXtLSTM()
-    expected = network.state_dict()
+    mismatch = key_mismatch(network.state_dict(), state)
+    if mismatch:
+        raise CheckpointFormatError(f"checkpoint does not match the ResNeXt50 + LSTM format: {mismatch}")
+    network.load_state_dict(state, strict=True, assign=True)
+    return network.eval()
+
+
+def key_mismatch(expected: dict[str, torch.Tensor], state: dict[str, torch.Tensor]) -> str | None:
+    """How ``state`` differs from a network's ``expected`` state_dict, or None when it fits.
+
+    Returns:
+        "N missing keys [...], N unexpected keys [...], N wrong shapes [...]" (the first few
+        of each named), or None.
+    """
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     wrong_shape = [
@@ -141,15 +154,13 @@ def build_network(state: dict[str, torch.Tensor]) -> ResNeXtLSTM:
         for k, v in expected.items()
         if k in state and state[k].shape != v.shape
     ]
-    if missing or unexpected or wrong_shape:
-        raise CheckpointFormatError(
-            "checkpoint does not match the ResNeXt50 + LSTM format: "
-            f"{len(missing)} missing keys {_some(missing)}, "
-            f"{len(unexpected)} unexpected keys {_some(unexpected)}, "
-            f"{len(wrong_shape)} wrong shapes {_some(wrong_shape)}"
-        )
-    network.load_state_dict(state, strict=True, assign=True)
-    return network.eval()
+    if not (missing or unexpected or wrong_shape):
+        return None
+    return (
+        f"{len(missing)} missing keys {_some(missing)}, "
+        f"{len(unexpected)} unexpected keys {_some(unexpected)}, "
+        f"{len(wrong_shape)} wrong shapes {_some(wrong_shape)}"
+    )
 
 
 def _some(items: list[str], limit: int = 5) -> str:

@@ -19,7 +19,7 @@ from inference.faces.profiles import PROFILES
 from inference.models.explain import side_by_side
 from inference.pipeline import Detector
 from inference.result import AnalysisResult
-from inference.settings import Settings
+from inference.settings import OFF, Settings
 from inference.tools.batch import Outcome, RowFile, analyze_all, find_videos
 from inference.video.sampling import InvalidWindowError, check_window
 from inference.weights import registry
@@ -46,12 +46,16 @@ def seconds(text: str) -> float:
     return value
 
 
-def explain_folder(root: Path, video: Path) -> Path:
-    """The folder of one video's heatmaps: ``root/<name>-<8 hex digits of its resolved path>``.
+def explain_folder(root: Path, video: Path | str) -> Path:
+    """The folder of one video's heatmaps: ``root/<name>-<8 hex digits of its resolved path>``
+    (of a link: ``root/link-<8 hex digits of the link>``).
 
     The digits keep apart same-named videos of different folders, and stay the same for a
     video from run to run.
     """
+    if isinstance(video, str):
+        digest = hashlib.sha1(video.encode("utf-8"), usedforsecurity=False).hexdigest()
+        return root / f"link-{digest[:8]}"
     digest = hashlib.sha1(str(video.resolve()).encode("utf-8"), usedforsecurity=False).hexdigest()
     return root / f"{video.stem}-{digest[:8]}"
 
@@ -60,9 +64,15 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the analysis command."""
     parser = argparse.ArgumentParser(
         prog="python -m inference",
-        description="Tell whether the face in a video is REAL or FAKE (ResNeXt50 + LSTM).",
+        description="Tell whether the faces in a video are REAL or FAKE (ResNeXt50 + LSTM, with a "
+        "second opinion from an ICPR 2020 EfficientNet).",
     )
-    parser.add_argument("inputs", nargs="+", help="video files and/or folders (searched recursively)")
+    parser.add_argument(
+        "inputs",
+        nargs="+",
+        help="video files, folders (searched recursively) and/or http(s) links (a video file or a video "
+        "site's page, fetched safely)",
+    )
     parser.add_argument("--frames", type=int, help="frames to sample per video (default: the checkpoint's)")
     parser.add_argument("--start", type=seconds, help="start of the window to analyse, seconds (0 or more)")
     parser.add_argument("--end", type=seconds, help="end of the window to analyse, seconds (after --start)")
@@ -70,6 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--checkpoint", choices=registry.names(), help="registered checkpoint (default: env or registry)"
     )
     parser.add_argument("--weights", help="local checkpoint file (.pt or .safetensors)")
+    parser.add_argument(
+        "--second-opinion",
+        choices=[*registry.names(registry.EFFICIENTNET), OFF],
+        help="second detector (ICPR 2020 EfficientNet on BlazeFace's faces), or 'off'; "
+        "default: DEEPFAKE_SECOND_OPINION or the registry's",
+    )
     parser.add_argument(
         "--profile",
         choices=list(PROFILES),
@@ -108,6 +124,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         settings = replace(settings, weights_path=args.weights)
     if args.profile:
         settings = replace(settings, profile=args.profile)
+    if args.second_opinion:
+        settings = replace(settings, second_opinion=args.second_opinion)
     return settings
 
 
@@ -116,7 +134,11 @@ def describe(outcome: Outcome) -> str:
     if outcome.error is not None:
         return f"{outcome.path}: error: {outcome.error}"
     assert outcome.result is not None
-    return f"{outcome.path}: {outcome.result.verdict.message}"
+    line = f"{outcome.path}: {outcome.result.verdict.message}"
+    provenance = outcome.result.provenance
+    if provenance.present and not provenance.decides:
+        line += f" [{provenance.message()}]"
+    return line
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -159,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     return EXIT_SOME_FAILED if failed else EXIT_OK
 
 
-def pending(rows: RowFile, paths: list[Path], retry_failed: bool = True) -> list[Path]:
+def pending(rows: RowFile, paths: list[Path | str], retry_failed: bool = True) -> list[Path | str]:
     """The videos of ``paths`` still to analyse, given the rows already written.
 
     Args:
@@ -184,7 +206,8 @@ def save_explanations(result: AnalysisResult, folder: Path) -> list[Path]:
     """Write one PNG per explained face (crop | overlay) into ``folder``; returns the files.
 
     Names say the frame, its time and its fake probability, e.g.
-    ``frame_000123_t4.10s_fake0.87.png``.
+    ``frame_000123_t4.10s_fake0.87.png``; the second opinion's attention maps are
+    ``attention_frame_000123_person1_fake0.64.png``.
     """
     folder.mkdir(parents=True, exist_ok=True)
     written = []
@@ -196,4 +219,15 @@ def save_explanations(result: AnalysisResult, folder: Path) -> list[Path]:
         )
         cv2.imwrite(str(path), cv2.cvtColor(side_by_side(crop, frame.heatmap), cv2.COLOR_RGB2BGR))
         written.append(path)
+    for person in result.people:
+        for opinion in person.opinions[1:]:
+            for seen in opinion.frames:
+                face = result.second_crops.get((person.id, seen.frame_index))
+                if seen.attention is None or face is None:
+                    continue
+                path = folder / (
+                    f"attention_frame_{seen.frame_index:06d}_person{person.id}_fake{seen.fake_probability:.2f}.png"
+                )
+                cv2.imwrite(str(path), cv2.cvtColor(side_by_side(face, seen.attention), cv2.COLOR_RGB2BGR))
+                written.append(path)
     return written

@@ -28,7 +28,7 @@ from tqdm import tqdm
 from inference.errors import DeepfakeDetectorError
 from inference.faces.profiles import PROFILES
 from inference.pipeline import Detector
-from inference.settings import Settings
+from inference.settings import OFF, Settings
 from inference.tools import datasets, metrics
 from inference.tools.batch import analyze_all
 from inference.weights import registry
@@ -88,10 +88,14 @@ def plan_runs(
     weights: list[str],
     frames: list[int],
     profiles: list[str] | None = None,
+    second_opinions: list[str] | None = None,
 ) -> list[Run]:
-    """Every combination of the requested weights, frame counts and preprocessing profiles.
+    """Every combination of the requested weights, frame counts, preprocessing profiles and
+    second opinions.
 
-    Each list left empty means the configured value alone. Run names and folders are unique.
+    Each list left empty means the configured value alone, except the second opinions: none
+    given means "off", so that a run measures the named weights alone; a run with one is named
+    "... + NAME" and scores its combined verdicts. Run names and folders are unique.
     """
     models = [(name, base.with_checkpoint(name)) for name in checkpoints]
     models += [
@@ -102,15 +106,20 @@ def plan_runs(
         models = [(base.checkpoint_spec().name, base)]
     counts: list[int | None] = list(frames) or [None]
     chosen: list[str | None] = list(profiles or []) or [None]
+    seconds = list(second_opinions or []) or [OFF]
     combinations = [
         (
-            f"{model}" + (f" @ {count} frames" if count else "") + (f" ({profile} crops)" if profile else ""),
-            replace(settings, profile=profile or settings.profile),
+            f"{model}"
+            + (f" @ {count} frames" if count else "")
+            + (f" ({profile} crops)" if profile else "")
+            + (f" + {second}" if second != OFF else ""),
+            replace(settings, profile=profile or settings.profile, second_opinion=second),
             count,
         )
         for model, settings in models
         for count in counts
         for profile in chosen
+        for second in seconds
     ]
     names = _unique([name for name, _, _ in combinations], " #{}")
     # Folder names are compared without case, for case-insensitive file systems.
@@ -196,6 +205,14 @@ def build_parser() -> argparse.ArgumentParser:
         choices=list(PROFILES),
         help="preprocessing profile (repeat to compare, e.g. --profile training --profile app)",
     )
+    parser.add_argument(
+        "--second-opinion",
+        action="append",
+        default=[],
+        choices=[*registry.names(registry.EFFICIENTNET), OFF],
+        help="also judge with this second opinion and score the combined verdicts (repeat to compare; "
+        "default: off, the weights alone)",
+    )
     parser.add_argument("--out", type=Path, default=Path("evaluation"), help="output folder")
     return parser
 
@@ -206,7 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     try:
         videos = datasets.load(args.dataset)
-        runs = plan_runs(Settings.from_env(), args.checkpoint, args.weights, args.frames, args.profile)
+        runs = plan_runs(
+            Settings.from_env(), args.checkpoint, args.weights, args.frames, args.profile, args.second_opinion
+        )
     except (datasets.DatasetError, DeepfakeDetectorError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

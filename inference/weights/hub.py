@@ -1,14 +1,18 @@
-"""All Hugging Face Hub I/O: turn a checkpoint spec into local files."""
+"""All weights I/O: turn a checkpoint spec into local files, from the Hugging Face Hub or a pinned URL."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import urllib.parse
+import urllib.request
 from dataclasses import asdict, dataclass
 from functools import lru_cache
+from http.client import HTTPException
 from pathlib import Path
 from typing import Any
 
+import torch.hub
 from huggingface_hub import constants, file_exists, hf_hub_download, try_to_load_from_cache
 from huggingface_hub.errors import (
     EntryNotFoundError,
@@ -23,7 +27,7 @@ from huggingface_hub.errors import (
 
 from inference.errors import WeightsIntegrityError, WeightsUnavailableError
 from inference.weights.config import ModelConfig
-from inference.weights.registry import CheckpointSpec, HubFile
+from inference.weights.registry import CheckpointSpec, HubFile, UrlFile
 
 logger = logging.getLogger(__name__)
 
@@ -102,11 +106,11 @@ def resolve(spec: CheckpointSpec) -> ResolvedCheckpoint:
         revision, served, failures = None, None, []
     else:
         weights, digest, config, config_digest, served, failures = _first_available(spec)
-        revision = _snapshot_commit(weights) or served.revision
+        revision = _snapshot_commit(weights) or getattr(served, "revision", None)
     info = WeightsInfo(
         name=spec.name,
         location=served.location if served else spec.location,
-        repo_id=served.repo_id if served else None,
+        repo_id=served.repo_id if isinstance(served, HubFile) else None,
         filename=served.filename if served else weights.name,
         revision=revision,
         reported_accuracy=spec.reported_accuracy,
@@ -128,7 +132,7 @@ def resolve(spec: CheckpointSpec) -> ResolvedCheckpoint:
 
 def _first_available(
     spec: CheckpointSpec,
-) -> tuple[Path, str, ModelConfig, str | None, HubFile, list[str]]:
+) -> tuple[Path, str, ModelConfig, str | None, HubFile | UrlFile, list[str]]:
     """Download from the first source that works.
 
     Returns:
@@ -136,9 +140,12 @@ def _first_available(
     """
     failures = []
     tampered = False
-    for source in spec.sources():
+    for source in spec.all_sources():
         try:
-            weights = _download(source, source.filename)
+            if isinstance(source, UrlFile):
+                weights = _fetch_url(source, spec.sha256)
+            else:
+                weights = _download(source, source.filename)
             digest = _verified_sha256(weights, spec.sha256, source.location)
             config_file = _download(source, "config.json") if weights.suffix == ".safetensors" else None
             config, config_digest = _checked_config(spec, weights, config_file, source.location)
@@ -167,6 +174,9 @@ def available(spec: CheckpointSpec) -> bool:
     """
     if spec.local_path:
         return Path(spec.local_path).expanduser().is_file()
+    # A direct URL counts only once downloaded: checking it would need a request to its host.
+    if any(_url_target(UrlFile(url), spec.sha256).is_file() for url in spec.urls):
+        return True
     for source in spec.sources():
         filename = f"{source.subfolder}/{source.filename}" if source.subfolder else source.filename
         try:
@@ -295,6 +305,73 @@ def _download(source: HubFile, filename: str) -> Path:
             reason=reason,
         ) from exc
     return Path(path)
+
+
+URL_TIMEOUT_S = 30.0
+URL_CHUNK = 1 << 20
+
+
+def _url_target(source: UrlFile, sha256: str | None) -> Path:
+    """Where a direct download is kept: torch's hub cache (TORCH_HOME), in a folder of this
+    project named by the pinned hash, so that no other project's file of the same name is used."""
+    return (
+        Path(torch.hub.get_dir())
+        / "checkpoints"
+        / "deepfake-detector"
+        / (sha256 or "unpinned")
+        / source.filename
+    )
+
+
+def _fetch_url(source: UrlFile, sha256: str | None) -> Path:
+    """A direct download, from the cache when there and intact, else fetched and checked.
+
+    The download streams to a temporary file beside the target with a timeout on every network
+    operation (:data:`URL_TIMEOUT_S`), is hashed while written, and is moved into place only
+    when it has the pinned sha256. A cached file that no longer has it is replaced.
+
+    Raises:
+        WeightsUnavailableError: Offline (HF_HUB_OFFLINE=1, the one offline switch) and not
+            cached, or the download failed.
+        WeightsIntegrityError: If the downloaded bytes do not have the pinned sha256.
+    """
+    target = _url_target(source, sha256)
+    if target.is_file():
+        if not sha256 or file_sha256(target) == sha256.lower():
+            return target
+        logger.warning("cached %s does not have its pinned sha256; downloading it again", target)
+        target.unlink(missing_ok=True)
+    if constants.HF_HUB_OFFLINE:
+        reason = "offline (HF_HUB_OFFLINE=1) and not downloaded before"
+        raise WeightsUnavailableError(f"cannot get {source.url}: {reason}", reason=reason)
+    if not sha256:
+        logger.warning("downloading %s without a sha256 pin", source.url)
+    partial = target.with_name(target.name + ".part")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        digest = _download_to(source.url, partial)
+    except (OSError, HTTPException, ValueError) as exc:
+        partial.unlink(missing_ok=True)
+        reason = f"download failed ({_first_sentence(exc)})"
+        raise WeightsUnavailableError(f"cannot get {source.url}: {reason}", reason=reason) from exc
+    if sha256 and digest != sha256.lower():
+        partial.unlink(missing_ok=True)
+        reason = f"the download has sha256 {digest}, not the pinned {sha256.lower()}"
+        raise WeightsIntegrityError(f"{source.url}: {reason}; it was not kept", reason=reason)
+    partial.replace(target)
+    return target
+
+
+def _download_to(url: str, path: Path) -> str:
+    """Stream ``url`` (http or https) into ``path``; returns the hex sha256 of what was written."""
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        raise ValueError(f"only http and https downloads are allowed, not {url!r}")
+    digest = hashlib.sha256()
+    with urllib.request.urlopen(url, timeout=URL_TIMEOUT_S) as response, path.open("wb") as out:
+        while chunk := response.read(URL_CHUNK):
+            digest.update(chunk)
+            out.write(chunk)
+    return digest.hexdigest()
 
 
 def _snapshot_commit(path: Path) -> str | None:

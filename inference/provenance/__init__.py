@@ -1,0 +1,1 @@
+"""Where a video says it comes from: its Content Credentials (C2PA)."""
