@@ -11,7 +11,6 @@ find gets "face not found", never a guess.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 import threading
@@ -28,7 +27,7 @@ from inference.faces.detect import Box
 from inference.faces.icpr_crops import PaperCrop, paper_crop
 from inference.models.classifier import BatchDone, pick_device
 from inference.models.efficientnet import IcprScorer, load_network
-from inference.models.network import read_state_dict
+from inference.models.network import read_checked, read_state_dict
 from inference.result import (
     CANNOT_JUDGE,
     Opinion,
@@ -40,7 +39,7 @@ from inference.result import (
 )
 from inference.settings import Settings
 from inference.weights import hub
-from inference.weights.hub import ResolvedCheckpoint, WeightsInfo
+from inference.weights.hub import WeightsInfo
 from inference.weights.registry import CheckpointSpec
 
 logger = logging.getLogger(__name__)
@@ -263,7 +262,9 @@ def _load(
     # Both BlazeFace files are parsed from the bytes whose sha256 was checked against the pins.
     state = read_state_dict(finder_weights.weights_file, finder_weights.info.sha256)
     try:
-        grid = np.load(io.BytesIO(_verified_bytes(anchors)), allow_pickle=False)
+        grid = np.load(
+            io.BytesIO(read_checked(anchors.weights_file, anchors.info.sha256)), allow_pickle=False
+        )
         finder = FaceFinder.from_state(state, grid, chosen)
     except (RuntimeError, ValueError, OSError) as exc:
         raise CheckpointFormatError(f"BlazeFace files cannot be loaded: {exc}") from exc
@@ -272,22 +273,6 @@ def _load(
     return SecondOpinion(
         spec.name, str(spec.architecture), finder, IcprScorer(network, chosen, threads), weights.info
     )
-
-
-def _verified_bytes(resolved: ResolvedCheckpoint) -> bytes:
-    """A resolved file's bytes, read once and checked against the sha256 it was resolved with.
-
-    Raises:
-        WeightsIntegrityError: If the file changed since it was checked.
-    """
-    data = resolved.weights_file.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != resolved.info.sha256:
-        raise WeightsIntegrityError(
-            f"{resolved.weights_file.name} changed after it was checked (sha256 {digest})",
-            reason="the file changed after its sha256 was checked",
-        )
-    return data
 
 
 def unavailable_reason(exc: WeightsUnavailableError | CheckpointFormatError) -> str:

@@ -70,6 +70,30 @@ class ResNeXtLSTM(nn.Module):
         return self.linear1(hidden.mean(dim=0))
 
 
+def read_checked(path: Path, sha256: str | None) -> bytes:
+    """A weights file's bytes, read once; with ``sha256``, only if they have that hash.
+
+    Raises:
+        WeightsUnavailableError: If the file cannot be read.
+        WeightsIntegrityError: If the bytes read do not have ``sha256`` (the file changed after it
+            was checked).
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise WeightsUnavailableError(f"cannot read weights file {path}: {exc.strerror or exc}") from exc
+    if sha256 is not None:
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != sha256.lower():
+            raise WeightsIntegrityError(
+                f"{path} changed after it was checked: it now has sha256 {digest}, but "
+                f"{sha256.lower()} was checked and reported; it was not loaded. Try again, and "
+                "find out what rewrites the file",
+                reason=f"sha256 {digest} is not the checked {sha256.lower()}",
+            )
+    return data
+
+
 def read_state_dict(path: str | Path, sha256: str | None = None) -> dict[str, torch.Tensor]:
     """Read a checkpoint file into memory without executing any code from it.
 
@@ -89,19 +113,7 @@ def read_state_dict(path: str | Path, sha256: str | None = None) -> dict[str, to
         CheckpointFormatError: If the file is truncated, corrupted, or not a plain state_dict.
     """
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise WeightsUnavailableError(f"cannot read weights file {path}: {exc.strerror or exc}") from exc
-    if sha256 is not None:
-        digest = hashlib.sha256(data).hexdigest()
-        if digest != sha256.lower():
-            raise WeightsIntegrityError(
-                f"{path} changed after it was checked: it now has sha256 {digest}, but "
-                f"{sha256.lower()} was checked and reported; it was not loaded. Try again, and "
-                "find out what rewrites the file",
-                reason=f"sha256 {digest} is not the checked {sha256.lower()}",
-            )
+    data = read_checked(path, sha256)
     try:
         if path.suffix == ".safetensors":
             state = load_safetensors(data)
