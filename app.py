@@ -27,9 +27,10 @@ from inference import (
 )
 from inference import second_opinion as opinions
 from inference.faces import profiles
+from inference.live import LiveSlots
 from inference.result import MEANING
 from inference.weights import hub
-from ui import render
+from ui import live, render
 from ui.guards import (
     ANALYSIS,
     AnalysisStoppedError,
@@ -49,6 +50,7 @@ from ui.guards import (
     turn,
     visitor,
     visitor_message,
+    waiting,
     whole_number,
 )
 from ui.theme import THEME
@@ -205,6 +207,9 @@ def build_demo(settings: Settings) -> gr.Blocks:
     """Build the app for ``settings`` (weights are loaded on the first request, then reused)."""
     default_frames, default_profile = _defaults(settings)
     runs = Runs()
+    streams = live.LiveStreams(
+        LiveSlots(settings.live_max_streams), settings.live_time_limit_s, live.make_analyser(settings)
+    )
     choices = _offered(settings)
     second_choices = _offered_second(settings)
 
@@ -381,7 +386,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
 
     def busy(video: str | None, link: str | None, request: gr.Request) -> tuple[Any, ...]:
         # A run this page still has (an example clicked during one) ends before this one starts.
-        runs.stop(request.session_hash or "")
+        runs.restart(request.session_hash or "")
         shown_link = link_of(link)
         what = _name(video) if video or not shown_link else render.markdown_text(shown_link)
         working = f"Analysing {what}…"
@@ -391,17 +396,20 @@ def build_demo(settings: Settings) -> gr.Blocks:
         return gr.update(interactive=True), gr.update(visible=False)
 
     def stop(request: gr.Request) -> tuple[Any, ...]:
-        runs.stop(request.session_hash or "")
+        session = request.session_hash or ""
+        runs.halt(session, waiting(demo, session))
         return (*_empty(), "Stopped.", *idle())
 
     def new_video(request: gr.Request) -> tuple[Any, ...]:
-        runs.stop(request.session_hash or "")
-        uploads.leave(request.session_hash or "")
+        session = request.session_hash or ""
+        runs.halt(session, waiting(demo, session))
+        uploads.leave(session)
         return (*_empty(), "", *idle())
 
     def left(request: gr.Request) -> None:
-        if runs.stop(request.session_hash or ""):
+        if runs.forget(request.session_hash or ""):
             logger.info("a visitor left during an analysis; it was stopped")
+        streams.leave(request.session_hash or "")
         uploads.leave(request.session_hash or "")
 
     def refusal(request: gr.Request, inputs: int) -> list[Any]:
@@ -446,68 +454,76 @@ def build_demo(settings: Settings) -> gr.Blocks:
             "# 🕵️ Deepfake video detector\nDrop in or record a video with a face. The app samples "
             "frames, follows every face, and two detectors (a ResNeXt50 + LSTM trained on FaceForensics++ "
             "and, as a second opinion, an EfficientNet-B4 trained on DFDC) say whether each looks **REAL** "
-            "or **FAKE** (or that they cannot tell), and show why."
+            "or **FAKE** (or that they cannot tell), and show why. **Live camera** judges your camera "
+            "while it plays."
         )
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=1, min_width=300):
-                video = UploadedVideo(label="Video", sources=["upload", "webcam"], height=320)
-                # One compact line, so that on a phone the verdict stays close under the video.
-                link = gr.Textbox(
-                    label="Link to the video",
-                    show_label=False,
-                    placeholder="…or paste a link: a video file or a post on a video site (https://…)",
-                    max_lines=1,
-                    container=False,
-                    elem_id="link",
+        with gr.Tabs():
+            with gr.Tab("Check a video", id="file"):
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=1, min_width=300):
+                        video = UploadedVideo(label="Video", sources=["upload", "webcam"], height=320)
+                        # One compact line, so that on a phone the verdict stays close under the video.
+                        link = gr.Textbox(
+                            label="Link to the video",
+                            show_label=False,
+                            placeholder="…or paste a link: a video file or a post on a video site (https://…)",
+                            max_lines=1,
+                            container=False,
+                            elem_id="link",
+                        )
+                        explain = gr.Checkbox(
+                            value=False, label="Explain: show where the model looked (about twice as slow)"
+                        )
+                        with gr.Row():
+                            analyze_button = gr.Button("Analyze", variant="primary", size="lg", scale=3)
+                            stop_button = gr.Button("Stop", variant="stop", size="lg", scale=1, visible=False)
+                        status = gr.Markdown(elem_id="status")
+                        label = gr.Label(label="Verdict", num_top_classes=2)
+                        summary = gr.Markdown(elem_id="summary")
+                        provenance = gr.Markdown(elem_id="provenance")
+                        people = gr.HTML(elem_id="people")
+                        with gr.Accordion("Frames and model weights", open=False):
+                            frames = gr.Slider(
+                                1,
+                                settings.max_frames,
+                                value=default_frames,
+                                step=1,
+                                label="Frames to sample",
+                                info="More frames: slower, steadier.",
+                            )
+                            checkpoint = gr.Dropdown(
+                                choices, value=settings.checkpoint, label="Model weights"
+                            )
+                            profile = gr.Radio(
+                                [(f"{p.name}: {p.summary}", p.name) for p in profiles.PROFILES.values()],
+                                value=default_profile,
+                                label="Face crops",
+                            )
+                            second_opinion = gr.Dropdown(
+                                second_choices,
+                                value=settings.second_opinion,
+                                label="Second opinion",
+                                info="An EfficientNet-B4 trained on DFDC (ICPR 2020), on its own "
+                                "face finder.",
+                            )
+                    with gr.Column(scale=1, min_width=300):
+                        timeline = gr.Plot(label="Fake probability across the clip", format="png")
+                        gallery = gr.Gallery(
+                            label="Faces scored (person, time, fake probability; 2nd: the second opinion)",
+                            columns=4,
+                            height="auto",
+                            object_fit="contain",
+                        )
+                        report_file = gr.File(label="JSON report")
+                examples = gr.Examples(
+                    examples=[[str(EXAMPLES_DIR / name)] for name in EXAMPLES],
+                    example_labels=list(EXAMPLES.values()),
+                    inputs=[video],
+                    cache_examples=False,
+                    api_visibility="private",
                 )
-                explain = gr.Checkbox(
-                    value=False, label="Explain: show where the model looked (about twice as slow)"
-                )
-                with gr.Row():
-                    analyze_button = gr.Button("Analyze", variant="primary", size="lg", scale=3)
-                    stop_button = gr.Button("Stop", variant="stop", size="lg", scale=1, visible=False)
-                status = gr.Markdown(elem_id="status")
-                label = gr.Label(label="Verdict", num_top_classes=2)
-                summary = gr.Markdown(elem_id="summary")
-                provenance = gr.Markdown(elem_id="provenance")
-                people = gr.HTML(elem_id="people")
-                with gr.Accordion("Frames and model weights", open=False):
-                    frames = gr.Slider(
-                        1,
-                        settings.max_frames,
-                        value=default_frames,
-                        step=1,
-                        label="Frames to sample",
-                        info="More frames: slower, steadier.",
-                    )
-                    checkpoint = gr.Dropdown(choices, value=settings.checkpoint, label="Model weights")
-                    profile = gr.Radio(
-                        [(f"{p.name}: {p.summary}", p.name) for p in profiles.PROFILES.values()],
-                        value=default_profile,
-                        label="Face crops",
-                    )
-                    second_opinion = gr.Dropdown(
-                        second_choices,
-                        value=settings.second_opinion,
-                        label="Second opinion",
-                        info="An EfficientNet-B4 trained on DFDC (ICPR 2020), on its own face finder.",
-                    )
-            with gr.Column(scale=1, min_width=300):
-                timeline = gr.Plot(label="Fake probability across the clip", format="png")
-                gallery = gr.Gallery(
-                    label="Faces scored (person, time, fake probability; 2nd: the second opinion)",
-                    columns=4,
-                    height="auto",
-                    object_fit="contain",
-                )
-                report_file = gr.File(label="JSON report")
-        examples = gr.Examples(
-            examples=[[str(EXAMPLES_DIR / name)] for name in EXAMPLES],
-            example_labels=list(EXAMPLES.values()),
-            inputs=[video],
-            cache_examples=False,
-            api_visibility="private",
-        )
+            with gr.Tab("Live camera", id="live"):
+                live.tab(settings, streams, default_profile)
         gr.Markdown(
             ABOUT.format(
                 fake=MEANING[FAKE],
@@ -524,15 +540,13 @@ def build_demo(settings: Settings) -> gr.Blocks:
         # An analysis starts from the button, or from an example once it is loaded (with the
         # page's frames and Explain settings); either way with the outputs cleared first.
         # Each run's last step sets the buttons back (a stopped run leaves all to what stopped it).
-        analyses: list[Any] = []
         for start in (analyze_button.click, examples.load_input_event.then):
-            analysis = start(
+            start(
                 busy,
                 [video, link],
                 [*shown, *buttons],
                 queue=False,
                 api_visibility="private",
-                cancels=analyses[:],
             ).then(
                 analyze_page,
                 inputs,
@@ -542,9 +556,11 @@ def build_demo(settings: Settings) -> gr.Blocks:
                 validator=limit_7,
                 trigger_mode="always_last",
             )
-            analyses.append(analysis)
-        # A new or cleared video, Stop, or leaving the page ends the analysis of the old one.
-        ends = {"cancels": analyses, "queue": False, "api_visibility": "private"}
+        # A new or cleared video, Stop, or leaving the page ends the analysis of the old one. The
+        # run is told to stop and ends at its next check, so its event completes like any other:
+        # Gradio's `cancels` would drop the event while its thread ran on, and the page then
+        # sometimes kept the outputs' spinners going for good.
+        ends = {"queue": False, "api_visibility": "private"}
         for event in (video.upload, video.clear, video.stop_recording):
             event(new_video, None, [*shown, *buttons], **ends)
         stop_button.click(stop, None, [*shown, *buttons], **ends)
@@ -622,21 +638,24 @@ demo = build_demo(SETTINGS)
 
 
 def warm_up(settings: Settings) -> None:
-    """Load (and on the Space, download) both detectors' weights before the first visitor.
+    """Load (and on the Space, download) both detectors' weights before the first visitor, and
+    run the live path once.
 
     On failure the app still starts, and every request says so (the second opinion's failure
     is remembered for a while, so requests do not each wait on unreachable sources).
     """
-    try:
-        Detector.from_settings(settings)
-    except DeepfakeDetectorError as exc:
-        logger.warning("weights not loaded, every request will say so: %s", exc)
     spec = settings.second_opinion_spec()
     if spec is not None:
         try:
             opinions.load(spec, settings.blazeface_specs(), settings.device, settings.torch_threads)
         except DeepfakeDetectorError as exc:
             opinions.unavailable_reason(exc)
+    try:
+        detector = Detector.from_settings(settings)
+    except DeepfakeDetectorError as exc:
+        logger.warning("weights not loaded, every request will say so: %s", exc)
+        return
+    live.warm_up(detector, EXAMPLES_DIR / next(iter(EXAMPLES)))
 
 
 if __name__ == "__main__":

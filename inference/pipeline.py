@@ -20,6 +20,7 @@ from inference.errors import CheckpointFormatError, LimitExceededError, VideoErr
 from inference.faces.detect import Box, area
 from inference.faces.profiles import Profile
 from inference.faces.profiles import get as get_profile
+from inference.faces.refine import BoxRefiner
 from inference.faces.tracking import PeopleTracker
 from inference.links import fetch_link
 from inference.models.classifier import BatchDone, Classifier, pick_device
@@ -42,6 +43,7 @@ from inference.settings import OFF, Settings, SettingsError
 from inference.video.sampling import (
     DecodeAhead,
     DecodePlan,
+    Frame,
     VideoInfo,
     Window,
     analysis_window,
@@ -168,14 +170,14 @@ class Detector:
         window = analysis_window(info, start_s, end_s, self.settings.max_duration_s)
         chosen = self.profile(profile)
         size = self.classifier.config.image_size
-        second, detectors = self._detectors(second_opinion)
+        second, detectors = self.load_detectors(second_opinion)
         collected = collect_faces(path, info, window, count, chosen, self.settings, size, report, second)
         if collected.sampled == 0:
             raise VideoError(f"{path.name}: no frame could be decoded")
         report(DECODED, "scoring faces")
         model_started = time.perf_counter()
-        numbers = self._ranking(collected.faces)
-        faces, dropped = self._keep_most_seen(collected.faces, numbers)
+        numbers = self.ranking(collected.faces)
+        faces, dropped = self.keep_most_seen(collected.faces, numbers)
         collected.sightings = [s for s in collected.sightings if s.person in numbers]
         crops = chosen.finish([face.crop_bgr for face in faces])
         notes = self._notes(collected, count, window, info)
@@ -191,27 +193,18 @@ class Detector:
         scores = self._score(faces, crops, _stage(report, DECODED, second_start, "scoring"))
         timings = {"decode": collected.decode_s, "faces": collected.faces_s}
         timings["model"] = time.perf_counter() - model_started
-        frame_scores = [
-            FrameScore(face.frame_index, face.timestamp_s, face.box, float(score), None, face.person)
-            for face, score in zip(faces, scores, strict=True)
-        ]
-        people = self._people(frame_scores, collected.sampled)
-        frames_with_face = len({face.frame_index for face in faces})
         second_started = time.perf_counter()
-        people = self._opinions(
-            people,
-            second,
+        frame_scores, people = self.judge_people(
+            faces,
+            scores,
             collected,
             numbers,
+            second,
             explain,
             _stage(report, second_start, scoring_end, "second opinion"),
         )
-        detectors[0] = replace(detectors[0], frames_scored=len(faces))
         if second is not None:
             timings["second_opinion"] = collected.second_s + time.perf_counter() - second_started
-            detectors[1] = replace(
-                detectors[1], frames_scored=sum(p.opinions[1].frames_scored for p in people)
-            )
         if gradcam:
             explain_started = time.perf_counter()
             heatmaps = self.classifier.explain(crops, _stage(report, SCORED, 1.0, "explaining"))
@@ -219,19 +212,113 @@ class Detector:
                 replace(frame, heatmap=heatmap) for frame, heatmap in zip(frame_scores, heatmaps, strict=True)
             ]
             timings["explain"] = time.perf_counter() - explain_started
+        result = self.build_result(
+            path.name,
+            collected,
+            frame_scores,
+            crops,
+            people,
+            detectors,
+            info=info,
+            profile=chosen,
+            notes=notes,
+            dropped=dropped,
+            timings={**timings, "total": time.perf_counter() - started},
+            provenance=provenance,
+            second_crops=self._second_crops(collected, numbers) if explain and second else {},
+        )
+        report(1.0, "done")
+        return result
+
+    def judge_people(
+        self,
+        faces: list[Face],
+        scores: np.ndarray,
+        collected: CollectedFaces,
+        numbers: dict[int, int],
+        second: SecondOpinion | None,
+        explain: bool,
+        done: BatchDone,
+    ) -> tuple[list[FrameScore], list[Person]]:
+        """The scored faces as frame scores, and each person judged by every detector.
+
+        Args:
+            faces: The kept faces in time order, renumbered (see :meth:`keep_most_seen`).
+            scores: The first detector's fake probability of each face, same order.
+            collected: What was gathered while decoding (sampled count, second opinion's faces).
+            numbers: Tracker's person number -> our number (see :meth:`ranking`).
+            second: The loaded second opinion, or None.
+            explain: Also give the second opinion's attention maps.
+            done: Told of the second opinion's faces after each batch (it may raise to stop).
+
+        Raises:
+            NonFiniteScoreError: If a score is NaN or infinite.
+        """
+        frame_scores = [
+            FrameScore(face.frame_index, face.timestamp_s, face.box, float(score), None, face.person)
+            for face, score in zip(faces, scores, strict=True)
+        ]
+        people = self._people(frame_scores, collected.sampled)
+        return frame_scores, self._opinions(people, second, collected, numbers, explain, done)
+
+    def build_result(
+        self,
+        name: str,
+        collected: CollectedFaces,
+        frame_scores: list[FrameScore],
+        crops_bgr: list[np.ndarray],
+        people: list[Person],
+        detectors: list[DetectorInfo],
+        *,
+        info: VideoInfo,
+        profile: Profile,
+        notes: list[str],
+        dropped: int,
+        timings: dict[str, float],
+        provenance: Provenance | None = None,
+        second_crops: dict[tuple[int, int], np.ndarray] | None = None,
+    ) -> AnalysisResult:
+        """The result of an analysis once its faces are scored and its people judged.
+
+        Args:
+            name: The file's (or stream's) name for the report.
+            collected: What was gathered while decoding.
+            frame_scores: One per kept face, in time order (see :meth:`judge_people`).
+            crops_bgr: The crops the network scored, (S, S, 3) uint8 BGR, same order.
+            people: The people judged by every detector (see :meth:`judge_people`).
+            detectors: The detectors asked, the first one first (see :meth:`load_detectors`).
+            info: The video's size, frame rate and length.
+            profile: The preprocessing profile the crops were made with.
+            notes: What the report says first; the unavailable detectors, the people left out
+                and the unconfirmed boxes follow.
+            dropped: How many people were seen but left out (see :meth:`keep_most_seen`).
+            timings: Seconds per stage, "total" included.
+            provenance: The file's Content Credentials; none for a stream.
+            second_crops: The second opinion's faces, when explained.
+
+        Raises:
+            NonFiniteScoreError: If a person's fake probability is NaN or infinite.
+        """
+        provenance = provenance or Provenance()
+        detectors = list(detectors)
+        detectors[0] = replace(detectors[0], frames_scored=len(frame_scores))
+        if detectors[1].status == "used":
+            detectors[1] = replace(
+                detectors[1], frames_scored=sum(p.opinions[1].frames_scored for p in people)
+            )
+        frames_with_face = len({frame.frame_index for frame in frame_scores})
         verdict, video_opinions = self._video_verdicts(people, collected.sampled, frames_with_face, detectors)
         verdict = with_provenance(verdict, provenance)
-        logger.info("%s: %s", path.name, verdict.message)
-        report(1.0, "done")
+        logger.info("%s: %s", name, verdict.message)
         return AnalysisResult(
-            file_name=path.name,
+            file_name=name,
             verdict=verdict,
             frames_sampled=collected.sampled,
             frames=frame_scores,
-            crops=[cv2.cvtColor(face_crop, cv2.COLOR_BGR2RGB) for face_crop in crops],
+            crops=[cv2.cvtColor(face_crop, cv2.COLOR_BGR2RGB) for face_crop in crops_bgr],
             weights=self.classifier.info,
             video=info,
-            timings={**timings, "total": time.perf_counter() - started},
+            timings=timings,
             notes=notes
             + [
                 f"second opinion {d.name} unavailable: {d.reason}"
@@ -239,12 +326,12 @@ class Detector:
                 if d.status == "unavailable"
             ]
             + self._dropped_note(dropped)
-            + _unrefined_note(collected.unrefined, len(collected.faces), chosen),
+            + _unrefined_note(collected.unrefined, len(collected.faces), profile),
             people=people,
-            profile=chosen.name,
+            profile=profile.name,
             detectors=detectors,
             opinions=video_opinions,
-            second_crops=self._second_crops(collected, numbers) if explain and second else {},
+            second_crops=second_crops or {},
             provenance=provenance,
         )
 
@@ -303,7 +390,7 @@ class Detector:
                 ) from exc
             raise VideoError(f"{path.name}: cannot be read: {exc.strerror or exc}") from exc
 
-    def _detectors(self, requested: str | None) -> tuple[SecondOpinion | None, list[DetectorInfo]]:
+    def load_detectors(self, requested: str | None) -> tuple[SecondOpinion | None, list[DetectorInfo]]:
         """The loaded second opinion (or None) and the detectors of this analysis, first one first.
 
         Raises:
@@ -398,7 +485,7 @@ class Detector:
             done(scored, len(faces))
         return scores
 
-    def _ranking(self, faces: list[Face]) -> dict[int, int]:
+    def ranking(self, faces: list[Face]) -> dict[int, int]:
         """Tracker's person number -> our number from 1 for the most-seen people (at most
         DEEPFAKE_MAX_PEOPLE), the most seen first, ties by first appearance."""
         seen = Counter(face.person for face in faces)
@@ -408,7 +495,7 @@ class Detector:
         ranked = sorted(seen, key=lambda person: (-seen[person], first[person]))
         return {person: rank + 1 for rank, person in enumerate(ranked[: self.settings.max_people])}
 
-    def _keep_most_seen(self, faces: list[Face], numbers: dict[int, int]) -> tuple[list[Face], int]:
+    def keep_most_seen(self, faces: list[Face], numbers: dict[int, int]) -> tuple[list[Face], int]:
         """The faces of the people ``numbers`` keeps, renumbered.
 
         Returns:
@@ -515,13 +602,10 @@ def collect_faces(
     appearances: Counter[int] = Counter()
     for frame in frames:
         tick = time.perf_counter()
-        located = []
-        for person, found in tracker.locate(frame.image):
-            box, refined = refiner.box(frame.image, found)
-            collected.unrefined += not refined
-            face_crop = profile.crop(frame.image, box, image_size)
-            collected.faces.append(Face(frame.index, frame.timestamp_s, box, face_crop, person))
-            located.append((person, box))
+        found, unrefined = faces_in_frame(frame, tracker, refiner, profile, image_size)
+        collected.faces += found
+        collected.unrefined += unrefined
+        located = [(face.person, face.box) for face in found]
         collected.faces_s += time.perf_counter() - tick
         appearances.update(person for person, _ in located)
         due = {
@@ -537,6 +621,33 @@ def collect_faces(
             report(DECODED * collected.sampled / total, f"frame {collected.sampled} of {total}")
     collected.decode_s = frames.busy_s
     return collected
+
+
+def faces_in_frame(
+    frame: Frame, tracker: PeopleTracker, refiner: BoxRefiner, profile: Profile, image_size: int
+) -> tuple[list[Face], int]:
+    """Follow the faces of one frame and crop each with ``profile`` (the one place crops are made).
+
+    Args:
+        frame: The frame, its image (H, W, 3) uint8 BGR.
+        tracker: The video's tracker; it takes this frame as its next step.
+        refiner: The profile's refiner of this video (see :meth:`Profile.refiner`).
+        profile: How the crops are made.
+        image_size: Side of the crops, pixels.
+
+    Returns:
+        The faces, left to right, with boxes (top, right, bottom, left) in frame pixels and crops
+        (image_size, image_size, 3) uint8 BGR before :meth:`Profile.finish`; and how many of the
+        boxes the profile's detector did not confirm.
+    """
+    faces = []
+    unrefined = 0
+    for person, found in tracker.locate(frame.image):
+        box, refined = refiner.box(frame.image, found)
+        unrefined += not refined
+        face_crop = profile.crop(frame.image, box, image_size)
+        faces.append(Face(frame.index, frame.timestamp_s, box, face_crop, person))
+    return faces, unrefined
 
 
 def _stage(report: Progress, start: float, end: float, doing: str) -> BatchDone:

@@ -25,6 +25,10 @@
 | DEEPFAKE_MAX_FRAMES | largest number of frames one request may sample | 200 |
 | DEEPFAKE_QUEUE_SIZE | requests the app lets wait in its queue before refusing more | 16 |
 | DEEPFAKE_TORCH_THREADS | threads for torch on CPU; 0 keeps torch's choice | 0 |
+| RAY_ADDRESS | Ray's own: the cluster `--ray` joins when given no address | unset (a local Ray) |
+| DEEPFAKE_RAY_ACTORS | detector actors of a `--ray` run; 0: as many as the cluster holds | 0 |
+| DEEPFAKE_RAY_CPUS_PER_ACTOR | CPUs each of those actors takes (its torch threads) | 1 |
+| DEEPFAKE_RAY_GPUS_PER_ACTOR | GPUs each actor takes where the cluster has GPUs (0.25: 4 per GPU) | 1 |
 | DEEPFAKE_MAX_DECODE_PIXELS | pixels one request may decode, then keyframes only | 4147200000 (2000x1080p) |
 | DEEPFAKE_REQUEST_TIMEOUT_S | the app stops an analysis that runs longer, seconds | 300 |
 | DEEPFAKE_MAX_QUEUED_PER_VISITOR | analyses one visitor may have waiting or running in the app | 2 |
@@ -38,6 +42,9 @@
 | DEEPFAKE_LINK_TIMEOUT_S | a link's whole download (page, redirects, video) must end within, s | 120 |
 | DEEPFAKE_LINK_MAX_DURATION_S | a linked video longer than this is refused, seconds | 600 |
 | DEEPFAKE_BLAZEFACE_PATH | a local blazeface.pth (anchors.npy beside it), pinned by the registry | unset |
+| DEEPFAKE_LIVE_WINDOW_S | a live stream's rolling verdict is over this many last seconds | 3 |
+| DEEPFAKE_LIVE_TIME_LIMIT_S | one live stream is judged for at most this many seconds | 120 |
+| DEEPFAKE_LIVE_MAX_STREAMS | live streams the app judges at once | 1 |
 """
 
 from __future__ import annotations
@@ -110,6 +117,10 @@ class Settings:
     max_frames: int = 200
     queue_size: int = 16
     torch_threads: int = 0
+    ray_address: str | None = None
+    ray_actors: int = 0
+    ray_cpus_per_actor: float = 1.0
+    ray_gpus_per_actor: float = 1.0
     max_decode_pixels: int = 2000 * 1920 * 1080
     request_timeout_s: float = 300.0
     max_queued_per_visitor: int = 2
@@ -123,6 +134,9 @@ class Settings:
     allow_private_urls: bool = False
     link_timeout_s: float = 120.0
     link_max_duration_s: float = 600.0
+    live_window_s: float = 3.0
+    live_time_limit_s: float = 120.0
+    live_max_streams: int = 1
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -156,6 +170,10 @@ class Settings:
             max_frames=_number(env, "DEEPFAKE_MAX_FRAMES", 200, int),
             queue_size=_number(env, "DEEPFAKE_QUEUE_SIZE", 16, int),
             torch_threads=_number(env, "DEEPFAKE_TORCH_THREADS", 0, int),
+            ray_address=env.get("RAY_ADDRESS") or None,
+            ray_actors=_number(env, "DEEPFAKE_RAY_ACTORS", 0, int),
+            ray_cpus_per_actor=_number(env, "DEEPFAKE_RAY_CPUS_PER_ACTOR", 1.0, float),
+            ray_gpus_per_actor=_number(env, "DEEPFAKE_RAY_GPUS_PER_ACTOR", 1.0, float),
             max_decode_pixels=_number(env, "DEEPFAKE_MAX_DECODE_PIXELS", 2000 * 1920 * 1080, int),
             request_timeout_s=_number(env, "DEEPFAKE_REQUEST_TIMEOUT_S", 300.0, float),
             max_queued_per_visitor=_number(env, "DEEPFAKE_MAX_QUEUED_PER_VISITOR", 2, int),
@@ -170,6 +188,9 @@ class Settings:
             allow_private_urls=_flag(env, "DEEPFAKE_ALLOW_PRIVATE_URLS"),
             link_timeout_s=_number(env, "DEEPFAKE_LINK_TIMEOUT_S", 120.0, float),
             link_max_duration_s=_number(env, "DEEPFAKE_LINK_MAX_DURATION_S", 600.0, float),
+            live_window_s=_number(env, "DEEPFAKE_LIVE_WINDOW_S", 3.0, float),
+            live_time_limit_s=_number(env, "DEEPFAKE_LIVE_TIME_LIMIT_S", 120.0, float),
+            live_max_streams=_number(env, "DEEPFAKE_LIVE_MAX_STREAMS", 1, int),
         )
         settings.validate()
         return settings
@@ -200,6 +221,9 @@ class Settings:
             (self.max_frames >= 1, "DEEPFAKE_MAX_FRAMES", self.max_frames),
             (self.queue_size >= 1, "DEEPFAKE_QUEUE_SIZE", self.queue_size),
             (self.torch_threads >= 0, "DEEPFAKE_TORCH_THREADS", self.torch_threads),
+            (self.ray_actors >= 0, "DEEPFAKE_RAY_ACTORS", self.ray_actors),
+            (self.ray_cpus_per_actor > 0, "DEEPFAKE_RAY_CPUS_PER_ACTOR", self.ray_cpus_per_actor),
+            (self.ray_gpus_per_actor > 0, "DEEPFAKE_RAY_GPUS_PER_ACTOR", self.ray_gpus_per_actor),
             (self.max_decode_pixels > 0, "DEEPFAKE_MAX_DECODE_PIXELS", self.max_decode_pixels),
             (self.request_timeout_s > 0, "DEEPFAKE_REQUEST_TIMEOUT_S", self.request_timeout_s),
             (
@@ -212,6 +236,9 @@ class Settings:
             (self.trusted_proxies >= 0, "DEEPFAKE_TRUSTED_PROXIES", self.trusted_proxies),
             (self.link_timeout_s > 0, "DEEPFAKE_LINK_TIMEOUT_S", self.link_timeout_s),
             (self.link_max_duration_s > 0, "DEEPFAKE_LINK_MAX_DURATION_S", self.link_max_duration_s),
+            (self.live_window_s > 0, "DEEPFAKE_LIVE_WINDOW_S", self.live_window_s),
+            (self.live_time_limit_s > 0, "DEEPFAKE_LIVE_TIME_LIMIT_S", self.live_time_limit_s),
+            (self.live_max_streams >= 1, "DEEPFAKE_LIVE_MAX_STREAMS", self.live_max_streams),
             (
                 self.second_opinion in self.second_opinions(),
                 "DEEPFAKE_SECOND_OPINION",

@@ -135,6 +135,7 @@ def serve(settings: Settings) -> Iterator[str]:
     """Serve the app built for ``settings`` on a free local port; yields its URL."""
     import app
 
+    app.warm_up(settings)  # as `python app.py` does
     demo = app.build_demo(settings)
     demo.launch(
         prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", **app.launch_options(demo, settings)
@@ -190,3 +191,39 @@ def files_on_loopback(folder: Path) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+# Where this process's sockets connected while the tests' Ray started (see ray_cluster).
+RAY_START_CONNECTIONS: list[str] = []
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(hub_cache: Path) -> Iterator[str]:
+    """One Ray for the whole run, started as ``--ray`` starts one (on the loopback), with 2 CPUs
+    and its token in the environment (not in ~/.ray); yields its address. Skips when Ray is not
+    installed."""
+    import contextlib
+    import importlib.util
+    import secrets
+    import socket
+
+    if importlib.util.find_spec("ray") is None:
+        pytest.skip("Ray is not installed: pip install -r requirements-cluster.txt")
+    from inference.tools import ray_runner
+
+    connect = socket.socket.connect
+
+    def recorded(self: socket.socket, address: object) -> None:
+        RAY_START_CONNECTIONS.append(str(address[0] if isinstance(address, tuple) else address))
+        connect(self, address)
+
+    with contextlib.ExitStack() as stack:
+        environment = stack.enter_context(pytest.MonkeyPatch.context())
+        environment.delenv("RAY_ADDRESS", raising=False)
+        environment.setenv("RAY_AUTH_TOKEN", secrets.token_hex(32))
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(socket.socket, "connect", recorded)
+            stack.enter_context(ray_runner.session(None, cpus=2))
+        import ray
+
+        yield ray.get_runtime_context().gcs_address

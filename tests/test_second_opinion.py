@@ -140,7 +140,7 @@ def test_explain_gives_the_attention_map_of_the_second_opinion(second_detector):
 
 
 def test_a_person_blazeface_does_not_find_gets_face_not_found(second_detector, two_detectors):
-    second = second_detector._detectors(None)[0]
+    second = second_detector.load_detectors(None)[0]
     person = two_detectors.people[0]
     opinion = second.judge(person, [], looked_at=5, settings=second_detector.settings, explain=False)
     assert opinion.verdict.label == CANNOT_JUDGE

@@ -29,6 +29,7 @@ from gradio.utils import get_upload_folder
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from gradio_client.utils import QueueError
+from test_live_browser import camera_y4m, live_tab, reported, start_camera, stop_camera
 
 from inference import Settings
 from ui.guards import folder_bytes
@@ -55,6 +56,8 @@ def server(hub_cache: Path, tmp_path_factory: pytest.TempPathFactory):
         "GRADIO_TEMP_DIR": str(tmp_path_factory.mktemp("gradio")),
         "DEEPFAKE_MAX_QUEUED_PER_VISITOR": "64",
         "DEEPFAKE_QUEUE_SIZE": "16",
+        # The live stream runs through three rounds of analyses before it is stopped.
+        "DEEPFAKE_LIVE_TIME_LIMIT_S": "1800",
     }
     log = (tmp_path_factory.mktemp("server") / "server.log").open("w")
     process = subprocess.Popen(
@@ -86,19 +89,26 @@ def call(url: str, endpoint: str, clip: Path) -> str:
 
 
 def test_every_entry_point_at_once_keeps_the_server_alive(
-    server, genuine_clip: Path, manipulated_clip: Path, no_face_clip: Path
+    server, genuine_clip: Path, manipulated_clip: Path, no_face_clip: Path, tmp_path: Path
 ):
     url, process, log = server
     peak = Peak(process.pid)
+    camera = camera_y4m(genuine_clip, tmp_path)
     with peak, sync_page(url, genuine_clip) as page:
-        # /predict, /report with Explain and the page's own event, fired together, three times.
-        for _ in range(3):
-            with ThreadPoolExecutor(2) as pool:
-                predicted = pool.submit(call, url, "/predict", manipulated_clip)
-                reported = pool.submit(call, url, "/report", no_face_clip)
-                assert page.analyse() in LABELS
-                assert predicted.result(timeout=300) in LABELS
-                assert reported.result(timeout=300) == "CANNOT JUDGE"
+        # A live camera stream, /predict, /report with Explain and the page's own event, all
+        # together, three times; then the stream is stopped and reported.
+        with live_tab(page.playwright, url, camera) as live:
+            start_camera(live)
+            for _ in range(3):
+                with ThreadPoolExecutor(2) as pool:
+                    predicted = pool.submit(call, url, "/predict", manipulated_clip)
+                    reported_ = pool.submit(call, url, "/report", no_face_clip)
+                    assert page.analyse() in LABELS
+                    assert predicted.result(timeout=300) in LABELS
+                    assert reported_.result(timeout=300) == "CANNOT JUDGE"
+            stop_camera(live)
+            # Judged all along, beside the analyses (one frame in a few seconds at the very least).
+            assert reported(live) >= 10
         # Then 24 API calls at once: each answered, or told the queue (16) is full.
         jobs = [
             (("/predict", "/report")[i % 2], (genuine_clip, manipulated_clip, no_face_clip)[i % 3])
@@ -147,8 +157,9 @@ class Peak:
 class Page:
     """A visitor's page with a clip uploaded and 6 frames set."""
 
-    def __init__(self, page) -> None:
+    def __init__(self, page, playwright) -> None:
         self.page = page
+        self.playwright = playwright  # for more browsers in the same thread
 
     def analyse(self) -> str:
         """Press Analyze; returns the verdict shown."""
@@ -183,7 +194,7 @@ def sync_page(url: str, clip: Path) -> Iterator[Page]:
         expect(page.get_by_test_id("Video-player")).to_be_visible(timeout=60_000)
         page.get_by_text("Frames and model weights").click()
         page.get_by_label("number input for Frames to sample").fill("6")
-        yield Page(page)
+        yield Page(page, playwright)
         browser.close()
     assert errors == [], errors
 

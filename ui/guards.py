@@ -77,6 +77,10 @@ class Run:
             )
 
 
+# A Stop pressed while the page's analysis waited is kept this long: the queue holds at most
+# DEEPFAKE_QUEUE_SIZE analyses of a few minutes each, so that one has started well before.
+HALT_KEEP_S = 3600.0
+
 # One analysis at a time in the process, whatever Gradio's queue believes: a cancelled request
 # frees its queue slot at once, but its thread runs on until the engine next checks the run.
 _ONE_AT_A_TIME = threading.Semaphore(1)
@@ -99,14 +103,23 @@ class Runs:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._runs: dict[str, Run] = {}
+        # Pages that pressed Stop while their analysis waited in the queue, with when: it ends as
+        # it starts. Forgotten after HALT_KEEP_S (that analysis has long started or been dropped).
+        self._halted: dict[str, float] = {}
 
     def start(self, session: str, limit_s: float) -> Run:
-        """Register a new run for ``session`` (a run it still had is stopped)."""
+        """Register a new run for ``session`` (a run it still had is stopped).
+
+        The run starts stopped when the page pressed Stop while it waited in the queue.
+        """
         run = Run(session, time.monotonic() + limit_s, limit_s)
         with self._lock:
             previous = self._runs.get(session)
             if previous is not None:
                 previous.stop.set()
+            halted = self._halted.pop(session, None)
+            if halted is not None and time.monotonic() - halted < HALT_KEEP_S:
+                run.stop.set()
             self._runs[session] = run
         return run
 
@@ -124,6 +137,29 @@ class Runs:
             run.stop.set()
             logger.info("stopped the analysis of session %s", session[:8])
         return run is not None
+
+    def halt(self, session: str, queued: bool) -> None:
+        """The page pressed Stop (or changed its video): stop its run, and when it has an analysis
+        waiting in the queue (``queued``, from :func:`queued_events`), that one as it starts."""
+        if self.stop(session) or not queued:
+            return
+        now = time.monotonic()
+        with self._lock:
+            self._halted = {s: t for s, t in self._halted.items() if now - t < HALT_KEEP_S}
+            self._halted[session] = now
+
+    def restart(self, session: str) -> None:
+        """A new analysis of ``session`` is on its way: stop the old one, let the new one run."""
+        self.stop(session)
+        with self._lock:
+            self._halted.pop(session, None)
+
+    def forget(self, session: str) -> bool:
+        """The page left: stop its run and keep nothing of it; returns whether one was running."""
+        running = self.stop(session)
+        with self._lock:
+            self._halted.pop(session, None)
+        return running
 
 
 def visitor(request: gr.Request | None, trusted_proxies: int = 0) -> str:
@@ -152,6 +188,12 @@ def queued_by(blocks: gr.Blocks, who: str, trusted_proxies: int = 0) -> int:
         and visitor(gr.Request(request=event.request), trusted_proxies) == who
         for event in queued_events(blocks)
     )
+
+
+def waiting(blocks: gr.Blocks, session: str) -> bool:
+    """Whether the page ``session`` has an analysis in Gradio's queue (waiting or running)."""
+    events = queued_events(blocks)
+    return any(event.session_hash == session and event.fn.concurrency_id == ANALYSIS for event in events)
 
 
 def queued_events(blocks: gr.Blocks) -> list[Any]:

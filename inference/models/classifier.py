@@ -98,20 +98,30 @@ class Classifier:
         return cls(network, checkpoint.config, checkpoint.info, device, threads)
 
     @contextmanager
-    def _turn(self) -> Iterator[None]:
-        """This thread's turn on the network, with the scoring thread count and native kernels."""
+    def _turn(self, threads: int | None = None) -> Iterator[None]:
+        """This thread's turn on the network, with ``threads`` (default :attr:`threads`), native kernels."""
         # oneDNN (mkldnn) is off: on 2 CPU cores the native kernels in batches of 10 took 1.9 s
         # for 100 crops vs 2.0-2.6 s with oneDNN (batch 20-32), with 230 MB less peak memory.
         with self._lock, torch.backends.mkldnn.flags(enabled=False):
-            torch.set_num_threads(self.threads)
-            yield
+            # Put back after: the count is the process's, and a live stream's one thread must not
+            # become the second opinion's or the face finder's.
+            before = torch.get_num_threads()
+            torch.set_num_threads(threads or self.threads)
+            try:
+                yield
+            finally:
+                torch.set_num_threads(before)
 
-    def fake_probabilities(self, crops_bgr: list[np.ndarray], done: BatchDone | None = None) -> np.ndarray:
+    def fake_probabilities(
+        self, crops_bgr: list[np.ndarray], done: BatchDone | None = None, threads: int | None = None
+    ) -> np.ndarray:
         """Score each face crop independently.
 
         Args:
             crops_bgr: Face crops, each (H, W, 3) uint8, BGR, any size.
             done: Called after each batch (see :data:`BatchDone`).
+            threads: torch threads on CPU for this call; default :attr:`threads` (a live stream
+                scores its few crops on one, see :mod:`inference.live`).
 
         Returns:
             Fake probability per crop, shape (N,), float64 in [0, 1].
@@ -120,15 +130,16 @@ class Classifier:
             return np.zeros(0)
         batch = crops_to_tensor(crops_bgr, self.config)
         chunks = []
-        with self._turn(), torch.inference_mode():
-            for start in range(0, len(batch), BATCH_SIZE):
+        for start in range(0, len(batch), BATCH_SIZE):
+            # A turn per batch, so that a live stream's few crops go between a file's batches.
+            with self._turn(threads), torch.inference_mode():
                 chunk = batch[start : start + BATCH_SIZE].to(self.device)
                 chunks.append(torch.softmax(self.network(chunk).float(), dim=1).cpu())
-                if done is not None:
-                    done(min(start + BATCH_SIZE, len(batch)), len(batch))
+            if done is not None:
+                done(min(start + BATCH_SIZE, len(batch)), len(batch))
         return torch.cat(chunks)[:, self.config.fake_index].double().numpy()
 
-    def window_probabilities(self, crops_bgr: list[np.ndarray]) -> np.ndarray:
+    def window_probabilities(self, crops_bgr: list[np.ndarray], threads: int | None = None) -> np.ndarray:
         """Score one person's crops, in time order, with a ``temporal`` model.
 
         Windows of ``config.frames`` crops slide over the sequence by half a window (one
@@ -137,6 +148,7 @@ class Classifier:
 
         Args:
             crops_bgr: One person's face crops in time order, each (H, W, 3) uint8 BGR.
+            threads: torch threads on CPU for this call; default :attr:`threads`.
 
         Returns:
             Fake probability per crop, shape (N,), float64 in [0, 1].
@@ -147,7 +159,7 @@ class Classifier:
         length = min(self.config.frames, len(batch))
         starts = _window_starts(len(batch), length)
         total, count = np.zeros(len(batch)), np.zeros(len(batch))
-        with self._turn(), torch.inference_mode():
+        with self._turn(threads), torch.inference_mode():
             for start in starts:
                 clip = batch[start : start + length].unsqueeze(0).to(self.device)
                 logits = self.network.forward_sequences(clip).float()

@@ -170,8 +170,12 @@ class IcprScorer:
     @contextmanager
     def _turn(self) -> Iterator[None]:
         with self._lock, torch.inference_mode():
+            before = torch.get_num_threads()  # the process's count: put back after (classifier.py)
             torch.set_num_threads(self.threads)
-            yield
+            try:
+                yield
+            finally:
+                torch.set_num_threads(before)
 
     def score(
         self, faces_rgb: list[np.ndarray], attention: bool = False, done: BatchDone | None = None

@@ -144,6 +144,18 @@ def analyze_all(detector: Detector, paths: Iterable[Path | str], **options: Any)
             yield Outcome(path, None, exc)
 
 
+def describe(outcome: Outcome) -> str:
+    """One human-readable line for a video."""
+    if outcome.error is not None:
+        return f"{outcome.path}: error: {outcome.error}"
+    assert outcome.result is not None
+    line = f"{outcome.path}: {outcome.result.verdict.message}"
+    provenance = outcome.result.provenance
+    if provenance.present and not provenance.decides:
+        line += f" [{provenance.message()}]"
+    return line
+
+
 # A CSV cell starting with one of these is a formula to a spreadsheet (CSV injection): such
 # strings are written with a leading apostrophe, as are strings already starting with one (so that
 # reading can take exactly one off).

@@ -20,7 +20,8 @@ from inference.models.explain import side_by_side
 from inference.pipeline import Detector
 from inference.result import AnalysisResult
 from inference.settings import OFF, Settings
-from inference.tools.batch import Outcome, RowFile, analyze_all, find_videos
+from inference.tools import live, ray_runner
+from inference.tools.batch import RowFile, analyze_all, describe, find_videos
 from inference.video.sampling import InvalidWindowError, check_window
 from inference.weights import registry
 
@@ -69,9 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "inputs",
-        nargs="+",
+        nargs="*",
         help="video files, folders (searched recursively) and/or http(s) links (a video file or a video "
-        "site's page, fetched safely)",
+        "site's page, fetched safely); or none, with --live",
     )
     parser.add_argument("--frames", type=int, help="frames to sample per video (default: the checkpoint's)")
     parser.add_argument("--start", type=seconds, help="start of the window to analyse, seconds (0 or more)")
@@ -111,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write a Grad-CAM heatmap PNG per scored face into DIR/<video name>-<8 hex digits>/, "
         "the digits from the video's full path (same-named videos of different folders stay apart)",
     )
+    ray_runner.add_argument(parser, "analyse (rows to --output)")
+    live.add_arguments(parser)
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the engine does")
     return parser
 
@@ -129,35 +132,39 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     return settings
 
 
-def describe(outcome: Outcome) -> str:
-    """One human-readable line for a video."""
-    if outcome.error is not None:
-        return f"{outcome.path}: error: {outcome.error}"
-    assert outcome.result is not None
-    line = f"{outcome.path}: {outcome.result.verdict.message}"
-    provenance = outcome.result.provenance
-    if provenance.present and not provenance.decides:
-        line += f" [{provenance.message()}]"
-    return line
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the command; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    live.check_arguments(parser, args)
+    if args.live is not None:
+        return run_live(args)
+    if not args.inputs:
+        parser.error("the following arguments are required: inputs (or --live SOURCE)")
     try:
         check_window(args.start, args.end)
     except InvalidWindowError as exc:
         parser.error(f"--start/--end: {exc}")
     if args.skip_failed and not args.output:
         parser.error("--skip-failed needs --output")
+    if args.ray is not None and not args.output:
+        parser.error("--ray needs --output: the rows come back to that file")
+    if args.ray is not None and (args.json or args.explain):
+        parser.error("--ray writes rows to --output; --json and --explain are for one machine")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
     try:
         paths = find_videos(args.inputs)
         rows = RowFile(args.output) if args.output else None
-        detector = Detector.from_settings(settings_from_args(args))
+        settings = settings_from_args(args)
+        if args.ray is None:
+            detector = Detector.from_settings(settings)
+        else:
+            settings.checkpoint_spec()  # the actors load the weights; this checks the settings' choice
         if rows is not None:
             paths = pending(rows, paths, retry_failed=not args.skip_failed)
+        if args.ray is not None:
+            assert rows is not None
+            return run_on_ray(args, settings, paths, rows)
     except (DeepfakeDetectorError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CANNOT_RUN
@@ -178,6 +185,36 @@ def main(argv: list[str] | None = None) -> int:
         else:
             stream = sys.stderr if outcome.error else sys.stdout
             bar.write(describe(outcome), file=stream)
+    return EXIT_SOME_FAILED if failed else EXIT_OK
+
+
+def run_live(args: argparse.Namespace) -> int:
+    """Judge ``args.live`` while it plays (see :mod:`inference.tools.live`); returns the exit code."""
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
+    try:
+        live.run(Detector.from_settings(settings_from_args(args)), args)
+    except (DeepfakeDetectorError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_RUN
+    return EXIT_OK
+
+
+def run_on_ray(args: argparse.Namespace, settings: Settings, paths: list[Path | str], rows: RowFile) -> int:
+    """Analyse ``paths`` on Ray (see :mod:`inference.tools.ray_runner`), appending each row to
+    ``rows`` as it comes back; returns the exit code.
+
+    Raises:
+        ClusterError: If Ray cannot be started or reached, or its pipeline fails.
+        OSError: If a row cannot be written.
+    """
+    failed = 0
+    with ray_runner.session(args.ray or settings.ray_address):
+        scored = ray_runner.score(settings, paths, frames=args.frames, start_s=args.start, end_s=args.end)
+        bar = tqdm(scored, total=len(paths), unit="video", disable=len(paths) < 2, file=sys.stderr)
+        for item in bar:
+            failed += item.failed
+            rows.append(item.row)
+            bar.write(item.line, file=sys.stderr if item.failed else sys.stdout)
     return EXIT_SOME_FAILED if failed else EXIT_OK
 
 

@@ -20,6 +20,7 @@ import re
 import sys
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from inference.errors import DeepfakeDetectorError
 from inference.faces.profiles import PROFILES
 from inference.pipeline import Detector
 from inference.settings import OFF, Settings
-from inference.tools import datasets, metrics
+from inference.tools import datasets, metrics, ray_runner
 from inference.tools.batch import analyze_all
 from inference.weights import registry
 
@@ -131,25 +132,35 @@ def plan_runs(
 
 
 def evaluate_run(
-    run: Run, videos: list[datasets.LabelledVideo]
+    run: Run, videos: list[datasets.LabelledVideo], on_ray: bool = False
 ) -> tuple[list[metrics.Prediction], list[dict]]:
-    """Analyse every video of the set with one configuration."""
-    detector = Detector.from_settings(run.settings)
+    """Analyse every video of the set with one configuration.
+
+    Args:
+        run: The configuration.
+        videos: The labelled set.
+        on_ray: Score on the connected Ray cluster (see :func:`ray_runner.session`) instead of
+            in this process.
+    """
+    paths = [v.path for v in videos]
+    if on_ray:
+        scored = ray_runner.rows_in_order(ray_runner.score(run.settings, paths, frames=run.frames), paths)
+    else:
+        outcomes = analyze_all(Detector.from_settings(run.settings), paths, frames=run.frames)
+        scored = (outcome.row() for outcome in outcomes)
     predictions, rows = [], []
-    outcomes = analyze_all(detector, [v.path for v in videos], frames=run.frames)
-    for video, outcome in tqdm(
-        zip(videos, outcomes, strict=True), total=len(videos), desc=run.name, unit="video", file=sys.stderr
+    for video, row in tqdm(
+        zip(videos, scored, strict=True), total=len(videos), desc=run.name, unit="video", file=sys.stderr
     ):
-        verdict = outcome.result.verdict if outcome.result else None
         predictions.append(
             metrics.Prediction(
                 label=video.label,
-                verdict=verdict.label if verdict else None,
-                fake_probability=verdict.fake_probability if verdict else None,
+                verdict=row["verdict"],
+                fake_probability=row["fake_probability"],
                 method=video.method,
             )
         )
-        rows.append({**outcome.row(), "label": video.label, "method": video.method})
+        rows.append({**row, "label": video.label, "method": video.method})
     return predictions, rows
 
 
@@ -214,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
         "default: off, the weights alone)",
     )
     parser.add_argument("--out", type=Path, default=Path("evaluation"), help="output folder")
+    ray_runner.add_argument(parser, "score")
     return parser
 
 
@@ -223,8 +235,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     try:
         videos = datasets.load(args.dataset)
+        settings = Settings.from_env()
         runs = plan_runs(
-            Settings.from_env(), args.checkpoint, args.weights, args.frames, args.profile, args.second_opinion
+            settings, args.checkpoint, args.weights, args.frames, args.profile, args.second_opinion
         )
     except (datasets.DatasetError, DeepfakeDetectorError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -235,17 +248,25 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     results: dict[str, metrics.Metrics] = {}
     sections = []
-    for run in runs:
-        started = time.perf_counter()
-        try:
-            predictions, rows = evaluate_run(run, videos)
-        except DeepfakeDetectorError as exc:
-            print(f"error: {run.name}: {exc}", file=sys.stderr)
-            return 2
-        results[run.name] = metrics.compute(predictions)
-        sections.append(
-            write_run(args.out, run, predictions, rows, results[run.name], time.perf_counter() - started)
-        )
+    on_ray = args.ray is not None
+    try:
+        with ray_runner.session(args.ray or settings.ray_address) if on_ray else nullcontext():
+            for run in runs:
+                started = time.perf_counter()
+                try:
+                    predictions, rows = evaluate_run(run, videos, on_ray)
+                except DeepfakeDetectorError as exc:
+                    print(f"error: {run.name}: {exc}", file=sys.stderr)
+                    return 2
+                results[run.name] = metrics.compute(predictions)
+                sections.append(
+                    write_run(
+                        args.out, run, predictions, rows, results[run.name], time.perf_counter() - started
+                    )
+                )
+    except ray_runner.ClusterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     table = metrics.comparison_table(results)
     summary = (
         f"# Evaluation of {args.dataset}\n\n{len(videos)} labelled videos.\n\n{table}\n\n"
