@@ -329,11 +329,12 @@ def stopped(result: AnalysisResult, why: str = "stopped") -> str:
     """
     live = result.source or {}
     rate = live.get("scored_frames_per_s")
+    again = " To judge a new stream, start the camera again." if why == "stopped" else ""
     return (
         f"{'Ended' if why == 'time' else 'Stopped'}: {live.get('frames_received', 0)} frames received, "
         f"{live.get('frames_scored', 0)} scored{'' if rate is None else f' ({rate:.1f} a second)'}, "
         f"{live.get('frames_dropped', 0)} dropped. The whole stream's report is beside the camera "
-        "(below it on a phone). To judge a new stream, start the camera again."
+        f"(below it on a phone).{again}"
     )
 
 
