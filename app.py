@@ -386,7 +386,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
 
     def busy(video: str | None, link: str | None, request: gr.Request) -> tuple[Any, ...]:
         # A run this page still has (an example clicked during one) ends before this one starts.
-        runs.restart(request.session_hash or "")
+        runs.forget(request.session_hash or "")
         shown_link = link_of(link)
         what = _name(video) if video or not shown_link else render.markdown_text(shown_link)
         working = f"Analysing {what}…"

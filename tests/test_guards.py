@@ -42,7 +42,7 @@ def test_a_stop_with_nothing_queued_leaves_the_next_analysis_alone():
 def test_a_new_analysis_of_the_page_is_not_stopped_by_an_earlier_stop():
     runs = Runs()
     runs.halt("page", queued=True)
-    runs.restart("page")
+    runs.forget("page")  # the page's next Analyze
     assert not stopped(runs, "page")
 
 

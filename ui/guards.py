@@ -148,14 +148,9 @@ class Runs:
             self._halted = {s: t for s, t in self._halted.items() if now - t < HALT_KEEP_S}
             self._halted[session] = now
 
-    def restart(self, session: str) -> None:
-        """A new analysis of ``session`` is on its way: stop the old one, let the new one run."""
-        self.stop(session)
-        with self._lock:
-            self._halted.pop(session, None)
-
     def forget(self, session: str) -> bool:
-        """The page left: stop its run and keep nothing of it; returns whether one was running."""
+        """Stop the run of ``session`` and forget a Stop it pressed while queued: the page starts a
+        new analysis (which must run) or left. Returns whether a run was running."""
         running = self.stop(session)
         with self._lock:
             self._halted.pop(session, None)
