@@ -153,3 +153,23 @@ def test_cnn_finds_faces_hog_misses(monkeypatch: pytest.MonkeyPatch):
     with_cnn = frames_with_face(clip)
     without_cnn(monkeypatch)
     assert with_cnn > frames_with_face(clip)
+
+
+def test_dlib_calls_are_face_recognitions():
+    """The engine runs face_recognition's models with dlib itself (no face_recognition at run time):
+    its HOG boxes, CNN boxes and encodings equal face_recognition's own functions' exactly."""
+    import face_recognition
+
+    from inference.faces import dlib_models
+    from inference.faces.detect import detect_scored, face_encoding
+
+    frame = astronaut_bgr()
+    rgb = np.ascontiguousarray(frame[:, :, ::-1])
+    for model in ("hog", "cnn"):
+        ours = [box for box, _ in detect_scored(frame, model, max_side=max(frame.shape[:2]))]
+        assert ours == face_recognition.face_locations(rgb, 1, model), model
+    for box in face_recognition.face_locations(rgb, 1, "hog"):
+        (theirs,) = face_recognition.face_encodings(rgb, known_face_locations=[box])
+        assert np.array_equal(face_encoding(rgb, box), theirs)
+    models = face_recognition.api.face_recognition_models
+    assert dlib_models.cnn_model_path() == models.cnn_face_detector_model_location()

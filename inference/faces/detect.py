@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import threading
-import warnings
 
 import cv2
 import dlib
 import numpy as np
 
-from inference.faces import mmod
-
-with warnings.catch_warnings():
-    # face_recognition_models imports pkg_resources, deprecated but present (setuptools<81).
-    warnings.filterwarnings("ignore", "pkg_resources is deprecated", UserWarning)
-    import face_recognition
+from inference.faces import dlib_models, mmod
 
 Box = tuple[int, int, int, int]
 """A face box in full-resolution pixels, in face_recognition's order (top, right, bottom, left)."""
@@ -51,11 +45,10 @@ def hog_run(rgb: np.ndarray, upsample: int) -> list[tuple[dlib.rectangle, float]
     return list(zip(rects, scores, strict=True))
 
 
-def face_encoding(rgb: np.ndarray, box: Box) -> np.ndarray | None:
+def face_encoding(rgb: np.ndarray, box: Box) -> np.ndarray:
     """face_recognition's 128-d encoding of the face at ``box`` (top, right, bottom, left) in RGB."""
     with _ENCODER_LOCK:
-        codes = face_recognition.face_encodings(rgb, known_face_locations=[box])
-    return codes[0] if codes else None
+        return dlib_models.face_encoding(rgb, box)
 
 
 def detect_faces(
@@ -105,10 +98,10 @@ def detect_cnn(frame_bgr: np.ndarray, max_side: int = 480) -> list[tuple[Box, fl
 
 def _detect_scaled(frame_bgr: np.ndarray, scale: float, model: str, upsample: int) -> list[tuple[Box, float]]:
     rgb = _scaled_rgb(frame_bgr, scale)
-    # face_recognition's own detectors, called directly for their scores.
+    # face_recognition's detectors (its models, run by dlib), called directly for their scores.
     if model == "cnn":
         with _CNN_LOCK:
-            found = [(d.rect, d.confidence) for d in face_recognition.api.cnn_face_detector(rgb, upsample)]
+            found = [(d.rect, d.confidence) for d in dlib_models.cnn_face_detector()(rgb, upsample)]
     else:
         found = hog_run(rgb, upsample)
     return [

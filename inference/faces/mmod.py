@@ -15,7 +15,6 @@ convolution before it.
 from __future__ import annotations
 
 import threading
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ import torch
 from torch import nn
 
 from inference.errors import DeepfakeDetectorError
-from inference.faces import pyramid
+from inference.faces import dlib_models, pyramid
 
 # Each output cell scores a window centred on input pixel STRIDE * cell + OFFSET: three
 # stride-2 convolutions without padding (5x5), then stride-1 convolutions padded to size.
@@ -247,12 +246,7 @@ def network() -> MMODNet:
     global _network
     with _lock:
         if _network is None:
-            with warnings.catch_warnings():
-                # face_recognition_models imports pkg_resources, deprecated but present (setuptools<81).
-                warnings.filterwarnings("ignore", "pkg_resources is deprecated", UserWarning)
-                import face_recognition_models
-
-            _network = read(Path(face_recognition_models.cnn_face_detector_model_location()))
+            _network = read(Path(dlib_models.cnn_model_path()))
         return _network
 
 

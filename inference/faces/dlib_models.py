@@ -1,0 +1,67 @@
+"""face_recognition's models, run by dlib directly: the CNN face detector and the face encoder.
+
+face_recognition is a thin layer over these dlib calls, but its package requires the distribution
+``dlib``, which pip compiles from source (CMake, a C++ toolchain, about 5 minutes on 2 cores). The
+engine calls dlib itself (the prebuilt ``dlib-bin`` wheel) with the same model files and the same
+arguments, so boxes and encodings are face_recognition's; ``tests/test_faces.py`` compares them with
+face_recognition's own functions.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+
+import dlib
+import numpy as np
+
+Box = tuple[int, int, int, int]
+"""A face box in pixels, in face_recognition's order (top, right, bottom, left)."""
+
+
+def _models():
+    with warnings.catch_warnings():
+        # face_recognition_models imports pkg_resources, deprecated but present (setuptools<81).
+        warnings.filterwarnings("ignore", "pkg_resources is deprecated", UserWarning)
+        import face_recognition_models
+
+    return face_recognition_models
+
+
+@functools.cache
+def cnn_face_detector() -> dlib.cnn_face_detection_model_v1:
+    """dlib's MMOD CNN face detector with face_recognition's weights (its ``model="cnn"``)."""
+    return dlib.cnn_face_detection_model_v1(_models().cnn_face_detector_model_location())
+
+
+@functools.cache
+def _landmarks() -> dlib.shape_predictor:
+    # face_recognition's default encoding model ("small"): the 5-point landmarks.
+    return dlib.shape_predictor(_models().pose_predictor_five_point_model_location())
+
+
+@functools.cache
+def _encoder() -> dlib.face_recognition_model_v1:
+    return dlib.face_recognition_model_v1(_models().face_recognition_model_location())
+
+
+def cnn_model_path() -> str:
+    """Path of the CNN face detector's weights file that face_recognition_models ships."""
+    return _models().cnn_face_detector_model_location()
+
+
+def face_encoding(rgb: np.ndarray, box: Box) -> np.ndarray:
+    """face_recognition's ``face_encodings(rgb, [box])[0]``: the face's 128-d encoding.
+
+    Not thread-safe (dlib's models hold state): callers serialise it.
+
+    Args:
+        rgb: Image, shape (H, W, 3), uint8, RGB.
+        box: The face (top, right, bottom, left) in pixels.
+
+    Returns:
+        Shape (128,), float64.
+    """
+    top, right, bottom, left = box
+    shape = _landmarks()(rgb, dlib.rectangle(left, top, right, bottom))
+    return np.array(_encoder().compute_face_descriptor(rgb, shape, 1))
