@@ -2,7 +2,7 @@
 
 One page: layout, event wiring, and the engine's errors turned into messages. Rendering lives in
 ``ui/render.py``, the look in ``ui/theme.py``, and the guards of the served app (stop, limits,
-strict API inputs) in ``ui/guards.py``.
+strict API inputs) in ``ui/guards.py``, uploads in ``ui/uploads.py``.
 """
 
 from __future__ import annotations
@@ -39,9 +39,6 @@ from ui.guards import (
     Runs,
     StrictCheckbox,
     StrictNumber,
-    UploadedVideo,
-    UploadQuota,
-    Uploads,
     check_gradio,
     choice,
     flag,
@@ -54,6 +51,7 @@ from ui.guards import (
     whole_number,
 )
 from ui.theme import THEME
+from ui.uploads import UploadedVideo, UploadQuota, Uploads
 
 logger = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ from gradio_client.utils import QueueError
 from test_live_browser import camera_y4m, live_tab, reported, start_camera, stop_camera
 
 from inference import Settings
-from ui.guards import folder_bytes
+from ui.uploads import folder_bytes
 
 logger = logging.getLogger(__name__)
 
