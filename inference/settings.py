@@ -34,7 +34,7 @@
 | DEEPFAKE_MAX_QUEUED_PER_VISITOR | analyses one visitor may have waiting or running in the app | 2 |
 | DEEPFAKE_UPLOAD_TTL_S | the app deletes uploads nobody analysed after this long, seconds | 600 |
 | DEEPFAKE_TRUSTED_PROXIES | proxies before the app whose X-Forwarded-For is trusted | 0 (1 on a Space) |
-| DEEPFAKE_UPLOAD_QUOTA_MB | the app refuses uploads while its stored and arriving uploads pass this, MB | 2000 |
+| DEEPFAKE_UPLOAD_QUOTA_MB | the app refuses uploads while its own (stored, arriving) pass this, MB | 2000 |
 | DEEPFAKE_MAX_UPLOADS | uploads the app holds at once (stored and arriving) | 100 |
 | DEEPFAKE_UPLOAD_TIMEOUT_S | an upload's body must arrive within this, seconds | 300 |
 | DEEPFAKE_SECOND_OPINION | second detector: a registered ICPR 2020 entry, or "off" | effnet-autoatt-b4-dfdc |

@@ -70,6 +70,7 @@ async def mcp_call(
         await plain_response(send, *refusal)
         return
     stored: list[str] = []
+    delivered = False
     try:
         body, error = await anyio.to_thread.run_sync(
             _store_data_uris, body, blocks, uploads, max_file_bytes, stored
@@ -88,9 +89,12 @@ async def mcp_call(
             sent = True
             return {"type": "http.request", "body": body, "more_body": False}
 
+        delivered = True
         await app({**scope, "headers": headers}, replay, send)
     finally:
-        if streamable:  # the call has ended: its files go unless a page or a request holds them
+        # The call has ended (or was refused): its files go unless a page or a request holds
+        # them. An SSE message's call runs on after its post; its file goes with its analysis.
+        if streamable or not delivered:
             for path in stored:
                 await anyio.to_thread.run_sync(uploads.done, path)
 

@@ -84,8 +84,9 @@ async def receive_upload(
     progress = _progress() if upload_id else None
     if progress is not None:
         progress.track(upload_id)
-    spool = await anyio.to_thread.run_sync(uploads.new_folder)
+    spool: Path | None = None
     try:
+        spool = await anyio.to_thread.run_sync(uploads.new_folder)
         parser = GradioMultiPartParser(
             headers,
             counted.chunks(),
@@ -109,7 +110,8 @@ async def receive_upload(
         return
     finally:
         uploads.close(counted.taken)
-        await anyio.to_thread.run_sync(shutil.rmtree, spool, True)
+        if spool is not None:
+            await anyio.to_thread.run_sync(shutil.rmtree, spool, True)
     await json_response(send, stored)
 
 

@@ -1,6 +1,6 @@
-"""Visitors' uploads: links refused, deletion once nothing needs them, and the upload quota.
-
-Moved out of ``ui/guards.py`` unchanged.
+"""Visitors' uploads: links refused, the ledger that counts them (quota, file count) and deletes
+them once nothing needs them, and the middleware that puts every way in for a file (the upload
+route, MCP ``data:`` URIs, Gradio's screen-recording route) under those limits.
 """
 
 from __future__ import annotations
