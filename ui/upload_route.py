@@ -85,6 +85,7 @@ async def receive_upload(
     if progress is not None:
         progress.track(upload_id)
     spool: Path | None = None
+    refused: MultiPartException | None = None
     try:
         spool = await anyio.to_thread.run_sync(uploads.new_folder)
         parser = GradioMultiPartParser(
@@ -101,18 +102,22 @@ async def receive_upload(
         files = [item for item in form.getlist("files") if isinstance(item, GradioUploadFile)]
         stored = await anyio.to_thread.run_sync(_store, uploads, files)
     except MultiPartException as exc:
-        status = getattr(exc, "status", 413 if "maximum allowed size" in exc.message else 400)
-        if status == 507:
-            logger.warning("upload refused mid-body: quota of %d bytes reached", uploads.quota_bytes)
-        if progress is not None:
-            progress.set_done(upload_id)
-        await plain_response(send, status, exc.message)
-        return
+        refused = exc
     finally:
+        # Given back before answering: uploads arriving together must not all fail for want
+        # of the room a refused one still held.
         uploads.close(counted.taken)
         if spool is not None:
             await anyio.to_thread.run_sync(shutil.rmtree, spool, True)
-    await json_response(send, stored)
+    if refused is None:
+        await json_response(send, stored)
+        return
+    status = getattr(refused, "status", 413 if "maximum allowed size" in refused.message else 400)
+    if status == 507:
+        logger.warning("upload refused mid-body: quota of %d bytes reached", uploads.quota_bytes)
+    if progress is not None:
+        progress.set_done(upload_id)
+    await plain_response(send, status, refused.message)
 
 
 def _refused_up_front(headers: Headers, uploads: Uploads, max_file_bytes: int) -> tuple[int, str] | None:
