@@ -2,12 +2,13 @@
 
 One page: layout, event wiring, and the engine's errors turned into messages. Rendering lives in
 ``ui/render.py``, the look in ``ui/theme.py``, and the guards of the served app (stop, limits,
-strict API inputs) in ``ui/guards.py``.
+strict API inputs) in ``ui/guards.py``, uploads in ``ui/uploads.py``.
 """
 
 from __future__ import annotations
 
 import logging
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +40,6 @@ from ui.guards import (
     Runs,
     StrictCheckbox,
     StrictNumber,
-    UploadedVideo,
-    UploadQuota,
-    Uploads,
     check_gradio,
     choice,
     flag,
@@ -54,6 +52,7 @@ from ui.guards import (
     whole_number,
 )
 from ui.theme import THEME
+from ui.uploads import UploadedVideo, UploadQuota, Uploads
 
 logger = logging.getLogger(__name__)
 
@@ -449,7 +448,9 @@ def build_demo(settings: Settings) -> gr.Blocks:
             return None
 
     with gr.Blocks(title="Deepfake video detector", delete_cache=(600, 3600)) as demo:
-        uploads = Uploads(demo, [EXAMPLES_DIR / name for name in EXAMPLES], settings.upload_ttl_s)
+        uploads = Uploads(
+            demo, settings.upload_ttl_s, int(settings.upload_quota_mb * 1_000_000), settings.max_uploads
+        )
         gr.Markdown(
             "# 🕵️ Deepfake video detector\nDrop in or record a video with a face. The app samples "
             "frames, follows every face, and two detectors (a ResNeXt50 + LSTM trained on FaceForensics++ "
@@ -621,9 +622,10 @@ def launch_options(demo: gr.Blocks, settings: Settings) -> dict[str, Any]:
     """What ``demo.launch`` needs beside the page: the upload limits (bytes), cancels, MCP."""
     quota = Middleware(
         UploadQuota,
-        quota_bytes=int(settings.upload_quota_mb * 1_000_000),
         runs=demo.runs,
         uploads=demo.uploads,
+        max_file_bytes=int(settings.max_upload_mb * 1_000_000),
+        timeout_s=settings.upload_timeout_s,
     )
     return {
         "max_file_size": int(settings.max_upload_mb * 1_000_000),
@@ -660,5 +662,8 @@ def warm_up(settings: Settings) -> None:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
+    # A stop (SIGTERM, as a Space or `docker stop` sends) closes the server like Ctrl-C, so that
+    # the process's folders (reports, uploads) are removed at exit.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     warm_up(SETTINGS)
     demo.launch(**launch_options(demo, SETTINGS))

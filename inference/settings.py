@@ -34,7 +34,9 @@
 | DEEPFAKE_MAX_QUEUED_PER_VISITOR | analyses one visitor may have waiting or running in the app | 2 |
 | DEEPFAKE_UPLOAD_TTL_S | the app deletes uploads nobody analysed after this long, seconds | 600 |
 | DEEPFAKE_TRUSTED_PROXIES | proxies before the app whose X-Forwarded-For is trusted | 0 (1 on a Space) |
-| DEEPFAKE_UPLOAD_QUOTA_MB | the app refuses uploads while its upload folder holds more, MB | 2000 |
+| DEEPFAKE_UPLOAD_QUOTA_MB | the app refuses uploads while its own (stored, arriving) pass this, MB | 2000 |
+| DEEPFAKE_MAX_UPLOADS | uploads the app holds at once (stored and arriving) | 100 |
+| DEEPFAKE_UPLOAD_TIMEOUT_S | an upload's body must arrive within this, seconds | 300 |
 | DEEPFAKE_SECOND_OPINION | second detector: a registered ICPR 2020 entry, or "off" | effnet-autoatt-b4-dfdc |
 | DEEPFAKE_SECOND_OPINION_PATH | local weights file of the second detector, pinned like its entry | unset |
 | DEEPFAKE_C2PA_TRUST_ANCHORS | PEM file of C2PA trust anchors; without it no signer is trusted | unset |
@@ -126,6 +128,8 @@ class Settings:
     max_queued_per_visitor: int = 2
     upload_quota_mb: float = 2000.0
     upload_ttl_s: float = 600.0
+    max_uploads: int = 100
+    upload_timeout_s: float = 300.0
     trusted_proxies: int = 0
     second_opinion: str = OFF
     second_opinion_path: str | None = None
@@ -179,6 +183,8 @@ class Settings:
             max_queued_per_visitor=_number(env, "DEEPFAKE_MAX_QUEUED_PER_VISITOR", 2, int),
             upload_quota_mb=_number(env, "DEEPFAKE_UPLOAD_QUOTA_MB", 2000.0, float),
             upload_ttl_s=_number(env, "DEEPFAKE_UPLOAD_TTL_S", 600.0, float),
+            max_uploads=_number(env, "DEEPFAKE_MAX_UPLOADS", 100, int),
+            upload_timeout_s=_number(env, "DEEPFAKE_UPLOAD_TIMEOUT_S", 300.0, float),
             # A Space (SPACE_ID set) runs behind one proxy of Hugging Face's.
             trusted_proxies=_number(env, "DEEPFAKE_TRUSTED_PROXIES", 1 if env.get("SPACE_ID") else 0, int),
             second_opinion=(env.get("DEEPFAKE_SECOND_OPINION") or registry.default_second_opinion()).strip(),
@@ -233,6 +239,8 @@ class Settings:
             ),
             (self.upload_quota_mb > 0, "DEEPFAKE_UPLOAD_QUOTA_MB", self.upload_quota_mb),
             (self.upload_ttl_s > 0, "DEEPFAKE_UPLOAD_TTL_S", self.upload_ttl_s),
+            (self.max_uploads >= 1, "DEEPFAKE_MAX_UPLOADS", self.max_uploads),
+            (self.upload_timeout_s > 0, "DEEPFAKE_UPLOAD_TIMEOUT_S", self.upload_timeout_s),
             (self.trusted_proxies >= 0, "DEEPFAKE_TRUSTED_PROXIES", self.trusted_proxies),
             (self.link_timeout_s > 0, "DEEPFAKE_LINK_TIMEOUT_S", self.link_timeout_s),
             (self.link_max_duration_s > 0, "DEEPFAKE_LINK_MAX_DURATION_S", self.link_max_duration_s),

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import base64
 import html
 import json
+import shutil
 import tempfile
 import time
 from functools import cache
@@ -28,9 +30,11 @@ def report_dir() -> Path:
     """This process's own folder for the JSON files it serves (mode 0700, a fresh random name).
 
     A fixed name in the shared temp folder could be planted as a link by another user and
-    turn the hourly clean-up against the link's target.
+    turn the hourly clean-up against the link's target. Removed when the process exits.
     """
-    return Path(tempfile.mkdtemp(prefix="deepfake-detector-reports-"))
+    folder = Path(tempfile.mkdtemp(prefix="deepfake-detector-reports-"))
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
 
 
 def label_file(result: AnalysisResult) -> str:

@@ -1,0 +1,219 @@
+"""MCP tool calls that carry a video as a ``data:`` URI, under the same limits as uploads.
+
+Gradio's MCP server writes every ``data:`` URI it is given as a file argument to its cache
+(``GradioMCPServer.convert_strings_to_filedata`` calls ``processing_utils.save_base64_to_cache``
+into ``gradio.mcp.DEFAULT_TEMP_DIR``), before any quota or size check, and never deletes it; its
+loopback client then uploads a second copy. Here the MCP request is read first (at most the
+base64 of one file of ``DEEPFAKE_MAX_UPLOAD_MB``), each such URI is stored as an upload (same
+ledger, quota, file count and size limit as ``/gradio_api/upload``) and replaced by this
+server's own link to it, which the video input reads from disk. The file is deleted when its
+analysis ends, and at the latest when the MCP request does (streamable HTTP: the request lasts
+as long as the tool call).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import anyio
+import gradio as gr
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ui.upload_route import FULL, UploadRefused, json_response, plain_response
+
+if TYPE_CHECKING:
+    from ui.uploads import Uploads
+
+logger = logging.getLogger(__name__)
+
+MCP = "/gradio_api/mcp"
+STREAMABLE = {MCP, f"{MCP}/", f"{MCP}/http", f"{MCP}/http/"}
+"""Streamable HTTP: the POST's answer ends when the tool call does."""
+MESSAGES = f"{MCP}/messages/"
+"""The SSE transport's posts: answered at once, the call runs on in the SSE stream."""
+MESSAGE_SLACK = 1_000_000
+
+
+def is_mcp_post(route: str) -> bool:
+    """Whether ``route`` (a POST) carries MCP messages."""
+    return route in STREAMABLE or route.startswith(MESSAGES)
+
+
+async def mcp_call(
+    app: ASGIApp,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    blocks: gr.Blocks,
+    uploads: Uploads,
+    limits: tuple[int, float],
+    streamable: bool,
+) -> None:
+    """Serve one MCP POST: its ``data:`` files stored as uploads first (see the module).
+
+    Args:
+        limits: The largest file, bytes, and the time the body may take to arrive, seconds.
+        streamable: A streamable HTTP post (its answer ends with the call), not an SSE message.
+    """
+    max_file_bytes, timeout_s = limits
+    body, refusal = await _read_body(scope, receive, int(max_file_bytes * 4 / 3) + MESSAGE_SLACK, timeout_s)
+    if refusal is not None:
+        await plain_response(send, *refusal)
+        return
+    stored: list[str] = []
+    delivered = False
+    try:
+        body, error = await anyio.to_thread.run_sync(
+            _store_data_uris, body, blocks, uploads, max_file_bytes, stored
+        )
+        if error is not None:
+            await json_response(send, error)
+            return
+        headers = [(k, v) for k, v in scope["headers"] if k not in (b"content-length", b"transfer-encoding")]
+        headers.append((b"content-length", str(len(body)).encode()))
+        sent = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal sent
+            if sent:
+                return await receive()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        delivered = True
+        await app({**scope, "headers": headers}, replay, send)
+    finally:
+        # The call has ended (or was refused): its files go unless a page or a request holds
+        # them. An SSE message's call runs on after its post; its file goes with its analysis.
+        if streamable or not delivered:
+            for path in stored:
+                await anyio.to_thread.run_sync(uploads.done, path)
+
+
+async def _read_body(
+    scope: Scope, receive: Receive, cap: int, timeout_s: float
+) -> tuple[bytes, tuple[int, str] | None]:
+    """The whole body (at most ``cap`` bytes, within ``timeout_s``), or why it was refused."""
+    length = Headers(scope=scope).get("content-length", "")
+    if length.isdigit() and int(length) > cap:
+        return b"", (413, "The request is larger than this server's limit for one video.")
+    chunks: list[bytes] = []
+    size, more, deadline = 0, True, time.monotonic() + timeout_s
+    while more:
+        try:
+            with anyio.fail_after(max(0.0, deadline - time.monotonic())):
+                message = await receive()
+        except TimeoutError:
+            return b"", (408, "The request took too long to arrive.")
+        if message["type"] == "http.disconnect":
+            return b"", (400, "The request was interrupted.")
+        chunks.append(message.get("body", b""))
+        size += len(chunks[-1])
+        more = message.get("more_body", False)
+        if size > cap:
+            return b"", (413, "The request is larger than this server's limit for one video.")
+    return b"".join(chunks), None
+
+
+def _store_data_uris(
+    body: bytes, blocks: gr.Blocks, uploads: Uploads, max_file_bytes: int, stored: list[str]
+) -> tuple[bytes, dict[str, Any] | None]:
+    """The body with every ``data:`` file argument of a tool call stored and replaced by its link
+    (blocking: run in a thread); or a JSON-RPC error for the first one refused."""
+    try:
+        messages = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return body, None  # not JSON: the MCP server answers it
+    changed = False
+    for message in messages if isinstance(messages, list) else [messages]:
+        if not isinstance(message, dict) or message.get("method") != "tools/call":
+            continue
+        params = message.get("params")
+        if not isinstance(params, dict):
+            continue
+        arguments = params.get("arguments")
+        for position in _file_positions(blocks, params.get("name")):
+            value = _at(arguments, position)
+            if not (isinstance(value, str) and value.startswith("data:")):
+                continue
+            try:
+                path = _store_one(value, uploads, max_file_bytes)
+            except UploadRefused as exc:
+                error = {"code": -32602 if exc.status != 507 else -32000, "message": exc.message}
+                return body, {"jsonrpc": "2.0", "id": message.get("id"), "error": error}
+            stored.append(path)
+            _put(arguments, position, f"http://127.0.0.1/gradio_api/file={quote(path)}")
+            changed = True
+    return (json.dumps(messages).encode() if changed else body), None
+
+
+def _file_positions(blocks: gr.Blocks, tool: Any) -> list[list[str | int]]:
+    """Where the tool ``tool`` takes files, as Gradio's MCP server finds them."""
+    server = getattr(blocks, "mcp_server_obj", None)
+    if server is None or not isinstance(tool, str):
+        return []
+    try:
+        return server.get_input_schema(tool)[1]
+    except (ValueError, KeyError):  # an unknown tool: the MCP server refuses it
+        return []
+
+
+def _at(data: Any, position: list[str | int]) -> Any:
+    for key in position:
+        try:
+            data = data[key]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+def _put(data: Any, position: list[str | int], value: str) -> None:
+    for key in position[:-1]:
+        data = data[key]
+    data[position[-1]] = value
+
+
+def _store_one(uri: str, uploads: Uploads, max_file_bytes: int) -> str:
+    """Decode the ``data:`` URI ``uri`` into a new upload, within the size limit and the quota.
+
+    Raises:
+        UploadRefused: Too large (413), not base64 (400), or the quota or file count is full (507).
+    """
+    header, _, encoded = uri.partition(",")
+    if not header.endswith(";base64"):
+        raise UploadRefused(400, "A file given as a data: URI must be base64-encoded.")
+    if len(encoded) * 3 // 4 > max_file_bytes + 2:
+        raise UploadRefused(
+            413, f"The file is larger than this server's limit of {max_file_bytes / 1e6:g} MB."
+        )
+    try:
+        data = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise UploadRefused(400, "The data: URI is not valid base64.") from None
+    if len(data) > max_file_bytes:
+        raise UploadRefused(
+            413, f"The file is larger than this server's limit of {max_file_bytes / 1e6:g} MB."
+        )
+    if not uploads.open():
+        raise UploadRefused(507, FULL)
+    if not uploads.take(len(data)):
+        uploads.close(0)
+        raise UploadRefused(507, FULL)
+    try:
+        kind = header.removeprefix("data:").split(";")[0]
+        name = "video" + (f".{kind.split('/')[1]}" if kind.startswith("video/") and "/" in kind else ".mp4")
+        path = Path(uploads.new_folder()) / "".join(c for c in name if c.isalnum() or c in "._-")
+        path.write_bytes(data)
+        uploads.keep(str(path), len(data))
+        return os.path.realpath(path)
+    finally:
+        uploads.close(len(data))

@@ -1,0 +1,338 @@
+"""Visitors' uploads: links refused, the ledger that counts them (quota, file count) and deletes
+them once nothing needs them, and the middleware that puts every way in for a file (the upload
+route, MCP ``data:`` URIs, Gradio's screen-recording route) under those limits.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import logging
+import os
+import secrets
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import gradio as gr
+from gradio.utils import get_upload_folder
+from gradio_client.utils import is_http_url_like
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ui.guards import Runs, queued_events
+from ui.mcp_files import STREAMABLE, is_mcp_post, mcp_call
+from ui.upload_route import plain_response, receive_upload
+
+logger = logging.getLogger(__name__)
+
+
+class UploadedVideo(gr.Video):
+    """A video input that takes uploaded files only, never a link for Gradio to download.
+
+    Gradio fetches a URL given as a file input itself, with no size limit; links must take the
+    guarded path (the links issue) or be downloaded and uploaded by the visitor.
+    """
+
+    def get_block_name(self) -> str:
+        """Rendered by Gradio's own video component."""
+        return "video"
+
+    async def async_move_resource_to_block_cache(self, url_or_file_path: str | Path | None) -> str | None:
+        """Refuse links, but for this server's own link to a file uploaded to it; files as usual."""
+        if is_http_url_like(url_or_file_path):
+            own = uploaded_file(str(url_or_file_path))
+            if own is None:
+                raise gr.Error(
+                    "Links are not downloaded here: download the video and upload the file.",
+                    title="Upload the file",
+                )
+            url_or_file_path = str(own)
+        return await super().async_move_resource_to_block_cache(url_or_file_path)
+
+
+def uploaded_file(url: str) -> Path | None:
+    """The file behind this server's own link ``.../gradio_api/file=PATH`` to an upload, else None.
+
+    MCP clients upload with Gradio's ``upload_file_to_gradio`` tool (``gradio upload-mcp``),
+    which answers such a link. The file is taken from disk, never fetched, and only from the
+    upload folder, so the host named in the link does not matter.
+    """
+    _, marker, rest = urlsplit(url).path.partition("/gradio_api/file=")
+    if not marker:
+        return None
+    file = Path(unquote(rest)).resolve()
+    folder = Path(get_upload_folder()).resolve()
+    return file if file.is_relative_to(folder) and file.is_file() else None
+
+
+def remove_upload(path: str | None) -> None:
+    """Delete a visitor's uploaded file once its analysis has ended (only inside Gradio's upload folder)."""
+    if not path:
+        return
+    folder = Path(get_upload_folder()).resolve()
+    file = Path(path).resolve()
+    if file.is_relative_to(folder) and file.is_file():
+        file.unlink(missing_ok=True)
+        if file.parent != folder and not any(file.parent.iterdir()):
+            file.parent.rmdir()
+
+
+BLOCK = 4096
+"""Each stored upload costs at least this many bytes of the quota, and whole blocks: a file
+takes disk blocks and an inode, so empty files are not free."""
+
+
+def cost(size: int) -> int:
+    """What a stored file of ``size`` bytes costs of the quota: whole blocks, at least one."""
+    return max(1, -(-size // BLOCK)) * BLOCK
+
+
+class Uploads:
+    """Visitors' uploads: counted as they arrive, kept apart from outputs, deleted once unneeded.
+
+    Every upload is stored under :attr:`root` (a private folder of this app in Gradio's upload
+    folder, removed at exit) at ``<random token>/<name>``: identical files of two visitors never
+    share a path, and nobody can name another's upload without being told its path. The quota
+    counts what this ledger holds plus the bytes of uploads still arriving, never Gradio's
+    cache, which also holds every output (reports, images, live previews).
+
+    A page keeps its video while it shows it (the visitor may analyse it again with other
+    settings) and lets it go when the video is replaced or cleared or the visitor leaves; an API
+    upload goes when its analysis ends; an upload nobody analyses goes after ``ttl_s``. Only
+    files of the ledger are ever deleted (never an example's copy or an output), and only when
+    no page shows it and no other queued or running request names it.
+    """
+
+    MAX_PAGES = 10_000
+
+    def __init__(self, blocks: gr.Blocks, ttl_s: float, quota_bytes: int, max_files: int) -> None:
+        self.blocks = blocks
+        self.ttl_s = ttl_s
+        self.quota_bytes = quota_bytes
+        self.max_files = max_files
+        folder = Path(get_upload_folder())
+        folder.mkdir(parents=True, exist_ok=True)
+        self.root = Path(tempfile.mkdtemp(prefix="uploads-", dir=folder.resolve()))
+        atexit.register(shutil.rmtree, self.root, True)
+        self._lock = threading.Lock()
+        self._pages: dict[str, str] = {}
+        self._stored: dict[str, tuple[int, float]] = {}  # path: (cost, when stored, monotonic)
+        self._arriving_bytes = 0
+        self._arriving_files = 0
+
+    # ---- the quota: stored uploads plus the bytes of those arriving ---------------------------
+
+    def used(self) -> tuple[int, int]:
+        """Bytes (by :func:`cost`) and files held: stored and arriving."""
+        with self._lock:
+            stored = sum(c for c, _ in self._stored.values())
+            return stored + self._arriving_bytes, len(self._stored) + self._arriving_files
+
+    def arriving(self) -> tuple[int, int]:
+        """Bytes and files of the uploads still arriving."""
+        with self._lock:
+            return self._arriving_bytes, self._arriving_files
+
+    def paths(self) -> list[str]:
+        """The stored uploads."""
+        with self._lock:
+            return list(self._stored)
+
+    def open(self, files: int = 1) -> bool:
+        """Count ``files`` uploads as arriving, unless that passes ``max_files``; returns whether."""
+        with self._lock:
+            if len(self._stored) + self._arriving_files + files > self.max_files:
+                return False
+            self._arriving_files += files
+            return True
+
+    def take(self, size: int) -> bool:
+        """Reserve ``size`` more bytes for an upload arriving, unless that passes the quota."""
+        with self._lock:
+            stored = sum(c for c, _ in self._stored.values())
+            if stored + self._arriving_bytes + size > self.quota_bytes:
+                return False
+            self._arriving_bytes += size
+            return True
+
+    def close(self, size: int, files: int = 1) -> None:
+        """An arriving upload ended (stored or refused): give back its ``size`` bytes and files."""
+        with self._lock:
+            self._arriving_bytes -= size
+            self._arriving_files -= files
+
+    def keep(self, path: str, size: int) -> None:
+        """Note the stored upload ``path`` of ``size`` bytes (called before :meth:`close`)."""
+        with self._lock:
+            self._stored[os.path.realpath(path)] = (cost(size), time.monotonic())
+
+    def new_folder(self) -> Path:
+        """A new private folder for one upload, under :attr:`root` (blocking: call in a thread)."""
+        folder = self.root / secrets.token_hex(16)
+        folder.mkdir(mode=0o700)
+        return folder
+
+    def holds(self, path: str) -> bool:
+        """Whether ``path`` is an upload this ledger holds."""
+        with self._lock:
+            return os.path.realpath(path) in self._stored
+
+    # ---- pages, requests and deletion ----------------------------------------------------------
+
+    def hold(self, session: str, path: str) -> None:
+        """Note ``path`` as the video of page ``session``, letting go of the one it had."""
+        with self._lock:
+            previous = self._pages.pop(session, None)
+            if len(self._pages) >= self.MAX_PAGES:  # sessions that never said goodbye
+                self._pages.pop(next(iter(self._pages)))
+            self._pages[session] = path
+        if previous not in (None, path):
+            self.done(previous)
+
+    def leave(self, session: str) -> None:
+        """Page ``session`` shows no video any more (a new or cleared one, or the visitor left)."""
+        with self._lock:
+            previous = self._pages.pop(session, None)
+        if previous is not None:
+            self.done(previous)
+
+    def shows(self, session: str, path: str) -> bool:
+        """Whether page ``session`` still shows ``path``."""
+        with self._lock:
+            return self._pages.get(session) == path
+
+    def done(self, path: str | None, by_request: bool = False) -> None:
+        """Delete the upload ``path`` unless a page or another request needs it.
+
+        Args:
+            path: The uploaded file (anything that is not an upload of this ledger is left alone).
+            by_request: Called from the request that used it (which the queue still holds).
+        """
+        if path and self.holds(path) and self._unneeded(path, 1 if by_request else 0):
+            self._forget(path)
+
+    def expired(self) -> bool:
+        """Whether an upload is older than ``ttl_s`` (cheap: no disk access)."""
+        cutoff = time.monotonic() - self.ttl_s
+        with self._lock:
+            return any(when < cutoff for _, when in self._stored.values())
+
+    def sweep(self) -> None:
+        """Delete uploads older than ``ttl_s`` that nothing needs (uploaded, never analysed), and
+        forget those already gone (Gradio's own clean-up). Blocking: call it in a thread."""
+        cutoff = time.monotonic() - self.ttl_s
+        with self._lock:
+            old = [path for path, (_, when) in self._stored.items() if when < cutoff]
+        for path in old:
+            if not os.path.isfile(path) or self._unneeded(path, 0):
+                self._forget(path)
+
+    def _forget(self, path: str) -> None:
+        key = os.path.realpath(path)
+        with contextlib.suppress(FileNotFoundError, OSError):
+            remove_upload(key)
+        with self._lock:
+            self._stored.pop(key, None)
+
+    def _unneeded(self, path: str, own: int) -> bool:
+        with self._lock:
+            shown = path in self._pages.values()
+        return not shown and named_in_queue(self.blocks, path) <= own
+
+
+def named_in_queue(blocks: gr.Blocks, path: str) -> int:
+    """How many requests waiting in or running from Gradio's queue have the file ``path`` as input
+    (by its path, or by this server's own link to it)."""
+    path = os.path.realpath(path)
+    return sum(path in _file_paths(getattr(event.data, "data", None)) for event in queued_events(blocks))
+
+
+def _file_paths(data: Any) -> set[str]:
+    """The ``path`` of every FileData in a request's inputs (a link to an upload: its file)."""
+    if isinstance(data, dict):
+        path = data.get("path")
+        found = set()
+        if isinstance(path, str):
+            own = uploaded_file(path) if is_http_url_like(path) else None
+            found.add(os.path.realpath(own if own is not None else path))
+        return found.union(*(_file_paths(value) for value in data.values()))
+    if isinstance(data, list | tuple):
+        return set().union(*(_file_paths(item) for item in data))
+    return set()
+
+
+class UploadQuota:
+    """ASGI middleware: every way in for a file under the upload limits, and a client's cancel
+    stops its analysis.
+
+    On the exact routes: ``POST /gradio_api/upload`` is served by :func:`receive_upload` (bytes
+    counted as they arrive, quota, file count, size, time limit), an MCP post's ``data:`` files
+    are stored as uploads first (:func:`mcp_call`), and Gradio's ``/gradio_api/process_recording``
+    (screen recordings, which this app does not offer: unbounded encodes) is refused.
+    ``POST …/cancel`` (what ``gradio_client``'s ``cancel`` and a closed page send) also stops
+    that session's run: Gradio frees its worker slot, but cannot stop the thread that analyses.
+    """
+
+    def __init__(
+        self, app: ASGIApp, runs: Runs, uploads: Uploads, max_file_bytes: int, timeout_s: float
+    ) -> None:
+        self.app = app
+        self.runs = runs
+        self.uploads = uploads
+        self.limits = (max_file_bytes, timeout_s)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve uploads and MCP files, refuse recordings, note cancels, pass the rest through."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        route = _route(scope)
+        post = scope["method"] == "POST"
+        if route == RECORDING:
+            await plain_response(send, 404, "Not Found")
+        elif post and route == UPLOAD:
+            await receive_upload(scope, receive, send, self.uploads, *self.limits)
+        elif post and is_mcp_post(route):
+            blocks = self.uploads.blocks
+            streamable = route in STREAMABLE
+            await mcp_call(self.app, scope, receive, send, blocks, self.uploads, self.limits, streamable)
+        elif post and scope["path"].endswith("/cancel"):
+            await self._cancel(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def _cancel(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        with contextlib.suppress(ValueError, AttributeError):
+            session = json.loads(body or b"{}").get("session_hash")
+            if isinstance(session, str):
+                self.runs.stop(session)
+        replayed = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+UPLOAD = "/gradio_api/upload"
+RECORDING = "/gradio_api/process_recording"
+
+
+def _route(scope: Scope) -> str:
+    """The request's path below the app's root path."""
+    path, root = scope["path"], scope.get("root_path") or ""
+    return path[len(root) :] if root and path.startswith(root + "/") else path
