@@ -83,7 +83,7 @@ def html_report(result: AnalysisResult, settings: Settings, options: Options | N
         "how_to_read": how_to_read(margin),
         "caveats": caveats(result, settings, options),
         "people": [person_context(result, person, margin, options) for person in result.people],
-        "credentials": credentials_rows(result),
+        "credentials": credentials_rows(result, options),
         "how_made": how_made(result, settings, options),
     }
     return environment().get_template(TEMPLATE).render(context)

@@ -126,10 +126,10 @@ def pinned_hashes(settings: Settings) -> set[str]:
     return {value.lower() for value in hashes if value}
 
 
-def credentials_rows(result: AnalysisResult) -> list[Row]:
+def credentials_rows(result: AnalysisResult, options: Options) -> list[Row]:
     """The file's Content Credentials in words (every value from the file is a plain string)."""
     provenance = result.provenance
-    rows: list[Row] = [("What they mean", provenance.message())]
+    rows: list[Row] = [("What they mean", options.scrub(provenance.message()))]
     if not provenance.present:
         return [("Present", "no"), *rows]
     rows.insert(0, ("Present", f"yes, {provenance.status}"))
