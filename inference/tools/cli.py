@@ -186,9 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         failed += outcome.error is not None
         row = outcome.row()
         if args.html:
-            target = html_reports.report_path(
-                args.html, outcome.path, many, explain_folder(args.html, outcome.path)
-            )
+            target = html_reports.report_path(args.html, many, explain_folder(args.html, outcome.path))
             row["report"] = str(html_reports.write_outcome(outcome, target, settings))
         if rows is not None:
             rows.append(row)

@@ -25,12 +25,11 @@ def one_per_video(target: Path, inputs: list[str], videos: int) -> bool:
     return target.is_dir() or str(target).endswith(("/", "\\")) or folder_input or videos > 1
 
 
-def report_path(target: Path, video: Path | str, many: bool, folder_of: Path) -> Path:
-    """Where the report of ``video`` goes: ``target`` itself, or ``folder_of`` + ".html" in it.
+def report_path(target: Path, many: bool, folder_of: Path) -> Path:
+    """Where a video's report goes: ``target`` itself, or ``folder_of`` + ".html" in it.
 
     Args:
         target: The ``--html`` argument.
-        video: The video (a path or a link).
         many: See :func:`one_per_video`.
         folder_of: The video's per-video name in ``target`` (as ``--explain`` names its folder:
             ``<name>-<8 hex digits>``), without the suffix.
