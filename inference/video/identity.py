@@ -1,4 +1,4 @@
-"""Which bytes were analysed: a file's size and sha256, and when the analysis ran (UTC)."""
+"""Which bytes were analysed: a file's size and sha256, its codec's name, and when the analysis ran (UTC)."""
 
 from __future__ import annotations
 
@@ -51,3 +51,11 @@ def identify(path: str | Path) -> FileIdentity:
 def utc_now() -> str:
     """The time now in UTC, ISO 8601 to the second, e.g. ``2026-12-05T07:30:00+00:00``."""
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def fourcc_codec(value: float) -> str | None:
+    """The codec OpenCV's FFmpeg backend reports as a FourCC number (``CAP_PROP_FOURCC``), e.g.
+    "h264", or None when it reports none or an unprintable one."""
+    number = int(value) if value == value and value > 0 else 0
+    text = number.to_bytes(4, "little").decode("latin-1").strip("\x00 ") if number < 1 << 32 else ""
+    return text.lower() if text and text.isprintable() else None
