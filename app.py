@@ -31,7 +31,7 @@ from inference.faces import profiles
 from inference.live import LiveSlots
 from inference.result import MEANING
 from inference.weights import hub
-from ui import live, render
+from ui import live, render, reports
 from ui.guards import (
     ANALYSIS,
     AnalysisStoppedError,
@@ -322,8 +322,8 @@ def build_demo(settings: Settings) -> gr.Blocks:
         url: str | None = None,
         request: gr.Request = None,  # type: ignore[assignment]  (Gradio injects it)
         progress: gr.Progress = gr.Progress(),  # noqa: B008
-    ) -> dict[str, Any]:
-        """Full JSON report of a deepfake check: verdict, people, frame scores, boxes, weights, timings.
+    ) -> tuple[dict[str, Any], str]:
+        """Full report of a deepfake check, as JSON and as a self-contained HTML page to keep or print.
 
         Args:
             video: The video file to check, uploaded with the request; links to other sites are refused.
@@ -335,13 +335,12 @@ def build_demo(settings: Settings) -> gr.Blocks:
             url: Instead of a file, a link to the video (a video file or a video site's page).
 
         Returns:
-            JSON: verdict (combined), fake_probability, confidence, message, people (each with
-            every detector's verdict), frames, detectors, opinions, provenance (Content
-            Credentials), weights, timings_s.
+            JSON: verdict (combined), fake_probability, confidence, message, file (name, size,
+            sha256), people (each with every detector's verdict), frames, detectors, opinions,
+            provenance (Content Credentials), weights, timings_s; and the HTML report's file.
         """
-        return api_run(
-            video, frames, checkpoint, explain, profile, second_opinion, url, request, progress
-        ).to_dict()
+        result = api_run(video, frames, checkpoint, explain, profile, second_opinion, url, request, progress)
+        return result.to_dict(), reports.html_file(result, settings)
 
     def analyze_page(
         video: str | None,
@@ -364,7 +363,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
             )
         except gr.Error as exc:
             if exc.title == STOPPED:  # Stop, a new video or an example said what to show
-                return tuple(gr.skip() for _ in range(10))
+                return tuple(gr.skip() for _ in range(11))
             what = _name(video) if video else render.markdown_text(link_of(link) or "the link")
             return (*_empty(), f"**Cannot analyse {what}:** {render.markdown_text(exc.message)}", *idle())
         finally:
@@ -379,6 +378,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
             render.gallery(result),
             render.timeline(result, settings.uncertain_margin),
             render.report_file(result),
+            reports.download(result, settings),
             "",
             *idle(),
         )
@@ -516,6 +516,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
                             object_fit="contain",
                         )
                         report_file = gr.File(label="JSON report")
+                        html_button = gr.DownloadButton("Download report (HTML)", visible=False)
                 examples = gr.Examples(
                     examples=[[str(EXAMPLES_DIR / name)] for name in EXAMPLES],
                     example_labels=list(EXAMPLES.values()),
@@ -535,7 +536,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
                 weights=_weights_text(settings),
             )
         )
-        shown = [label, summary, provenance, people, gallery, timeline, report_file, status]
+        shown = [label, summary, provenance, people, gallery, timeline, report_file, html_button, status]
         buttons = [analyze_button, stop_button]
         inputs = [video, link, frames, checkpoint, explain, profile, second_opinion]
         # An analysis starts from the button, or from an example once it is loaded (with the
@@ -598,7 +599,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
         gr.Button(visible=False).click(
             report,
             inputs=[api_video, api_frames, api_checkpoint, api_explain, api_profile, api_second, api_url],
-            outputs=gr.JSON(visible=False),
+            outputs=[gr.JSON(visible=False), gr.File(visible=False, label="HTML report")],
             api_name="report",
             concurrency_id=ANALYSIS,
             validator=limit_7,
@@ -610,8 +611,8 @@ def build_demo(settings: Settings) -> gr.Blocks:
 
 
 def _empty() -> tuple[Any, ...]:
-    """Every result output cleared: verdict, summary, provenance, people, gallery, plot, report."""
-    return None, "", "", "", [], None, None
+    """Every result output cleared: verdict, summary, provenance, people, gallery, plot, reports."""
+    return None, "", "", "", [], None, None, reports.hidden()
 
 
 def _name(video: str | None) -> str:

@@ -40,6 +40,7 @@ from inference.result import (
 )
 from inference.second_opinion import SecondOpinion, Sighting
 from inference.settings import OFF, Settings, SettingsError
+from inference.video.identity import identify
 from inference.video.sampling import (
     DecodeAhead,
     DecodePlan,
@@ -165,6 +166,7 @@ class Detector:
         report = progress or (lambda fraction, message: None)
         path = Path(path)
         count = self._check_request(path, frames)
+        identity = identify(path)  # the bytes the report names, before anything else reads them
         info = probe(path, self.settings.max_pixels)
         provenance = self._provenance(path)
         window = analysis_window(info, start_s, end_s, self.settings.max_duration_s)
@@ -227,6 +229,7 @@ class Detector:
             provenance=provenance,
             second_crops=self._second_crops(collected, numbers) if explain and second else {},
         )
+        result.file = identity
         report(1.0, "done")
         return result
 

@@ -11,6 +11,7 @@ import numpy as np
 from inference.errors import NonFiniteScoreError
 from inference.faces.detect import Box
 from inference.provenance.credentials import Provenance
+from inference.video.identity import FileIdentity, utc_now
 from inference.video.sampling import VideoInfo
 from inference.weights.hub import WeightsInfo
 
@@ -502,6 +503,8 @@ class AnalysisResult:
         provenance: The file's Content Credentials (C2PA); see :func:`with_provenance`.
         source: For a video fetched from a link: the link, the final URL, the extractor,
             the downloaded size and its sha256 (see :mod:`inference.links`); else None.
+        file: Size and sha256 of the analysed file's bytes; None for a live stream.
+        analysed_at: When the result was made, UTC, ISO 8601.
     """
 
     file_name: str
@@ -520,6 +523,8 @@ class AnalysisResult:
     second_crops: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
     provenance: Provenance = field(default_factory=Provenance)
     source: dict[str, Any] | None = None
+    file: FileIdentity | None = None
+    analysed_at: str = field(default_factory=utc_now)
 
     @property
     def frames_with_face(self) -> int:
@@ -535,6 +540,8 @@ class AnalysisResult:
         """Return the result as plain JSON types (without the crops)."""
         return {
             "file_name": self.file_name,
+            "file": {"name": self.file_name, **self.file.to_dict()} if self.file else None,
+            "analysed_at": self.analysed_at,
             "verdict": self.verdict.label,
             "fake_probability": self.verdict.fake_probability,
             "confidence": self.verdict.confidence,

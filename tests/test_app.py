@@ -47,12 +47,12 @@ def test_predict_on_example(client: Client, genuine_clip: Path):
     confidences = {c["label"]: c["confidence"] for c in label["confidences"]}
     assert set(confidences) == {"FAKE", "REAL"}
     assert confidences["FAKE"] + confidences["REAL"] == pytest.approx(1.0)
-    report = client.predict(handle_file(str(genuine_clip)), api_name="/report")
+    report, _ = client.predict(handle_file(str(genuine_clip)), api_name="/report")
     assert confidences["FAKE"] == pytest.approx(report["fake_probability"])
 
 
 def test_report_endpoint(client: Client, manipulated_clip: Path, checkpoint_file: Path):
-    report = client.predict(handle_file(str(manipulated_clip)), 8, api_name="/report")
+    report, _ = client.predict(handle_file(str(manipulated_clip)), 8, api_name="/report")
     assert report["frames_sampled"] == 8
     assert report["frames_with_face"] == len(report["frames"]) >= 6
     assert report["verdict"] in ("FAKE", "REAL", "UNCERTAIN")
@@ -60,7 +60,9 @@ def test_report_endpoint(client: Client, manipulated_clip: Path, checkpoint_file
     assert report["weights"]["sha256"] == hashlib.sha256(checkpoint_file.read_bytes()).hexdigest()
     assert "heatmap" not in report["frames"][0]
     assert report["profile"] == "training"
-    explained = client.predict(handle_file(str(manipulated_clip)), 4, None, True, "app", api_name="/report")
+    explained, _ = client.predict(
+        handle_file(str(manipulated_clip)), 4, None, True, "app", api_name="/report"
+    )
     assert all(len(frame["heatmap"]) == 7 for frame in explained["frames"])
     assert explained["profile"] == "app"
 
@@ -68,7 +70,7 @@ def test_report_endpoint(client: Client, manipulated_clip: Path, checkpoint_file
 def test_no_face_example_cannot_judge(client: Client, no_face_clip: Path):
     label = client.predict(handle_file(str(no_face_clip)), 10, api_name="/predict")
     assert label["label"] == "CANNOT JUDGE"
-    report = client.predict(handle_file(str(no_face_clip)), 10, api_name="/report")
+    report, _ = client.predict(handle_file(str(no_face_clip)), 10, api_name="/report")
     assert "face found in 0 of 10 sampled frames" in report["message"]
 
 

@@ -54,7 +54,9 @@ def test_without_the_test_setting_the_loopback_is_refused(hub_cache, media_url: 
 def test_api_takes_a_url_and_refuses_a_url_beside_a_file(hub_cache, media_url: str, genuine_clip: Path):
     for url in serve(Settings.from_env(PRIVATE)):
         client = Client(url, verbose=False)
-        report = client.predict(None, 4, None, False, None, None, f"{media_url}/{CLIP}", api_name="/report")
+        report, _ = client.predict(
+            None, 4, None, False, None, None, f"{media_url}/{CLIP}", api_name="/report"
+        )
         assert report["source"]["extractor"] == "direct" and report["verdict"]
         label = client.predict(None, 4, None, f"{media_url}/{CLIP}", api_name="/predict")
         assert label["label"] == report["verdict"]

@@ -89,8 +89,8 @@ def stop_camera(page) -> None:
 def reported(page) -> int:
     """Wait for the stream's report after the camera stopped; the frames it scored.
 
-    Checks the verdict, the JSON file, the counts (received = scored + dropped) and that
-    nothing is left pending.
+    Checks the verdict, the JSON file and the HTML report's download, the counts (received =
+    scored + dropped) and that nothing is left pending.
     """
     from playwright.sync_api import expect
 
@@ -101,6 +101,7 @@ def reported(page) -> int:
     expect(page.locator("#live-report").get_by_test_id("download-link")).to_have_attribute(
         "href", re.compile(r"\.json$")
     )
+    expect(page.locator("#live-report-html")).to_be_visible()  # the HTML report beside it
     status = page.locator("#live-status").inner_text()
     received, scored, dropped = (
         int(n) for n in re.findall(r"(\d+) (?:frames received|scored|dropped)", status)

@@ -265,11 +265,11 @@ def test_api_second_opinion_parameter_and_combined_label(hub_cache, second_opini
     clip = shared_clip(CLIP)
     for url in serve(Settings.from_env(second_opinion_env)):
         client = Client(url, verbose=False)
-        report = client.predict(handle_file(str(clip)), 3, api_name="/report")
+        report, _ = client.predict(handle_file(str(clip)), 3, api_name="/report")
         assert [d["status"] for d in report["detectors"]] == ["used", "used"]
         label = client.predict(handle_file(str(clip)), 3, api_name="/predict")
         assert label["label"] == report["verdict"]
-        off = client.predict(handle_file(str(clip)), 3, None, False, None, "off", api_name="/report")
+        off, _ = client.predict(handle_file(str(clip)), 3, None, False, None, "off", api_name="/report")
         assert off["detectors"][1]["status"] == "off" and len(off["people"][0]["detectors"]) == 1
         with pytest.raises(AppError, match="second_opinion"):
             client.predict(handle_file(str(clip)), 3, None, False, None, "effnet-b7", api_name="/report")

@@ -82,7 +82,7 @@ def call(url: str, endpoint: str, clip: Path) -> str:
     try:
         if endpoint == "/predict":
             return client.predict(handle_file(str(clip)), 6, api_name="/predict")["label"]
-        return client.predict(handle_file(str(clip)), 4, None, True, "app", api_name="/report")["verdict"]
+        return client.predict(handle_file(str(clip)), 4, None, True, "app", api_name="/report")[0]["verdict"]
     except QueueError:
         return "queue full"
 
@@ -226,7 +226,7 @@ def test_wrong_types_are_refused(client: Client, genuine_clip: Path, args: tuple
 
 def test_api_defaults_are_the_engines(client: Client, detector, genuine_clip: Path):
     """/report with no frames or profile samples what the CLI and the engine sample by default."""
-    report = client.predict(handle_file(str(genuine_clip)), None, api_name="/report")
+    report, _ = client.predict(handle_file(str(genuine_clip)), None, api_name="/report")
     engine = detector.analyze(genuine_clip)
     assert report["frames_sampled"] == engine.frames_sampled > 20
     assert report["profile"] == engine.profile
@@ -358,7 +358,7 @@ def test_every_entry_point_takes_its_defaults_from_the_checkpoints_config(
     ModelConfig(frames=8, preprocessing="app").save(folder / "config.json")
     settings = Settings.from_env({"DEEPFAKE_WEIGHTS_PATH": str(folder / "model.safetensors")})
     for url in serve(settings):
-        report = Client(url, verbose=False).predict(handle_file(str(genuine_clip)), api_name="/report")
+        report, _ = Client(url, verbose=False).predict(handle_file(str(genuine_clip)), api_name="/report")
         config = httpx.get(f"{url}config", timeout=10).json()
     assert (report["frames_sampled"], report["profile"]) == (8, "app")
     slider = next(c["props"] for c in config["components"] if c["props"].get("label") == "Frames to sample")

@@ -26,7 +26,7 @@ import numpy as np
 from inference import FAKE, REAL, UNCERTAIN, AnalysisResult, DeepfakeDetectorError, Detector, Settings
 from inference.faces import profiles
 from inference.live import LiveAnalyser, LivePerson, LiveSlots, LiveState
-from ui import render
+from ui import render, reports
 from ui.guards import visitor_message
 from ui.theme import PLOT_MUTED
 
@@ -374,22 +374,25 @@ def tab(settings: Settings, streams: LiveStreams, default_profile: str) -> None:
             summary = gr.Markdown(elem_id="live-summary")
             people = gr.HTML(elem_id="live-people")
             report_file = gr.File(label="JSON report of the stream", elem_id="live-report")
+            html_button = gr.DownloadButton(
+                "Download report (HTML)", visible=False, elem_id="live-report-html"
+            )
     timer = gr.Timer(1.0, active=False)
 
     def frame(picture: np.ndarray | None, crops: str | None, request: gr.Request) -> tuple[Any, ...]:
         if picture is None:
-            return tuple(gr.skip() for _ in range(8))
+            return tuple(gr.skip() for _ in range(9))
         picture = fit(picture, MAX_SIDE)
         try:
             state = streams.feed(request.session_hash or "", picture, crops)
         except LiveRefusedError as exc:
             # Said once, in the page and as a notice; the camera's later frames are ignored.
             gr.Warning(str(exc), title="Live stream refused")
-            return gr.skip(), gr.skip(), f"**{exc}**", *(gr.skip() for _ in range(5))
+            return gr.skip(), gr.skip(), f"**{exc}**", *(gr.skip() for _ in range(6))
         except DeepfakeDetectorError as exc:
             raise gr.Error(visitor_message(exc), title="Cannot judge the camera") from exc
         if state is None:
-            return tuple(gr.skip() for _ in range(8))
+            return tuple(gr.skip() for _ in range(9))
         # A new stream's first frame clears the report of the page's previous one.
         fresh = state.received == 1
         return (
@@ -397,26 +400,27 @@ def tab(settings: Settings, streams: LiveStreams, default_profile: str) -> None:
             people_now(state, settings.live_window_s, settings.uncertain_margin),
             counts(state, settings.live_time_limit_s),
             gr.Timer(active=True),
-            *((None, "", "", None) if fresh else (gr.skip(),) * 4),
+            *((None, "", "", None, reports.hidden()) if fresh else (gr.skip(),) * 5),
         )
 
     def tick(request: gr.Request) -> tuple[Any, ...]:
         session = request.session_hash or ""
         why = streams.due(session)
         if why is None:
-            return tuple(gr.skip() for _ in range(6))
+            return tuple(gr.skip() for _ in range(7))
         try:
             result = streams.finish(session)
         except DeepfakeDetectorError as exc:
             message = f"**The stream ended without a report:** {render.markdown_text(visitor_message(exc))}"
-            return None, "", "", None, message, gr.Timer(active=False)
+            return None, "", "", None, reports.hidden(), message, gr.Timer(active=False)
         if result is None:
-            return (*(gr.skip() for _ in range(5)), gr.Timer(active=False))
+            return (*(gr.skip() for _ in range(6)), gr.Timer(active=False))
         return (
             render.label_file(result),
             render.summary(result),
             render.people_table(result),
             render.report_file(result),
+            reports.download(result, settings),
             (time_up(settings.live_time_limit_s) if why == "time" else "") + stopped(result, why),
             gr.Timer(active=False),
         )
@@ -424,7 +428,7 @@ def tab(settings: Settings, streams: LiveStreams, default_profile: str) -> None:
     camera.stream(
         frame,
         [camera, profile],
-        [seen, now, status, timer, label, summary, people, report_file],
+        [seen, now, status, timer, label, summary, people, report_file, html_button],
         stream_every=STREAM_EVERY,
         # Gradio's own limit backs ours, a little later, so that ours says why.
         time_limit=int(settings.live_time_limit_s) + 2,
@@ -438,7 +442,7 @@ def tab(settings: Settings, streams: LiveStreams, default_profile: str) -> None:
     timer.tick(
         tick,
         None,
-        [label, summary, people, report_file, status, timer],
+        [label, summary, people, report_file, html_button, status, timer],
         queue=False,
         api_visibility="private",
     )

@@ -51,6 +51,7 @@ ROW_FIELDS = (
     "explain_s",
     "second_opinion_s",
     "total_s",
+    "report",
     "error",
 )
 

@@ -20,7 +20,7 @@ from inference.models.explain import side_by_side
 from inference.pipeline import Detector
 from inference.result import AnalysisResult
 from inference.settings import OFF, Settings
-from inference.tools import live, ray_runner
+from inference.tools import html_reports, live, ray_runner
 from inference.tools.batch import RowFile, analyze_all, describe, find_videos
 from inference.video.sampling import InvalidWindowError, check_window
 from inference.weights import registry
@@ -112,6 +112,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write a Grad-CAM heatmap PNG per scored face into DIR/<video name>-<8 hex digits>/, "
         "the digits from the video's full path (same-named videos of different folders stay apart)",
     )
+    parser.add_argument(
+        "--html",
+        type=Path,
+        metavar="REPORT.html|DIR",
+        help="also write a self-contained HTML report (printable, no script, names the file's sha256): "
+        "to this file for one video; with several videos or a folder, one per video into DIR as "
+        "<video name>-<8 hex digits>.html (the --output row names it)",
+    )
     ray_runner.add_argument(parser, "analyse (rows to --output)")
     live.add_arguments(parser)
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the engine does")
@@ -149,11 +157,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--skip-failed needs --output")
     if args.ray is not None and not args.output:
         parser.error("--ray needs --output: the rows come back to that file")
-    if args.ray is not None and (args.json or args.explain):
-        parser.error("--ray writes rows to --output; --json and --explain are for one machine")
+    if args.ray is not None and (args.json or args.explain or args.html):
+        parser.error("--ray writes rows to --output; --json, --explain and --html are for one machine")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
     try:
         paths = find_videos(args.inputs)
+        many = bool(args.html) and html_reports.one_per_video(args.html, args.inputs, len(paths))
         rows = RowFile(args.output) if args.output else None
         settings = settings_from_args(args)
         if args.ray is None:
@@ -175,12 +184,16 @@ def main(argv: list[str] | None = None) -> int:
     bar = tqdm(outcomes, total=len(paths), unit="video", disable=len(paths) < 2, file=sys.stderr)
     for outcome in bar:
         failed += outcome.error is not None
+        row = outcome.row()
+        if args.html:
+            target = html_reports.report_path(args.html, many, explain_folder(args.html, outcome.path))
+            row["report"] = str(html_reports.write_outcome(outcome, target, settings))
         if rows is not None:
-            rows.append(outcome.row())
+            rows.append(row)
         if args.explain and outcome.result is not None:
             save_explanations(outcome.result, explain_folder(args.explain, outcome.path))
         if args.json:
-            payload = outcome.result.to_dict() if outcome.result else outcome.row()
+            payload = outcome.result.to_dict() if outcome.result else row
             print(json.dumps(payload), flush=True)
         else:
             stream = sys.stderr if outcome.error else sys.stdout

@@ -26,6 +26,7 @@ import numpy as np
 
 from inference.errors import DeepfakeDetectorError, LimitExceededError, VideoError
 from inference.video import pyav as video_pyav
+from inference.video.identity import fourcc_codec
 
 logger = logging.getLogger(__name__)
 
@@ -151,6 +152,7 @@ def probe(path: str | Path, max_pixels: int | None = None) -> VideoInfo:
         height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
         fps = _valid_fps(capture.get(cv2.CAP_PROP_FPS))
         reported = capture.get(cv2.CAP_PROP_FRAME_COUNT)
+        codec = fourcc_codec(capture.get(cv2.CAP_PROP_FOURCC))
         _check_pixels(width, height, max_pixels)
         decodes = width > 0 and height > 0 and capture.grab()
     finally:
@@ -161,7 +163,7 @@ def probe(path: str | Path, max_pixels: int | None = None) -> VideoInfo:
     if count == 0:
         raise VideoError(f"{Path(path).name} has no decodable video frames")
     duration = count / fps if fps else None
-    return VideoInfo(width=width, height=height, fps=fps, frame_count=count, duration_s=duration)
+    return VideoInfo(width=width, height=height, fps=fps, frame_count=count, duration_s=duration, codec=codec)
 
 
 def _probe_pyav(path: str | Path, max_pixels: int | None) -> VideoInfo:

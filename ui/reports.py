@@ -1,0 +1,47 @@
+"""The HTML report as a file the page offers for download (see :mod:`inference.report`)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import gradio as gr
+
+from inference import AnalysisResult, Settings
+from inference.report import Options, html_report, write_report
+from ui.guards import for_visitors
+from ui.render import REPORT_MAX_AGE_S, report_dir
+
+# A visitor's report names the weights by file name, repository and sha256, never by a path on
+# this server, and leaves out the names of the server's settings.
+FOR_VISITORS = Options(show_paths=False, scrub=for_visitors)
+
+
+def html_file(result: AnalysisResult, settings: Settings) -> str:
+    """Write the HTML report of ``result`` into :func:`report_dir` and return its path.
+
+    Named ``<file name>-report-<random>.html``; reports older than an hour are removed first.
+
+    Raises:
+        OSError: If the file cannot be written.
+    """
+    folder = report_dir()
+    cutoff = time.time() - REPORT_MAX_AGE_S
+    for old in folder.glob("*.html"):
+        if old.stat().st_mtime < cutoff:
+            old.unlink(missing_ok=True)
+    stem = (
+        "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(result.file_name).stem)[:60] or "video"
+    )
+    path = folder / f"{stem}-report-{time.time_ns():x}.html"
+    return str(write_report(path, html_report(result, settings, FOR_VISITORS)))
+
+
+def download(result: AnalysisResult, settings: Settings) -> gr.DownloadButton:
+    """The page's "Download report (HTML)" button, showing, with the report of ``result``."""
+    return gr.DownloadButton(value=html_file(result, settings), visible=True)
+
+
+def hidden() -> gr.DownloadButton:
+    """The "Download report (HTML)" button, emptied and hidden (no report yet)."""
+    return gr.DownloadButton(value=None, visible=False)
