@@ -83,5 +83,7 @@ def test_the_live_tab_camera_is_checked_with_the_server_limit(hub_cache: Path):
     assert len(cameras) == 1 and isinstance(cameras[0], CheckedCamera)
     assert cameras[0].max_pixels == LIMIT
     assert cameras[0].get_block_name() == "image"  # drawn by gr.Image's front end
+    config = cameras[0].get_config()  # with gr.Image's own arguments, as the page needs them
+    assert config["sources"] == ["webcam"] and config["streaming"] is True and "max_pixels" not in config
     with pytest.raises(gr.Error, match="exceed the limit"):
         cameras[0].preprocess(data_url(encoded(1500, 1000, "JPEG"), "image/jpeg"))

@@ -91,6 +91,10 @@ class CheckedCamera(gr.Image):
         self.max_pixels = max_pixels
         super().__init__(**options)
 
+    def get_config(self, cls: type[gr.blocks.Block] | None = None) -> dict[str, Any]:
+        """``gr.Image``'s configuration for the page: its own arguments, read from its signature."""
+        return super().get_config(cls or gr.Image)
+
     def preprocess(self, payload: ImageData | None) -> np.ndarray | PIL.Image.Image | str | None:
         """Check the frame's header, then hand it to ``gr.Image``'s own preprocessing.
 
