@@ -15,6 +15,10 @@ class LimitExceededError(DeepfakeDetectorError):
     """The input is beyond a configured limit (size, duration, pixels); names the limit."""
 
 
+class FrameSizeError(LimitExceededError):
+    """A frame inside the video has another size than its first one, on which the limits were set."""
+
+
 class WeightsUnavailableError(DeepfakeDetectorError):
     """The checkpoint could not be found or downloaded; says which setting to change.
 

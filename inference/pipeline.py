@@ -24,6 +24,7 @@ from inference.faces.refine import BoxRefiner
 from inference.faces.tracking import PeopleTracker
 from inference.links import fetch_link
 from inference.models.classifier import BatchDone, Classifier, pick_device
+from inference.phases import throttled
 from inference.provenance import credentials
 from inference.provenance.credentials import Provenance
 from inference.result import (
@@ -59,8 +60,10 @@ from inference.weights.registry import EFFICIENTNET, RESNEXT, CheckpointSpec
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[float, str], None]
-"""Called with (fraction done in [0, 1], what is happening) after every sampled frame and every
-batch of faces scored or explained; it may raise to stop the analysis there."""
+"""Called with (fraction done in [0, 1], what is happening) between the phases before decoding
+(probe, Content Credentials, frame listing; during a link's download, every 0.25 s at most),
+after every sampled frame and every batch of faces scored or explained; it may raise to stop
+the analysis there."""
 # Share of the progress bar that finding faces fills; scoring (and explaining) fill the rest.
 DECODED = 0.8
 SCORED = 0.9
@@ -166,9 +169,13 @@ class Detector:
         report = progress or (lambda fraction, message: None)
         path = Path(path)
         count = self._check_request(path, frames)
+        # The phases before decoding report no progress: the caller may stop the run between them.
+        report(0.0, "reading the video")
         identity = identify(path)  # the bytes the report names, before anything else reads them
         info = probe(path, self.settings.max_pixels)
+        report(0.0, "reading its Content Credentials")
         provenance = self._provenance(path)
+        report(0.0, "choosing the frames")
         window = analysis_window(info, start_s, end_s, self.settings.max_duration_s)
         chosen = self.profile(profile)
         size = self.classifier.config.image_size
@@ -368,6 +375,7 @@ class Detector:
             max_pixels=settings.max_pixels,
             timeout_s=settings.link_timeout_s,
             allow_private=settings.allow_private_urls,
+            stop=throttled(options.get("progress"), "fetching the video behind the link"),
         ) as fetched:
             result = self.analyze(fetched.path, **options)
         # Named by its link (shortened), not by the temporary file it was fetched into.
@@ -597,6 +605,8 @@ def collect_faces(
         DecodeBudgetError: If no frame of the window can be had within settings.max_decode_pixels.
     """
     plan = plan_sampling(path, info, window, count, settings.max_decode_pixels)
+    if report is not None:
+        report(0.0, "decoding the frames")  # listing the frames for the plan may take a while
     tracker = PeopleTracker(settings.face_model, settings.detect_max_side, count)
     refiner = profile.refiner()
     collected = CollectedFaces(plan=plan)

@@ -393,7 +393,8 @@ def decide_video(
     they appear), REAL only when every judged person is REAL, UNCERTAIN otherwise, CANNOT JUDGE
     when nobody was seen often enough. The fake probability and confidence are those of the
     judged person with the highest mean fake probability. With one judged person, their verdict
-    (and how many more faces were seen briefly).
+    (and how many more faces were seen briefly). Whenever the detectors disagree about a judged
+    person, the message says so (and the app then shows no FAKE/REAL bars).
 
     Raises:
         NonFiniteScoreError: If a person's fake probability is NaN or infinite.
@@ -418,10 +419,12 @@ def decide_video(
         return verdict
     labels = {p.verdict.label for p in judged}
     label = FAKE if FAKE in labels else REAL if labels == {REAL} else UNCERTAIN
-    # The person the verdict is about: the most suspicious of those with the video's label.
-    top = max(
-        (p for p in judged if p.verdict.label == label), key=lambda p: p.verdict.fake_probability or 0.0
-    )
+    # Whoever the detectors disagree about is named, whatever the others' verdicts.
+    disputed = [p for p in judged if DISAGREE in p.verdict.message]
+    # The person the verdict is about: the most suspicious of those with the video's label
+    # (of UNCERTAIN ones, those the detectors disagree about first).
+    about = disputed if label == UNCERTAIN and disputed else [p for p in judged if p.verdict.label == label]
+    top = max(about, key=lambda p: p.verdict.fake_probability or 0.0)
     fake = float(top.verdict.fake_probability or 0.0)
     span = f"{top.first_seen_s:.1f}–{top.last_seen_s:.1f} s"
     who = f"person {top.id} (seen {span}, in {top.seen} of {sampled} frames)"
@@ -430,9 +433,11 @@ def decide_video(
     )
     if label == FAKE:
         text = f"FAKE: {who} shows {MEANING[FAKE]} (mean fake probability {fake:.2f})."
+        if disputed:
+            text += f" Besides, {DISAGREE} about person {', '.join(str(p.id) for p in disputed)}."
     elif label == REAL:
         text = f"REAL: every judged person shows {MEANING[REAL]} (highest mean {fake:.2f}: {who})."
-    elif DISAGREE in top.verdict.message:
+    elif disputed:
         text = f"UNCERTAIN: {DISAGREE} about {who}: {top.verdict.message}"
     else:
         text = (

@@ -188,6 +188,30 @@ def _unknown_codec(path: Path) -> None:
     plain.unlink()
 
 
+def _size_change(codec: str, small: str, large: str, *options: str) -> Callable[[Path], None]:
+    """A clip whose first second has ``small`` frames and next second ``large`` ones (WxH), in one
+    stream: ``probe`` sees the first size only, the decoder meets the second."""
+
+    def make(path: Path) -> None:
+        # Each part carries its stream headers in band: H.264 in MPEG-TS (joined byte for byte),
+        # AV1 in IVF (joined by FFmpeg's concat demuxer; this FFmpeg puts no AV1 in MPEG-TS).
+        suffix = ".ivf" if "av1" in codec else ".ts"
+        parts = [path.with_name(f"{path.name}.{number}{suffix}") for number in range(2)]
+        for part, size in zip(parts, (small, large), strict=True):
+            source = f"testsrc=size={size}:rate=10:d=1"
+            _ffmpeg("-f", "lavfi", "-i", source, "-c:v", codec, *options, "-pix_fmt", "yuv420p", str(part))
+        listing = path.with_name(path.name + ".txt")
+        listing.write_text("".join(f"file '{part.name}'\n" for part in parts))
+        if suffix == ".ts":
+            _ffmpeg("-i", "concat:" + "|".join(str(part) for part in parts), "-c", "copy", str(path))
+        else:
+            _ffmpeg("-f", "concat", "-safe", "0", "-i", str(listing), "-c", "copy", str(path))
+        for made in (*parts, listing):
+            made.unlink()
+
+    return make
+
+
 def _signed(then: Callable[[Path, Path], None] | None = None) -> Callable[[Path], None]:
     """The example signed with Content Credentials declaring AI generation, then changed by ``then``."""
 
@@ -256,6 +280,16 @@ ENTRIES = [
     Entry("ffv1.mkv", _transcode("-c:v", "ffv1"), "result"),
     Entry("wide_4000x16.mp4", _wide_strip, "result"),
     Entry("unknown_codec.avi", _unknown_codec, "error"),
+    # The size changes inside the stream, past the limits set from the first frame's size.
+    Entry(
+        "size_change_h264.mp4", _size_change("libx264", "64x64", "1280x720", "-preset", "ultrafast"), "error"
+    ),
+    Entry(
+        "size_change_shrinks.mp4",
+        _size_change("libx264", "640x360", "64x64", "-preset", "ultrafast"),
+        "error",
+    ),
+    Entry("size_change_av1.mkv", _size_change("libaom-av1", "64x64", "640x360", "-cpu-used", "8"), "error"),
     # Content Credentials: declared AI (untrusted here), tampered after signing, a cut manifest.
     Entry("c2pa_declared_ai.mp4", _signed(), "result"),
     Entry("c2pa_tampered.mp4", _signed(flip_media_byte), "result"),

@@ -28,6 +28,7 @@ from inference.faces import profiles
 from inference.live import LiveAnalyser, LivePerson, LiveSlots, LiveState
 from ui import render, reports
 from ui.guards import visitor_message
+from ui.live_frames import CheckedCamera
 from ui.theme import PLOT_MUTED
 
 logger = logging.getLogger(__name__)
@@ -109,9 +110,11 @@ class LiveStreams:
         if self._still_ended(session, now):
             return None
         stream = self._stream(session, now, profile)
-        stream.latest = now
         if now - stream.started > self.time_limit_s:
-            return None  # the timer reports it, and says why
+            # Ignored frames keep nothing alive: the timer reports the stream, and one whose
+            # page never asks for its report is closed by the next stream that needs a slot.
+            return None
+        stream.latest = now
         try:
             stream.analyser.offer(frame_rgb, now - stream.started)
         except DeepfakeDetectorError:
@@ -217,10 +220,20 @@ class LiveStreams:
         stream silent for STALE_S lost its page (a crashed tab, a dropped network), and must not
         hold a slot and two threads for good.
         """
-        stale = [session for session, stream in self._streams.items() if now - stream.latest > STALE_S]
+        # Past its time limit, a stream's page has QUIET_S to fetch the report; a client that
+        # never does (it need not run the page's timer) must not keep the slot.
+        over = self.time_limit_s + QUIET_S
+        stale = [
+            session
+            for session, stream in self._streams.items()
+            if now - stream.latest > STALE_S or now - stream.started > over
+        ]
         for session in stale:
             self.slots.give_back(session)
-            logger.info("live stream of session %s closed: its page went silent", session[:8])
+            self._ended[session] = now  # its camera's later frames start nothing until it pauses
+            logger.info(
+                "live stream of session %s closed: its page went silent or ran out of time", session[:8]
+            )
         self._ended = {session: t for session, t in self._ended.items() if now - t <= STALE_S}
         return [self._streams.pop(session) for session in stale]
 
@@ -348,7 +361,8 @@ def tab(settings: Settings, streams: LiveStreams, default_profile: str) -> None:
     )
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=300):
-            camera = gr.Image(
+            camera = CheckedCamera(
+                settings.max_pixels,
                 sources=["webcam"],
                 streaming=True,
                 type="numpy",

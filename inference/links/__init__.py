@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -136,6 +137,7 @@ def fetch_link(
     allow_private: bool = False,
     socket_timeout: float = SOCKET_TIMEOUT_S,
     temp_dir: str | Path | None = None,
+    stop: Callable[[], None] | None = None,
 ) -> Fetched:
     """Fetch the video behind ``link`` into a new private temporary folder.
 
@@ -157,6 +159,8 @@ def fetch_link(
             it turns off the protection against reaching internal services, and logs a warning.
         socket_timeout: Longest wait for any one network operation, seconds.
         temp_dir: Where the private folder is made; the system's temporary folder by default.
+        stop: Called between requests and between chunks of the download; what it raises (the
+            caller's Stop or time limit) ends the fetch there, and is raised again.
 
     Raises:
         UnsupportedLinkError: Not an http(s) link, or one with a user name or password.
@@ -179,7 +183,7 @@ def fetch_link(
             "fetching links from private and loopback addresses is allowed "
             "(DEEPFAKE_ALLOW_PRIVATE_URLS): for tests only, never on a public server"
         )
-    deadline = fetch.Deadline(timeout_s)
+    deadline = fetch.Deadline(timeout_s, stop)
     folder = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=temp_dir))
     done = False
     try:
@@ -217,6 +221,12 @@ def fetch_link(
         )
         done = True
         return fetched
+    except Exception as exc:
+        # The caller's stop may come back wrapped (yt-dlp turns what its requests raise into
+        # its own errors): it is what ended the fetch.
+        if deadline.stopped is not None and exc is not deadline.stopped:
+            raise deadline.stopped from exc
+        raise
     finally:
         # Whatever went wrong (our errors, yt-dlp's, an interrupt), nothing stays on disk.
         if not done:

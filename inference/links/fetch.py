@@ -34,7 +34,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from types import TracebackType
@@ -74,12 +74,20 @@ _BROKE_OFF = "the download broke off; try again later"
 
 
 class Deadline:
-    """An overall time limit on the monotonic clock."""
+    """An overall time limit on the monotonic clock, and the caller's own stop check.
 
-    def __init__(self, seconds: float) -> None:
-        """Start the clock: the deadline is ``seconds`` from now."""
+    Attributes:
+        stopped: What ``stop`` raised, kept so that the fetch ends with it even where yt-dlp
+            wrapped it in an error of its own.
+    """
+
+    def __init__(self, seconds: float, stop: Callable[[], None] | None = None) -> None:
+        """Start the clock: the deadline is ``seconds`` from now. ``stop``, called at every
+        :meth:`check` (between requests and chunks), raises to end the fetch early."""
         self.seconds = seconds
         self.end = time.monotonic() + seconds
+        self._stop = stop
+        self.stopped: BaseException | None = None
 
     def remaining(self) -> float:
         """Seconds left (0 when passed)."""
@@ -97,7 +105,13 @@ class Deadline:
         )
 
     def check(self) -> None:
-        """Raise :class:`TimedOutError` if the deadline has passed."""
+        """Raise :class:`TimedOutError` if the deadline has passed, or what ``stop`` raises."""
+        if self._stop is not None:
+            try:
+                self._stop()
+            except Exception as exc:
+                self.stopped = exc
+                raise
         if self.expired():
             raise self.error()
 

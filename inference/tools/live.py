@@ -40,6 +40,8 @@ logger = logging.getLogger(__name__)
 STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "srt", "udp", "tcp", "http", "https")
 # Options of the file analysis that mean nothing for a live source.
 FILE_ONLY = ("inputs", "frames", "start", "end", "output", "skip_failed", "explain", "ray")
+# How long the end of a run waits for the reader to notice it should stop: one frame's read.
+STOP_WAIT_S = 2.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -172,14 +174,19 @@ class Player:
         self._thread.join(timeout_s)
         return not self._thread.is_alive()
 
-    def stop(self) -> None:
-        """Stop reading and wait for the reader.
+    def stop(self, wait_s: float = STOP_WAIT_S) -> None:
+        """Stop reading and wait up to ``wait_s`` for the reader.
+
+        A stalled stream's reader is blocked inside OpenCV's read(), which nothing interrupts:
+        it is left behind (a daemon thread, gone with the command) so that the report comes.
 
         Raises:
             DeepfakeDetectorError: (or another error) What stopped the reading early.
         """
         self._stopping.set()
-        self._thread.join()
+        self._thread.join(wait_s)
+        if self._thread.is_alive():
+            logger.warning("the source sends nothing: its reader is left waiting, the report follows")
         if self.error is not None:
             raise self.error
 
@@ -218,14 +225,14 @@ def run(detector: Detector, args: argparse.Namespace) -> AnalysisResult:
         frames = open_source(args.live, detector.settings.max_duration_s)
         if args.every_frame:
             try:
-                _show(_every_frame(frames, analyser), limit, out)
+                _show(_every_frame(frames, analyser), limit, out, wall=False)
             finally:
                 frames.close()
         else:
             player = Player(frames, analyser)
             player.start()
             try:
-                _show(_each_second(player, analyser), limit, out)
+                _show(_each_second(player, analyser), limit, out, wall=True)
             finally:
                 player.stop()
         result = analyser.finish()
@@ -253,12 +260,19 @@ def _every_frame(frames: Iterator[Frame], analyser: LiveAnalyser) -> Iterator[Li
             yield state
 
 
-def _show(states: Iterator[LiveState], limit_s: float, out: TextIO) -> None:
-    """Print a line per state until the states end, the time limit or Ctrl-C."""
+def _show(states: Iterator[LiveState], limit_s: float, out: TextIO, wall: bool) -> None:
+    """Print a line per state until the states end, the time limit or Ctrl-C.
+
+    With ``wall``, the time limit follows this machine's clock, so that a stream that stalls
+    (no frame, so no stream time) still ends at it; else the stream's time (``--every-frame``
+    scores a file faster or slower than it plays).
+    """
+    started = time.monotonic()
     try:
         for state in states:
             print(line(state), file=out, flush=True)
-            if state.elapsed_s >= limit_s:
+            elapsed = max(state.elapsed_s, time.monotonic() - started) if wall else state.elapsed_s
+            if elapsed >= limit_s:
                 print(
                     f"stopped at the time limit of {limit_s:g} s (DEEPFAKE_LIVE_TIME_LIMIT_S)",
                     file=out,

@@ -16,6 +16,8 @@ from pathlib import Path
 import av
 import numpy as np
 
+from inference.video.frame_guard import FrameGuard
+
 logger = logging.getLogger(__name__)
 
 
@@ -118,12 +120,19 @@ def _open_video(path: str | Path) -> av.container.InputContainer:
 
 
 def read_frames(
-    path: str | Path, targets: list[int], on_decoded: Callable[[int], None] | None = None
+    path: str | Path,
+    targets: list[int],
+    on_decoded: Callable[[int], None] | None = None,
+    guard: FrameGuard | None = None,
 ) -> Generator[tuple[int, float, np.ndarray], None, int | None]:
     """Decode the whole stream in order and yield the frames at ``targets`` (sorted).
 
     Every frame up to the last target is decoded, but only the targets are converted to
-    pixels. ``on_decoded`` is called with 1 for every frame the decoder returns.
+    pixels. ``on_decoded`` is called with 1 for every frame the decoder returns; ``guard``
+    checks the size of each.
+
+    Raises:
+        FrameSizeError: If ``guard`` finds a frame of another size than planned.
 
     Yields:
         (index, timestamp in seconds, image (H, W, 3) uint8 BGR, rotation applied).
@@ -140,10 +149,14 @@ def read_frames(
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         rate = float(stream.average_rate or stream.guessed_rate or 0)
+        if guard is not None:
+            guard.configure(stream.codec_context)
         try:
             for frame in container.decode(stream):
                 if on_decoded is not None:
                     on_decoded(1)
+                if guard is not None:
+                    guard.check(frame.width, frame.height, position)
                 if position == target:
                     image = np.rot90(frame.to_ndarray(format="bgr24"), _quarter_turns(frame))
                     time = frame.time if frame.time is not None else position / rate if rate else 0.0
@@ -154,6 +167,8 @@ def read_frames(
                         return None
                 position += 1
         except av.FFmpegError as exc:
+            if guard is not None:
+                guard.check_context(stream.codec_context, position, exc)
             # A broken packet ends the usable part of the stream, as with OpenCV.
             logger.info("%s: decoding stopped at frame %d: %s", Path(path).name, position, exc)
             return position
@@ -314,7 +329,11 @@ class Run:
 
 
 def read_runs(
-    path: str | Path, runs: Sequence[Run], index: FrameIndex, on_decoded: Callable[[int], None]
+    path: str | Path,
+    runs: Sequence[Run],
+    index: FrameIndex,
+    on_decoded: Callable[[int], None],
+    guard: FrameGuard | None = None,
 ) -> Generator[tuple[int, float, np.ndarray], None, None]:
     """Seek to each run's keyframe, decode up to its last wanted frame and yield the wanted ones.
 
@@ -328,15 +347,26 @@ def read_runs(
     Raises:
         TimestampOrderError: If frames come out of the decoder against their timestamps'
             order, so that a timestamp does not tell which frame it is.
+        FrameSizeError: If ``guard`` finds a frame of another size than planned.
     """
     name = Path(path).name
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        if guard is not None:
+            guard.configure(stream.codec_context)
+
+        def decoded(frame: av.VideoFrame) -> None:
+            on_decoded(1)
+            if guard is not None:
+                guard.check(frame.width, frame.height, run.start)
+
         for run in runs:
             try:
-                yield from _read_run(container, stream, run, index, on_decoded)
+                yield from _read_run(container, stream, run, index, decoded)
             except av.FFmpegError as exc:
+                if guard is not None:
+                    guard.check_context(stream.codec_context, run.start, exc)
                 # A broken stretch loses its frames; the others may still decode.
                 logger.warning("%s: decoding from frame %d failed: %s", name, run.start, exc)
 
@@ -346,7 +376,7 @@ def _read_run(
     stream: av.VideoStream,
     run: Run,
     index: FrameIndex,
-    on_decoded: Callable[[int], None],
+    on_decoded: Callable[[av.VideoFrame], None],
 ) -> Generator[tuple[int, float, np.ndarray], None, None]:
     wanted = {pts: number for number, pts in run.wanted}
     last_pts = run.wanted[-1][1]
@@ -411,11 +441,11 @@ def _keep(
     wanted: dict[int, int],
     shown: list[int],
     index: FrameIndex,
-    on_decoded: Callable[[int], None],
+    on_decoded: Callable[[av.VideoFrame], None],
 ) -> Generator[tuple[int, float, np.ndarray], None, None]:
     """Yield the wanted ones among ``frames``, checking that timestamps keep increasing."""
     for frame in frames:
-        on_decoded(1)
+        on_decoded(frame)
         if frame.pts is None:
             continue
         if shown and frame.pts <= shown[-1]:

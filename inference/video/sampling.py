@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from queue import Full, Queue
 
@@ -26,6 +27,7 @@ import numpy as np
 
 from inference.errors import DeepfakeDetectorError, LimitExceededError, VideoError
 from inference.video import pyav as video_pyav
+from inference.video.frame_guard import FrameGuard, scan_sizes
 from inference.video.identity import fourcc_codec
 
 logger = logging.getLogger(__name__)
@@ -615,14 +617,21 @@ def sample_frames(
 
     Raises:
         DecodeBudgetError: If ``plan`` is not given and making one fails (see :func:`plan_sampling`).
+        FrameSizeError: If a frame has another size than the first (the plan's).
     """
     if plan is None:
         plan = plan_sampling(path, replace(probe(path), decoder=decoder), window, count)
+    guard = FrameGuard(Path(path).name, plan.width, plan.height)
     if plan.mode != SEQUENTIAL:
-        yield from _read_runs(path, plan)
+        yield from _read_runs(path, plan, guard)
         return
-    read = _read_pyav if decoder == PYAV else _read
     targets = sample_indices(window.first, window.stop, count)
+    if decoder == PYAV:
+        read = partial(_read_pyav, guard=guard)
+    else:
+        # OpenCV shows no frame's real size: the headers are checked first, up to where it reads.
+        scan_sizes(path, guard, max(targets, default=0) + 1 + video_pyav.REORDER_SLACK)
+        read = _read
     seen: list[int] = []
     end = yield from read(path, targets, seen, plan)
     missing = len(targets) - len(seen)
@@ -631,14 +640,14 @@ def sample_frames(
         yield from read(path, _second_pass_picks(window.first, end, seen, missing), seen, plan)
 
 
-def _read_runs(path: str | Path, plan: DecodePlan) -> Iterator[Frame]:
+def _read_runs(path: str | Path, plan: DecodePlan, guard: FrameGuard) -> Iterator[Frame]:
     """The frames of a "seek" or "keyframes" plan, decoded with PyAV.
 
     Raises:
         VideoError: If the container's timestamps turn out not to be in display order.
     """
     assert plan.index is not None  # plan_sampling always lists the frames for these modes
-    reader = video_pyav.read_runs(path, plan.runs, plan.index, plan.count_decoded)
+    reader = video_pyav.read_runs(path, plan.runs, plan.index, plan.count_decoded, guard)
     try:
         for index, timestamp, image in reader:
             yield Frame(index=index, timestamp_s=timestamp, image=image)
@@ -685,10 +694,10 @@ def _read(
 
 
 def _read_pyav(
-    path: str | Path, targets: list[int], seen: list[int], plan: DecodePlan
+    path: str | Path, targets: list[int], seen: list[int], plan: DecodePlan, guard: FrameGuard
 ) -> Generator[Frame, None, int | None]:
-    """Like :func:`_read`, with PyAV."""
-    reader = video_pyav.read_frames(path, targets, plan.count_decoded)
+    """Like :func:`_read`, with PyAV, every decoded frame's size checked by ``guard``."""
+    reader = video_pyav.read_frames(path, targets, plan.count_decoded, guard)
     try:
         while True:
             try:
