@@ -45,6 +45,7 @@
 | DEEPFAKE_LIVE_WINDOW_S | a live stream's rolling verdict is over this many last seconds | 3 |
 | DEEPFAKE_LIVE_TIME_LIMIT_S | one live stream is judged for at most this many seconds | 120 |
 | DEEPFAKE_LIVE_MAX_STREAMS | live streams the app judges at once | 1 |
+| DEEPFAKE_MONITORING | "1": Gradio's /monitoring routes answer (the summary without a key) | 0 |
 """
 
 from __future__ import annotations
@@ -137,6 +138,7 @@ class Settings:
     live_window_s: float = 3.0
     live_time_limit_s: float = 120.0
     live_max_streams: int = 1
+    monitoring: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -191,6 +193,7 @@ class Settings:
             live_window_s=_number(env, "DEEPFAKE_LIVE_WINDOW_S", 3.0, float),
             live_time_limit_s=_number(env, "DEEPFAKE_LIVE_TIME_LIMIT_S", 120.0, float),
             live_max_streams=_number(env, "DEEPFAKE_LIVE_MAX_STREAMS", 1, int),
+            monitoring=_flag(env, "DEEPFAKE_MONITORING"),
         )
         settings.validate()
         return settings

@@ -8,7 +8,6 @@ on its own, and API inputs of the wrong type.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import os
@@ -54,12 +53,14 @@ class InputTypeError(DeepfakeDetectorError):
 
 @dataclass
 class Run:
-    """One analysis in progress: its visitor, its deadline and its stop signal."""
+    """One analysis in progress: its key (a page session or an event id), its deadline, its stop
+    signal, and the queue event it runs for (None outside the queue)."""
 
     visitor: str
     deadline: float
     limit_s: float
     stop: threading.Event = field(default_factory=threading.Event)
+    event: str | None = None
 
     def check(self) -> None:
         """Raise if the run was stopped or is past its deadline (called between frames and batches).
@@ -107,12 +108,12 @@ class Runs:
         # it starts. Forgotten after HALT_KEEP_S (that analysis has long started or been dropped).
         self._halted: dict[str, float] = {}
 
-    def start(self, session: str, limit_s: float) -> Run:
-        """Register a new run for ``session`` (a run it still had is stopped).
+    def start(self, session: str, limit_s: float, event: str | None = None) -> Run:
+        """Register a new run for ``session`` (a run it still had is stopped), of queue ``event``.
 
         The run starts stopped when the page pressed Stop while it waited in the queue.
         """
-        run = Run(session, time.monotonic() + limit_s, limit_s)
+        run = Run(session, time.monotonic() + limit_s, limit_s, event=event)
         with self._lock:
             previous = self._runs.get(session)
             if previous is not None:
@@ -137,6 +138,23 @@ class Runs:
             run.stop.set()
             logger.info("stopped the analysis of session %s", session[:8])
         return run is not None
+
+    def cancel(self, session: str, event: str) -> bool:
+        """A client cancelled queue ``event``: stop its run (keyed by the event id, or the page
+        ``session``'s run of that event). Returns whether one was running.
+
+        Only the event id, which the server gave the client that joined, selects a run: a session
+        or an address a client names is not enough.
+        """
+        with self._lock:
+            key = event if event in self._runs else session
+            run = self._runs.get(key)
+            if run is None or run.event != event:
+                return False
+            del self._runs[key]
+        run.stop.set()
+        logger.info("stopped the analysis of session %s: its event was cancelled", key[:8])
+        return True
 
     def halt(self, session: str, queued: bool) -> None:
         """The page pressed Stop (or changed its video): stop its run, and when it has an analysis
@@ -271,7 +289,7 @@ def whole_number(value: Any, name: str) -> int | None:
         return None
     number = isinstance(value, int | float) and not isinstance(value, bool)
     if not (number and math.isfinite(value) and value == int(value)):
-        raise InputTypeError(f"{name} must be a whole number, got {value!r}")
+        raise InputTypeError(f"{name} must be a whole number, got {described(value)}")
     return int(value)
 
 
@@ -284,7 +302,7 @@ def flag(value: Any, name: str) -> bool:
     if value is None:
         return False
     if not isinstance(value, bool):
-        raise InputTypeError(f"{name} must be true or false, got {value!r}")
+        raise InputTypeError(f"{name} must be true or false, got {described(value)}")
     return value
 
 
@@ -296,7 +314,21 @@ def choice(value: Any, name: str, allowed: list[str]) -> str | None:
     """
     if value is None or value in allowed:
         return value
-    raise InputTypeError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+    raise InputTypeError(f"{name} must be one of {', '.join(allowed)}, got {described(value)}")
+
+
+def described(value: Any) -> str:
+    """What a refused input was, never the value itself (it may be megabytes, or a script)."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        whole = math.isfinite(value) and value == int(value)
+        return "a number" if whole else "a fraction or a non-finite number"
+    if isinstance(value, str):
+        return f"text of {len(value)} characters"
+    if isinstance(value, list | tuple | dict):
+        return f"{'an object' if isinstance(value, dict) else 'a list'} of {len(value)} items"
+    return type(value).__name__
 
 
 def link_text(value: Any, name: str = "url") -> str | None:
@@ -448,14 +480,12 @@ def folder_bytes(folder: str | Path) -> int:
 
 
 class UploadQuota:
-    """ASGI middleware: uploads within the quota, and a client's cancel stops its analysis.
+    """ASGI middleware: uploads within the quota (cancels: :class:`ui.routes.Routes`).
 
     Uploads must declare their length (chunked uploads could not be checked before they are
     stored); one is refused up front when the upload folder, the uploads under way and its own
     length would pass ``quota_bytes``. Before each upload, uploads nobody analysed for a while
-    are swept (:meth:`Uploads.sweep`). ``POST …/cancel`` (what ``gradio_client``'s ``cancel``
-    and a closed page send) also stops that session's run: Gradio frees its worker slot, but
-    cannot stop the thread that analyses.
+    are swept (:meth:`Uploads.sweep`).
     """
 
     def __init__(self, app: ASGIApp, quota_bytes: int, runs: Runs, uploads: Uploads) -> None:
@@ -472,8 +502,6 @@ class UploadQuota:
             await self.app(scope, receive, send)
         elif scope["path"].endswith("/upload"):
             await self._upload(scope, receive, send)
-        elif scope["path"].endswith("/cancel"):
-            await self._cancel(scope, receive, send)
         else:
             await self.app(scope, receive, send)
 
@@ -500,27 +528,6 @@ class UploadQuota:
         finally:
             with self._lock:
                 self._in_flight -= declared
-
-    async def _cancel(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body, more = b"", True
-        while more:
-            message = await receive()
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-        with contextlib.suppress(ValueError, AttributeError):
-            session = json.loads(body or b"{}").get("session_hash")
-            if isinstance(session, str):
-                self.runs.stop(session)
-        replayed = False
-
-        async def replay() -> dict[str, Any]:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await self.app(scope, replay, send)
 
 
 async def _plain_response(send: Send, status: int, text: str) -> None:
