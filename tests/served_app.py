@@ -112,7 +112,9 @@ def at_once(calls: list[Callable[[], Any]]) -> list[Any]:
     return results
 
 
-def join(client: httpx.Client, url: str, fn: int, data: list[Any], session: str | None = None) -> httpx.Response:
+def join(
+    client: httpx.Client, url: str, fn: int, data: list[Any], session: str | None = None
+) -> httpx.Response:
     """``POST /gradio_api/queue/join`` for event ``fn`` with ``data``, under ``session``."""
     body = {"data": data, "fn_index": fn, "session_hash": session or secrets.token_hex(8), "event_data": None}
     return client.post(f"{url}gradio_api/queue/join", json=body)
@@ -124,7 +126,9 @@ def cancel(client: httpx.Client, url: str, fn: int, session: str, event: str) ->
 
 def completed(client: httpx.Client, url: str, session: str, timeout: float = 120) -> dict[str, Any]:
     """The ``process_completed`` message of ``session``'s event, read from ``/queue/data``."""
-    with client.stream("GET", f"{url}gradio_api/queue/data", params={"session_hash": session}, timeout=timeout) as r:
+    with client.stream(
+        "GET", f"{url}gradio_api/queue/data", params={"session_hash": session}, timeout=timeout
+    ) as r:
         for line in r.iter_lines():
             if line.startswith("data:"):
                 message = json.loads(line[5:])

@@ -71,7 +71,9 @@ def test_simultaneous_joins_of_one_visitor_get_exactly_the_limit(served: str, ge
         try:
             assert len(admitted) == PER_VISITOR, [a.status_code for _, _, a in answers]
             assert all(a.status_code == 422 for _, _, a in answers if a not in [x[2] for x in admitted])
-            assert all(f"You already have {PER_VISITOR} analyses waiting" in text for text in refusals(answers))
+            assert all(
+                f"You already have {PER_VISITOR} analyses waiting" in text for text in refusals(answers)
+            )
         finally:
             end_all(served, admitted)
 
