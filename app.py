@@ -43,14 +43,14 @@ from ui.guards import (
     UploadQuota,
     Uploads,
     check_gradio,
-    for_visitors,
     link_text,
     turn,
     visitor_message,
     waiting,
 )
 from ui.limits import LOG_CHARS, Admissions, guard_queue, run_key
-from ui.routes import McpCallers, Routes, streaming_fn
+from ui.public import public_report, public_text
+from ui.routes import McpCallers, Routes
 from ui.strict import AsSentDropdown, AsSentRadio, AsSentSlider, checked_settings
 from ui.theme import THEME
 
@@ -339,9 +339,8 @@ def build_demo(settings: Settings) -> gr.Blocks:
             every detector's verdict), frames, detectors, opinions, provenance (Content
             Credentials), weights, timings_s.
         """
-        return api_run(
-            video, frames, checkpoint, explain, profile, second_opinion, url, request, progress
-        ).to_dict()
+        result = api_run(video, frames, checkpoint, explain, profile, second_opinion, url, request, progress)
+        return public_report(result.to_dict())
 
     def analyze_page(
         video: str | None,
@@ -382,7 +381,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
             render.people_table(result),
             render.gallery(result),
             render.timeline(result, settings.uncertain_margin),
-            render.report_file(result),
+            render.write_json(result.file_name, "report", public_report(result.to_dict())),
             "",
             *idle(),
         )
@@ -591,7 +590,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=1, api_open=False)
     check_gradio(demo)
     callers = McpCallers(settings.trusted_proxies)
-    guard_queue(demo, admissions, callers.who, for_visitors)
+    guard_queue(demo, admissions, callers.who, public_text)
     # for launch_options' middleware
     demo.runs, demo.uploads, demo.callers, demo.admissions = runs, uploads, callers, admissions
     return demo
@@ -621,7 +620,7 @@ def launch_options(demo: gr.Blocks, settings: Settings) -> dict[str, Any]:
         runs=demo.runs,
         uploads=demo.uploads,
     )
-    routes = Middleware(Routes, runs=demo.runs, callers=demo.callers, streaming=streaming_fn(demo))
+    routes = Middleware(Routes, blocks=demo, runs=demo.runs, callers=demo.callers)
     return {
         "max_file_size": int(settings.max_upload_mb * 1_000_000),
         "app_kwargs": {"middleware": [routes, quota]},

@@ -12,7 +12,6 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
@@ -20,6 +19,8 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ui.guards import Runs, visitor
+from ui.limits import LOG_CHARS
+from ui.public import public_text
 
 logger = logging.getLogger(__name__)
 
@@ -103,18 +104,17 @@ class Routes:
 
     Args:
         app: The ASGI app.
+        blocks: The Gradio app (its queue's table of events, its functions, its MCP server).
         runs: The runs in progress.
         callers: The MCP callers.
-        streaming: Whether the function of a ``fn_index`` is a streaming one.
     """
 
-    def __init__(
-        self, app: ASGIApp, runs: Runs, callers: McpCallers, streaming: Callable[[Any], bool]
-    ) -> None:
+    def __init__(self, app: ASGIApp, blocks: gr.Blocks, runs: Runs, callers: McpCallers) -> None:
         self.app = app
+        self.blocks = blocks
         self.runs = runs
         self.callers = callers
-        self.streaming = streaming
+        self._mcp_guarded = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Read the exact routes above; pass everything else through untouched."""
@@ -123,6 +123,8 @@ class Routes:
             return
         path = scope["path"]
         if path == MCP or path.startswith(f"{MCP}/"):
+            if not self._mcp_guarded:
+                self._mcp_guarded = public_mcp_errors(self.blocks)
             await self.app(self._with_caller(scope), receive, send)
             return
         post = scope["method"] == "POST"
@@ -150,10 +152,16 @@ class Routes:
             asked = json.loads(body or b"{}")
         except ValueError:
             asked = None
-        if isinstance(asked, dict):
-            session, event = asked.get("session_hash"), asked.get("event_id")
-            if isinstance(session, str) and isinstance(event, str) and event:
-                self.runs.cancel(session, event)
+        session, event = (
+            (asked.get("session_hash"), asked.get("event_id")) if isinstance(asked, dict) else (None, None)
+        )
+        queued = self.blocks._queue.event_ids_to_events.get(event) if isinstance(event, str) else None
+        if queued is None or not isinstance(session, str) or queued.session_hash != session:
+            # Not an event of that session now: nothing to cancel. Gradio's own cancel would
+            # still end whatever task runs for the session it names, whoever names it.
+            await _json_response(send, {"success": True})
+            return
+        self.runs.cancel(session, event)
         await self.app(scope, _replay(body, receive), send)
 
     async def _join(self, scope: Scope, receive: Receive, send: Send, queue_join: bool) -> None:
@@ -170,7 +178,8 @@ class Routes:
             fn_index = json.loads(body).get("fn_index")
         except (ValueError, AttributeError):
             return False
-        return isinstance(fn_index, int) and self.streaming(fn_index)
+        fn = self.blocks.fns.get(fn_index) if isinstance(fn_index, int) else None
+        return fn is not None and fn.connection == "stream"
 
     async def _capped(self, scope: Scope, receive: Receive, send: Send, most: int) -> None:
         body = await self._read(scope, receive, send, most)
@@ -228,11 +237,44 @@ async def _too_large(send: Send, most: int) -> None:
     await send({"type": "http.response.body", "body": text})
 
 
-def streaming_fn(blocks: gr.Blocks) -> Callable[[Any], bool]:
-    """Whether the event function ``fn_index`` of ``blocks`` streams (the live camera)."""
+async def _json_response(send: Send, data: Any) -> None:
+    text = json.dumps(data).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(text)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": text})
 
-    def streams(fn_index: Any) -> bool:
-        fn = blocks.fns.get(fn_index)
-        return fn is not None and fn.connection == "stream"
 
-    return streams
+def public_mcp_errors(blocks: gr.Blocks) -> bool:
+    """Make the MCP server's error results say no server path, inner URL or long refused value.
+
+    Gradio's MCP tools fail with the text of whatever went wrong: a join's HTTP error naming the
+    inner URL of the app, a file's path in the upload folder, a refused argument echoed whole by
+    the schema check. Returns whether the MCP server was there to guard.
+    """
+    server = getattr(blocks, "mcp_server_obj", None)
+    if server is None:
+        return False
+    from mcp import types
+
+    handlers = server.mcp_server.request_handlers
+    told = handlers.get(types.CallToolRequest)
+    if told is None:
+        return False
+
+    async def public(request: Any) -> Any:
+        result = await told(request)
+        answer = getattr(result, "root", result)
+        if getattr(answer, "isError", False):
+            for block in answer.content:
+                if getattr(block, "type", None) == "text":
+                    logger.info("an MCP call failed: %s", block.text[:LOG_CHARS])
+                    block.text = public_text(block.text)
+        return result
+
+    handlers[types.CallToolRequest] = public
+    return True
