@@ -23,7 +23,7 @@
 | DEEPFAKE_MAX_DURATION_S | only the first this many seconds are analysed | 600 |
 | DEEPFAKE_MAX_PIXELS | frames with more pixels are refused | 33177600 (7680x4320, 8K) |
 | DEEPFAKE_MAX_FRAMES | largest number of frames one request may sample | 200 |
-| DEEPFAKE_QUEUE_SIZE | requests the app lets wait in its queue before refusing more | 16 |
+| DEEPFAKE_QUEUE_SIZE | analyses the app holds (waiting or running) before refusing more | 16 |
 | DEEPFAKE_TORCH_THREADS | threads for torch on CPU; 0 keeps torch's choice | 0 |
 | RAY_ADDRESS | Ray's own: the cluster `--ray` joins when given no address | unset (a local Ray) |
 | DEEPFAKE_RAY_ACTORS | detector actors of a `--ray` run; 0: as many as the cluster holds | 0 |

@@ -9,11 +9,14 @@ as many again).
 
 from __future__ import annotations
 
+import base64
 import secrets
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import cv2
+import httpx
 import pytest
 from served_app import at_once, cancel, completed, fn_index, join, run_app, upload, visitor
 
@@ -111,3 +114,33 @@ def test_a_page_has_one_analysis_at_a_time(served: str, genuine_clip: Path):
         for answer in admitted:
             cancel(client, served, page, session, answer.json()["event_id"])
         completed(client, served, session)
+
+
+def camera_frame(clip: Path) -> dict:
+    """The first frame of ``clip`` as the page's camera sends it: a JPEG data URL."""
+    capture = cv2.VideoCapture(str(clip))
+    ok, frame = capture.read()
+    capture.release()
+    assert ok
+    jpeg = cv2.imencode(".jpg", cv2.resize(frame, (160, 120)))[1].tobytes()
+    url = "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()
+    return {"path": "webcam.jpg", "url": url, "orig_name": "webcam.jpg", "meta": {"_type": "gradio.FileData"}}
+
+
+def test_simultaneous_live_streams_of_one_visitor_get_exactly_the_limit(served: str, genuine_clip: Path):
+    """The live camera's stream event had no limit of its own: a client could open every live
+    worker at once (each stream event stays until it is closed)."""
+    config = httpx.get(f"{served}config", timeout=10).json()
+    stream = next(dep["id"] for dep in config["dependencies"] if dep.get("connection") == "stream")
+    client = visitor(8)
+    frame = camera_frame(genuine_clip)
+    sessions = [secrets.token_hex(8) for _ in range(5)]
+    answers = at_once([lambda s=s: join(client, served, stream, [frame, "app"], s) for s in sessions])
+    admitted = [a for a in answers if a.status_code == 200]
+    try:
+        assert len(admitted) == PER_VISITOR, [(a.status_code, a.text[:200]) for a in answers]
+        refused = [str(a.json()["detail"]) for a in answers if a.status_code != 200]
+        assert all(f"You already have {PER_VISITOR} live streams" in text for text in refused), refused
+    finally:
+        for answer in admitted:
+            client.post(f"{served}gradio_api/stream/{answer.json()['event_id']}/close")
