@@ -4,8 +4,10 @@ callers, refused values, the page's own event and Gradio's monitoring."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import secrets
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -199,3 +201,12 @@ def test_reports_name_no_setting_and_no_server_path(
     assert "DEEPFAKE_" not in text
     assert str(checkpoint_file.parent) not in text
     assert report["weights"]["location"] == checkpoint_file.name
+
+
+def test_mcp_errors_name_no_server_path_or_inner_url(served: tuple[str, Path]):
+    url, _ = served
+    junk = "data:video/mp4;base64," + base64.b64encode(b"not a video at all" * 10).decode()
+    result = mcp_call(visitor(23), url, "report", {"video": junk, "frames": 2})
+    text = json.dumps(result)
+    assert result.get("isError"), result
+    assert "/gradio_api/" not in text and tempfile.gettempdir() not in text, text

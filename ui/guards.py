@@ -190,19 +190,6 @@ def visitor(request: gr.Request | None, trusted_proxies: int = 0) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def queued_by(blocks: gr.Blocks, who: str, trusted_proxies: int = 0) -> int:
-    """Analyses of visitor ``who`` waiting in or running from Gradio's queue.
-
-    Reads the queue's own table of events (``Blocks._queue.event_ids_to_events``, checked at
-    start-up by :func:`check_gradio`), which holds each event from joining until it ends.
-    """
-    return sum(
-        event.fn.concurrency_id == ANALYSIS
-        and visitor(gr.Request(request=event.request), trusted_proxies) == who
-        for event in queued_events(blocks)
-    )
-
-
 def waiting(blocks: gr.Blocks, session: str) -> bool:
     """Whether the page ``session`` has an analysis in Gradio's queue (waiting or running)."""
     events = queued_events(blocks)
