@@ -144,3 +144,29 @@ def test_simultaneous_live_streams_of_one_visitor_get_exactly_the_limit(served: 
     finally:
         for answer in admitted:
             client.post(f"{served}gradio_api/stream/{answer.json()['event_id']}/close")
+
+
+def test_admissions_count_from_the_check_and_give_back_what_ended():
+    from ui.guards import ANALYSIS
+    from ui.limits import LIVE, AdmissionRefusedError, Admissions
+
+    admissions = Admissions(per_visitor=2, analyses=3, streams=1)
+    first = admissions.take(ANALYSIS, "a", "page-1", alive=())
+    with pytest.raises(AdmissionRefusedError, match="This page already has an analysis"):
+        admissions.take(ANALYSIS, "a", "page-1", alive=())
+    second = admissions.take(ANALYSIS, "a", None, alive=())
+    with pytest.raises(AdmissionRefusedError, match="You already have 2 analyses"):
+        admissions.take(ANALYSIS, "a", None, alive=())
+    third = admissions.take(ANALYSIS, "b", None, alive=())
+    with pytest.raises(AdmissionRefusedError, match="The server is busy"):
+        admissions.take(ANALYSIS, "c", None, alive=())
+    admissions.take(LIVE, "c", None, alive=())  # streams are counted apart
+    admissions.give_back(third)  # Gradio refused that join
+    admissions.bind(first, "event-1")
+    admissions.bind(second, "event-2")
+    assert admissions.count(alive={"event-1", "event-2"}, kind=ANALYSIS) == 2
+    admissions.forget_page("page-1")  # Stop: the page may join again, its visitor still counts
+    with pytest.raises(AdmissionRefusedError, match="You already have 2"):
+        admissions.take(ANALYSIS, "a", "page-1", alive={"event-1", "event-2"})
+    assert admissions.count(alive={"event-2"}, kind=ANALYSIS) == 1  # event-1 ended
+    assert admissions.count(alive=(), kind=ANALYSIS) == 0

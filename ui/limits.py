@@ -9,6 +9,7 @@ table: the run ended, failed, was cancelled, or its client went away.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import secrets
 import threading
@@ -158,6 +159,8 @@ def guard_queue(
     """
     queue = blocks._queue
     push = queue.push
+    if not inspect.iscoroutinefunction(push):
+        raise RuntimeError("this Gradio version's queue has no async push; the limits need one")
 
     async def admitted_push(body: Any, request: Any, username: str | None) -> tuple[bool, Any, str]:
         try:
