@@ -2,7 +2,8 @@
 
 One page: layout, event wiring, and the engine's errors turned into messages. Rendering lives in
 ``ui/render.py``, the look in ``ui/theme.py``, and the guards of the served app (stop, limits,
-strict API inputs) in ``ui/guards.py``.
+strict API inputs) in ``ui/guards.py``, ``ui/limits.py`` (who may join the queue),
+``ui/routes.py`` (cancels, body caps, MCP callers), ``ui/strict.py`` and ``ui/public.py``.
 """
 
 from __future__ import annotations
