@@ -49,7 +49,7 @@ from ui.guards import (
     visitor_message,
     waiting,
 )
-from ui.limits import LOG_CHARS, Admissions, guard_queue, run_key
+from ui.limits import LOG_CHARS, Admissions, current_event, guard_queue, run_key
 from ui.public import public_report, public_text
 from ui.routes import McpCallers, Routes
 from ui.strict import AsSentDropdown, AsSentRadio, AsSentSlider, checked_settings
@@ -232,7 +232,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
         become messages for the visitor."""
         if not video and not link:
             raise gr.Error("Upload or record a video, or paste a link, first.")
-        current = runs.start(run_key(request, page), settings.request_timeout_s, event_id())
+        current = runs.start(run_key(request, page), settings.request_timeout_s, current_event())
         try:
             chosen = _settings_for(settings, checkpoint)
             return _analyze(
@@ -592,21 +592,13 @@ def build_demo(settings: Settings) -> gr.Blocks:
     check_gradio(demo)
     callers = McpCallers(settings.trusted_proxies)
     guard_queue(demo, admissions, callers.who, public_text)
-    # for launch_options' middleware
-    demo.runs, demo.uploads, demo.callers, demo.admissions = runs, uploads, callers, admissions
+    demo.runs, demo.uploads, demo.callers = runs, uploads, callers  # for launch_options' middleware
     return demo
 
 
 def _empty() -> tuple[Any, ...]:
     """Every result output cleared: verdict, summary, provenance, people, gallery, plot, report."""
     return None, "", "", "", [], None, None
-
-
-def event_id() -> str | None:
-    """The queue event the calling thread runs for (Gradio sets it), or None outside the queue."""
-    from gradio.context import LocalContext
-
-    return LocalContext.event_id.get(None)
 
 
 def _name(video: str | None) -> str:

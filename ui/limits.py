@@ -210,4 +210,9 @@ def run_key(request: gr.Request | None, page: bool) -> str:
     """
     if page and request is not None and request.session_hash:
         return request.session_hash
-    return LocalContext.event_id.get(None) or f"run-{secrets.token_hex(16)}"
+    return current_event() or f"run-{secrets.token_hex(16)}"
+
+
+def current_event() -> str | None:
+    """The queue event the calling thread runs for (Gradio sets it), or None outside the queue."""
+    return LocalContext.event_id.get(None)
