@@ -39,6 +39,10 @@ class AdmissionRefusedError(LimitExceededError):
     """A join was refused: its visitor, its page or the server has as many as it may."""
 
 
+class QueueFullError(AdmissionRefusedError):
+    """A join was refused: the server holds as many as it may (told as Gradio's full queue)."""
+
+
 @dataclass
 class Ticket:
     """One admitted event: what it is, whose, and (once Gradio took it) its event id."""
@@ -94,7 +98,7 @@ class Admissions:
                     "wait for them to end, or press Stop."
                 )
             if len(mine) >= self.limits[kind]:
-                raise AdmissionRefusedError(
+                raise QueueFullError(
                     "The server is busy: as many requests as it holds are waiting or running. "
                     "Try again in a few minutes."
                 )
@@ -177,6 +181,8 @@ def guard_queue(
             ticket = admissions.take(kind, visitor_, session, queue.event_ids_to_events)
         except AdmissionRefusedError as exc:
             logger.info("join refused (%s, visitor %s): %s", kind, visitor_[:LOG_CHARS], exc)
+            if isinstance(exc, QueueFullError):  # HTTP 503, as Gradio's own full queue
+                return False, str(exc), "queue_full"
             return False, refusal(fn, str(exc)), "validator_error"
         try:
             ok, detail, state = await push(body=body, request=request, username=username)
