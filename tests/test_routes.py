@@ -4,10 +4,8 @@ callers, refused values, the page's own event and Gradio's monitoring."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import secrets
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -203,10 +201,15 @@ def test_reports_name_no_setting_and_no_server_path(
     assert report["weights"]["location"] == checkpoint_file.name
 
 
-def test_mcp_errors_name_no_server_path_or_inner_url(served: tuple[str, Path]):
+def test_mcp_errors_echo_no_value_and_name_no_inner_url(served: tuple[str, Path], genuine_clip: Path):
+    """An MCP call's failure was the loopback join's error: the refused value whole, or the URL
+    the MCP server reaches the app by."""
     url, _ = served
-    junk = "data:video/mp4;base64," + base64.b64encode(b"not a video at all" * 10).decode()
-    result = mcp_call(visitor(23), url, "report", {"video": junk, "frames": 2})
+    client = visitor(23)
+    stored = upload(client, url, genuine_clip)["path"]
+    link = f"{url}gradio_api/file={quote(stored)}"
+    result = mcp_call(client, url, "report", {"video": link, "frames": 2, "checkpoint": "x" * JOIN_TOO_LARGE})
     text = json.dumps(result)
     assert result.get("isError"), result
-    assert "/gradio_api/" not in text and tempfile.gettempdir() not in text, text
+    assert "x" * 100 not in text and "/gradio_api/" not in text, text[:1000]
+    assert url.split(":")[-1].strip("/") not in text, text[:1000]  # the port
