@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from conftest import REPO_ROOT
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from served_app import at_once, cancel, completed, fn_index, join, run_app, upload, visitor
@@ -213,3 +214,13 @@ def test_mcp_errors_echo_no_value_and_name_no_inner_url(served: tuple[str, Path]
     assert result.get("isError"), result
     assert "x" * 100 not in text and "/gradio_api/" not in text, text[:1000]
     assert url.split(":")[-1].strip("/") not in text, text[:1000]  # the port
+
+
+def test_a_refused_file_names_no_server_folder(served: tuple[str, Path]):
+    """Gradio refuses a file that was not uploaded with the path it resolved on the server."""
+    url, _ = served
+    file = {"path": "not-uploaded.mp4", "orig_name": "not-uploaded.mp4", "meta": {"_type": "gradio.FileData"}}
+    answer = join(visitor(24), url, fn_index(url, "report"), [file, 2, None, None, None, None, None])
+    assert answer.status_code == 400, answer.text
+    assert "not-uploaded.mp4" in answer.text
+    assert str(REPO_ROOT) not in answer.text and "/gradio_api/" not in answer.text, answer.text
