@@ -139,11 +139,14 @@ def test_two_mcp_callers_are_two_visitors(served: tuple[str, Path], genuine_clip
         links[number] = f"{url}gradio_api/file={quote(stored)}"
     results: dict[int, object] = {}
 
-    def call(number: int, frames: int, after_s: float) -> None:
+    def call(number: int, frames: int, explain: bool, after_s: float) -> None:
         time.sleep(after_s)  # the first caller's analysis is running when the second calls
-        results[number] = mcp_call(callers[number], url, "report", {"video": links[number], "frames": frames})
+        arguments = {"video": links[number], "frames": frames, "explain": explain}
+        results[number] = mcp_call(callers[number], url, "report", arguments)
 
-    at_once([lambda: call(21, 30, 0.0), lambda: call(22, 4, 3.0)])
+    started = time.monotonic()
+    at_once([lambda: call(21, 40, True, 0.0), lambda: call(22, 4, False, 1.5)])
+    assert time.monotonic() - started > 3.0, "the first analysis ended before the second call"
     for number in (21, 22):
         result = results[number]
         assert isinstance(result, dict) and not result.get("isError"), (number, result)
