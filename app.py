@@ -2,7 +2,9 @@
 
 One page: layout, event wiring, and the engine's errors turned into messages. Rendering lives in
 ``ui/render.py``, the look in ``ui/theme.py``, and the guards of the served app (stop, limits,
-strict API inputs) in ``ui/guards.py``, uploads in ``ui/uploads.py``.
+strict API inputs) in ``ui/guards.py``, ``ui/limits.py`` (who may join the queue),
+``ui/routes.py`` (cancels, body caps, MCP callers), ``ui/strict.py`` and ``ui/public.py``, uploads
+in ``ui/uploads.py``.
 """
 
 from __future__ import annotations
@@ -41,16 +43,15 @@ from ui.guards import (
     StrictCheckbox,
     StrictNumber,
     check_gradio,
-    choice,
-    flag,
     link_text,
-    queued_by,
     turn,
-    visitor,
     visitor_message,
     waiting,
-    whole_number,
 )
+from ui.limits import LOG_CHARS, Admissions, current_event, guard_queue, run_key
+from ui.public import public_report, public_text
+from ui.routes import McpCallers, Routes
+from ui.strict import AsSentDropdown, AsSentRadio, AsSentSlider, checked_settings
 from ui.theme import THEME
 from ui.uploads import UploadedVideo, UploadQuota, Uploads
 
@@ -211,6 +212,9 @@ def build_demo(settings: Settings) -> gr.Blocks:
     )
     choices = _offered(settings)
     second_choices = _offered_second(settings)
+    admissions = Admissions(
+        settings.max_queued_per_visitor, settings.queue_size, settings.live_max_streams + live.REFUSED_AT_ONCE
+    )
 
     def run(
         video: str | None,
@@ -222,13 +226,13 @@ def build_demo(settings: Settings) -> gr.Blocks:
         request: gr.Request | None,
         progress: gr.Progress,
         link: str | None = None,
+        page: bool = False,
     ) -> AnalysisResult:
         """Analyse ``video`` (or the video behind ``link``) for one request; the engine's errors
         become messages for the visitor."""
         if not video and not link:
             raise gr.Error("Upload or record a video, or paste a link, first.")
-        session = getattr(request, "session_hash", None) or visitor(request, settings.trusted_proxies)
-        current = runs.start(session, settings.request_timeout_s)
+        current = runs.start(run_key(request, page), settings.request_timeout_s, current_event())
         try:
             chosen = _settings_for(settings, checkpoint)
             return _analyze(
@@ -265,16 +269,13 @@ def build_demo(settings: Settings) -> gr.Blocks:
             link = link_text(url)
             if link and video:
                 raise InputTypeError("give a video file or a url, not both")
-            checked = (
-                whole_number(frames, "frames"),
-                choice(checkpoint, "checkpoint", choices),
-                flag(explain, "explain"),
-                choice(profile, "profile", list(profiles.PROFILES)),
-                choice(second_opinion, "second_opinion", second_choices),
+            checked = checked_settings(
+                frames, checkpoint, explain, profile, second_opinion, choices, second_choices
             )
         except DeepfakeDetectorError as exc:
             uploads.done(video, by_request=True)
-            raise gr.Error(str(exc), title="Wrong input") from exc
+            logger.info("API input refused: %s", str(exc)[:LOG_CHARS])
+            raise gr.Error(str(exc), title="Wrong input", print_exception=False) from exc
         try:
             return run(video, *checked, request, progress, link)
         finally:
@@ -340,7 +341,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
             provenance (Content Credentials), weights, timings_s; and the HTML report's file.
         """
         result = api_run(video, frames, checkpoint, explain, profile, second_opinion, url, request, progress)
-        return result.to_dict(), reports.html_file(result, settings)
+        return public_report(result.to_dict()), reports.html_file(result, settings)
 
     def analyze_page(
         video: str | None,
@@ -355,12 +356,16 @@ def build_demo(settings: Settings) -> gr.Blocks:
     ) -> tuple[Any, ...]:
         """The page's analysis: every output at once, or the reason in the page when it fails."""
         session = request.session_hash or ""
+        try:  # the same checks as the API's: any client can call this event too
+            checked = checked_settings(
+                frames, checkpoint, explain, profile, second_opinion, choices, second_choices
+            )
+        except DeepfakeDetectorError as exc:
+            return (*_empty(), f"**Cannot analyse:** {render.markdown_text(str(exc))}", *idle())
         if video:
             uploads.hold(session, video)
         try:
-            result = run(
-                video, frames, checkpoint, explain, profile, second_opinion, request, progress, link_of(link)
-            )
+            result = run(video, *checked, request, progress, link_of(link), page=True)
         except gr.Error as exc:
             if exc.title == STOPPED:  # Stop, a new video or an example said what to show
                 return tuple(gr.skip() for _ in range(11))
@@ -377,7 +382,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
             render.people_table(result),
             render.gallery(result),
             render.timeline(result, settings.uncertain_margin),
-            render.report_file(result),
+            render.write_json(result.file_name, "report", public_report(result.to_dict())),
             reports.download(result, settings),
             "",
             *idle(),
@@ -386,6 +391,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
     def busy(video: str | None, link: str | None, request: gr.Request) -> tuple[Any, ...]:
         # A run this page still has (an example clicked during one) ends before this one starts.
         runs.forget(request.session_hash or "")
+        admissions.forget_page(request.session_hash or "")
         shown_link = link_of(link)
         what = _name(video) if video or not shown_link else render.markdown_text(shown_link)
         working = f"Analysing {what}…"
@@ -397,11 +403,13 @@ def build_demo(settings: Settings) -> gr.Blocks:
     def stop(request: gr.Request) -> tuple[Any, ...]:
         session = request.session_hash or ""
         runs.halt(session, waiting(demo, session))
+        admissions.forget_page(session)
         return (*_empty(), "Stopped.", *idle())
 
     def new_video(request: gr.Request) -> tuple[Any, ...]:
         session = request.session_hash or ""
         runs.halt(session, waiting(demo, session))
+        admissions.forget_page(session)
         uploads.leave(session)
         return (*_empty(), "", *idle())
 
@@ -410,35 +418,13 @@ def build_demo(settings: Settings) -> gr.Blocks:
             logger.info("a visitor left during an analysis; it was stopped")
         streams.leave(request.session_hash or "")
         uploads.leave(request.session_hash or "")
+        admissions.forget_page(request.session_hash or "")
 
-    def refusal(request: gr.Request, inputs: int) -> list[Any]:
-        """Refuse a visitor's request while they already have enough analyses queued or running."""
-        who = visitor(request, settings.trusted_proxies)
-        ok = queued_by(demo, who, settings.trusted_proxies) < settings.max_queued_per_visitor
-        message = (
-            ""
-            if ok
-            else f"You already have {settings.max_queued_per_visitor} analyses waiting or running; "
-            "wait for them to end, or press Stop."
-        )
-        return [gr.validate(ok, message), *(gr.validate(True, "") for _ in range(inputs - 1))]
-
-    # Gradio calls a validator with the event's inputs, and wants a check per input back.
-    def limit_4(video: Any, frames: Any, checkpoint: Any, url: Any, request: gr.Request) -> list[Any]:
-        return refusal(request, 4)
-
-    # The page's inputs (video, link, frames, ...) and /report's (video, frames, ..., url): seven each.
-    def limit_7(
-        input_1: Any,
-        input_2: Any,
-        input_3: Any,
-        input_4: Any,
-        input_5: Any,
-        input_6: Any,
-        input_7: Any,
-        request: gr.Request,
-    ) -> list[Any]:
-        return refusal(request, 7)
+    def accept(*inputs: Any) -> list[Any]:
+        """Every input valid. Gradio preprocesses an event's inputs for its validator while the
+        request joins the queue: a link given as the file is refused before it takes a place.
+        (Who may join is decided by ``ui.limits.guard_queue``, in the same step that counts it.)"""
+        return [gr.validate(True, "") for _ in inputs]
 
     def link_of(value: Any) -> str | None:
         """The page's link text, or None (the page sends what was typed, as text)."""
@@ -472,7 +458,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
                             container=False,
                             elem_id="link",
                         )
-                        explain = gr.Checkbox(
+                        explain = StrictCheckbox(
                             value=False, label="Explain: show where the model looked (about twice as slow)"
                         )
                         with gr.Row():
@@ -484,7 +470,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
                         provenance = gr.Markdown(elem_id="provenance")
                         people = gr.HTML(elem_id="people")
                         with gr.Accordion("Frames and model weights", open=False):
-                            frames = gr.Slider(
+                            frames = AsSentSlider(
                                 1,
                                 settings.max_frames,
                                 value=default_frames,
@@ -492,15 +478,15 @@ def build_demo(settings: Settings) -> gr.Blocks:
                                 label="Frames to sample",
                                 info="More frames: slower, steadier.",
                             )
-                            checkpoint = gr.Dropdown(
+                            checkpoint = AsSentDropdown(
                                 choices, value=settings.checkpoint, label="Model weights"
                             )
-                            profile = gr.Radio(
+                            profile = AsSentRadio(
                                 [(f"{p.name}: {p.summary}", p.name) for p in profiles.PROFILES.values()],
                                 value=default_profile,
                                 label="Face crops",
                             )
-                            second_opinion = gr.Dropdown(
+                            second_opinion = AsSentDropdown(
                                 second_choices,
                                 value=settings.second_opinion,
                                 label="Second opinion",
@@ -555,7 +541,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
                 [*shown, *buttons],
                 concurrency_id=ANALYSIS,
                 api_visibility="private",
-                validator=limit_7,
+                validator=accept,
                 trigger_mode="always_last",
             )
         # A new or cleared video, Stop, or leaving the page ends the analysis of the old one. The
@@ -594,7 +580,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
             outputs=gr.Label(visible=False),
             api_name="predict",
             concurrency_id=ANALYSIS,
-            validator=limit_4,
+            validator=accept,
         )
         gr.Button(visible=False).click(
             report,
@@ -602,11 +588,15 @@ def build_demo(settings: Settings) -> gr.Blocks:
             outputs=[gr.JSON(visible=False), gr.File(visible=False, label="HTML report")],
             api_name="report",
             concurrency_id=ANALYSIS,
-            validator=limit_7,
+            validator=accept,
         )
-    demo.queue(max_size=settings.queue_size, default_concurrency_limit=1)
+    # api_open=False: /run/<api> and /api/<api> (direct calls, outside the queue and its limits)
+    # refuse every queued event; the page's quick events (queue=False) still use them.
+    demo.queue(max_size=settings.queue_size, default_concurrency_limit=1, api_open=False)
     check_gradio(demo)
-    demo.runs, demo.uploads = runs, uploads  # for launch_options' middleware
+    callers = McpCallers(settings.trusted_proxies)
+    guard_queue(demo, admissions, callers.who, public_text)
+    demo.runs, demo.uploads, demo.callers = runs, uploads, callers  # for launch_options' middleware
     return demo
 
 
@@ -623,16 +613,18 @@ def launch_options(demo: gr.Blocks, settings: Settings) -> dict[str, Any]:
     """What ``demo.launch`` needs beside the page: the upload limits (bytes), cancels, MCP."""
     quota = Middleware(
         UploadQuota,
-        runs=demo.runs,
         uploads=demo.uploads,
         max_file_bytes=int(settings.max_upload_mb * 1_000_000),
         timeout_s=settings.upload_timeout_s,
     )
+    routes = Middleware(Routes, blocks=demo, runs=demo.runs, callers=demo.callers)
     return {
         "max_file_size": int(settings.max_upload_mb * 1_000_000),
-        "app_kwargs": {"middleware": [quota]},
+        "app_kwargs": {"middleware": [routes, quota]},
         "theme": THEME,
         "mcp_server": True,
+        # Gradio's /monitoring/summary answers anyone with every endpoint's counts and timings.
+        "enable_monitoring": settings.monitoring,
     }
 
 

@@ -23,7 +23,7 @@
 | DEEPFAKE_MAX_DURATION_S | only the first this many seconds are analysed | 600 |
 | DEEPFAKE_MAX_PIXELS | frames with more pixels are refused | 33177600 (7680x4320, 8K) |
 | DEEPFAKE_MAX_FRAMES | largest number of frames one request may sample | 200 |
-| DEEPFAKE_QUEUE_SIZE | requests the app lets wait in its queue before refusing more | 16 |
+| DEEPFAKE_QUEUE_SIZE | analyses the app holds (waiting or running) before refusing more | 16 |
 | DEEPFAKE_TORCH_THREADS | threads for torch on CPU; 0 keeps torch's choice | 0 |
 | RAY_ADDRESS | Ray's own: the cluster `--ray` joins when given no address | unset (a local Ray) |
 | DEEPFAKE_RAY_ACTORS | detector actors of a `--ray` run; 0: as many as the cluster holds | 0 |
@@ -47,6 +47,7 @@
 | DEEPFAKE_LIVE_WINDOW_S | a live stream's rolling verdict is over this many last seconds | 3 |
 | DEEPFAKE_LIVE_TIME_LIMIT_S | one live stream is judged for at most this many seconds | 120 |
 | DEEPFAKE_LIVE_MAX_STREAMS | live streams the app judges at once | 1 |
+| DEEPFAKE_MONITORING | "1": Gradio's /monitoring routes answer (the summary without a key) | 0 |
 """
 
 from __future__ import annotations
@@ -141,6 +142,7 @@ class Settings:
     live_window_s: float = 3.0
     live_time_limit_s: float = 120.0
     live_max_streams: int = 1
+    monitoring: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -197,6 +199,7 @@ class Settings:
             live_window_s=_number(env, "DEEPFAKE_LIVE_WINDOW_S", 3.0, float),
             live_time_limit_s=_number(env, "DEEPFAKE_LIVE_TIME_LIMIT_S", 120.0, float),
             live_max_streams=_number(env, "DEEPFAKE_LIVE_MAX_STREAMS", 1, int),
+            monitoring=_flag(env, "DEEPFAKE_MONITORING"),
         )
         settings.validate()
         return settings

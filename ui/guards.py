@@ -46,12 +46,14 @@ class InputTypeError(DeepfakeDetectorError):
 
 @dataclass
 class Run:
-    """One analysis in progress: its visitor, its deadline and its stop signal."""
+    """One analysis in progress: its key (a page session or an event id), its deadline, its stop
+    signal, and the queue event it runs for (None outside the queue)."""
 
     visitor: str
     deadline: float
     limit_s: float
     stop: threading.Event = field(default_factory=threading.Event)
+    event: str | None = None
 
     def check(self) -> None:
         """Raise if the run was stopped or is past its deadline (called between frames and batches).
@@ -99,12 +101,12 @@ class Runs:
         # it starts. Forgotten after HALT_KEEP_S (that analysis has long started or been dropped).
         self._halted: dict[str, float] = {}
 
-    def start(self, session: str, limit_s: float) -> Run:
-        """Register a new run for ``session`` (a run it still had is stopped).
+    def start(self, session: str, limit_s: float, event: str | None = None) -> Run:
+        """Register a new run for ``session`` (a run it still had is stopped), of queue ``event``.
 
         The run starts stopped when the page pressed Stop while it waited in the queue.
         """
-        run = Run(session, time.monotonic() + limit_s, limit_s)
+        run = Run(session, time.monotonic() + limit_s, limit_s, event=event)
         with self._lock:
             previous = self._runs.get(session)
             if previous is not None:
@@ -129,6 +131,23 @@ class Runs:
             run.stop.set()
             logger.info("stopped the analysis of session %s", session[:8])
         return run is not None
+
+    def cancel(self, session: str, event: str) -> bool:
+        """A client cancelled queue ``event``: stop its run (keyed by the event id, or the page
+        ``session``'s run of that event). Returns whether one was running.
+
+        Only the event id, which the server gave the client that joined, selects a run: a session
+        or an address a client names is not enough.
+        """
+        with self._lock:
+            key = event if event in self._runs else session
+            run = self._runs.get(key)
+            if run is None or run.event != event:
+                return False
+            del self._runs[key]
+        run.stop.set()
+        logger.info("stopped the analysis of session %s: its event was cancelled", key[:8])
+        return True
 
     def halt(self, session: str, queued: bool) -> None:
         """The page pressed Stop (or changed its video): stop its run, and when it has an analysis
@@ -162,19 +181,6 @@ def visitor(request: gr.Request | None, trusted_proxies: int = 0) -> str:
     if trusted_proxies and len(hops) >= trusted_proxies:
         return hops[-trusted_proxies]
     return request.client.host if request.client else "unknown"
-
-
-def queued_by(blocks: gr.Blocks, who: str, trusted_proxies: int = 0) -> int:
-    """Analyses of visitor ``who`` waiting in or running from Gradio's queue.
-
-    Reads the queue's own table of events (``Blocks._queue.event_ids_to_events``, checked at
-    start-up by :func:`check_gradio`), which holds each event from joining until it ends.
-    """
-    return sum(
-        event.fn.concurrency_id == ANALYSIS
-        and visitor(gr.Request(request=event.request), trusted_proxies) == who
-        for event in queued_events(blocks)
-    )
 
 
 def waiting(blocks: gr.Blocks, session: str) -> bool:
@@ -224,7 +230,7 @@ def whole_number(value: Any, name: str) -> int | None:
         return None
     number = isinstance(value, int | float) and not isinstance(value, bool)
     if not (number and math.isfinite(value) and value == int(value)):
-        raise InputTypeError(f"{name} must be a whole number, got {value!r}")
+        raise InputTypeError(f"{name} must be a whole number, got {described(value)}")
     return int(value)
 
 
@@ -237,7 +243,7 @@ def flag(value: Any, name: str) -> bool:
     if value is None:
         return False
     if not isinstance(value, bool):
-        raise InputTypeError(f"{name} must be true or false, got {value!r}")
+        raise InputTypeError(f"{name} must be true or false, got {described(value)}")
     return value
 
 
@@ -249,7 +255,21 @@ def choice(value: Any, name: str, allowed: list[str]) -> str | None:
     """
     if value is None or value in allowed:
         return value
-    raise InputTypeError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+    raise InputTypeError(f"{name} must be one of {', '.join(allowed)}, got {described(value)}")
+
+
+def described(value: Any) -> str:
+    """What a refused input was, never the value itself (it may be megabytes, or a script)."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        whole = math.isfinite(value) and value == int(value)
+        return "a number" if whole else "a fraction or a non-finite number"
+    if isinstance(value, str):
+        return f"text of {len(value)} characters"
+    if isinstance(value, list | tuple | dict):
+        return f"{'an object' if isinstance(value, dict) else 'a list'} of {len(value)} items"
+    return type(value).__name__
 
 
 def link_text(value: Any, name: str = "url") -> str | None:

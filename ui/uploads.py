@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import json
 import logging
 import os
 import secrets
@@ -24,7 +23,7 @@ from gradio.utils import get_upload_folder
 from gradio_client.utils import is_http_url_like
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ui.guards import Runs, queued_events
+from ui.guards import queued_events
 from ui.mcp_files import STREAMABLE, is_mcp_post, mcp_call
 from ui.upload_route import plain_response, receive_upload
 
@@ -267,27 +266,22 @@ def _file_paths(data: Any) -> set[str]:
 
 
 class UploadQuota:
-    """ASGI middleware: every way in for a file under the upload limits, and a client's cancel
-    stops its analysis.
+    """ASGI middleware: every way in for a file under the upload limits (cancels:
+    :class:`ui.routes.Routes`).
 
     On the exact routes: ``POST /gradio_api/upload`` is served by :func:`receive_upload` (bytes
     counted as they arrive, quota, file count, size, time limit), an MCP post's ``data:`` files
     are stored as uploads first (:func:`mcp_call`), and Gradio's ``/gradio_api/process_recording``
     (screen recordings, which this app does not offer: unbounded encodes) is refused.
-    ``POST …/cancel`` (what ``gradio_client``'s ``cancel`` and a closed page send) also stops
-    that session's run: Gradio frees its worker slot, but cannot stop the thread that analyses.
     """
 
-    def __init__(
-        self, app: ASGIApp, runs: Runs, uploads: Uploads, max_file_bytes: int, timeout_s: float
-    ) -> None:
+    def __init__(self, app: ASGIApp, uploads: Uploads, max_file_bytes: int, timeout_s: float) -> None:
         self.app = app
-        self.runs = runs
         self.uploads = uploads
         self.limits = (max_file_bytes, timeout_s)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Serve uploads and MCP files, refuse recordings, note cancels, pass the rest through."""
+        """Serve uploads and MCP files, refuse recordings, pass the rest through."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -301,31 +295,8 @@ class UploadQuota:
             blocks = self.uploads.blocks
             streamable = route in STREAMABLE
             await mcp_call(self.app, scope, receive, send, blocks, self.uploads, self.limits, streamable)
-        elif post and scope["path"].endswith("/cancel"):
-            await self._cancel(scope, receive, send)
         else:
             await self.app(scope, receive, send)
-
-    async def _cancel(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body, more = b"", True
-        while more:
-            message = await receive()
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-        with contextlib.suppress(ValueError, AttributeError):
-            session = json.loads(body or b"{}").get("session_hash")
-            if isinstance(session, str):
-                self.runs.stop(session)
-        replayed = False
-
-        async def replay() -> dict[str, Any]:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await self.app(scope, replay, send)
 
 
 UPLOAD = "/gradio_api/upload"

@@ -1,0 +1,137 @@
+"""``python app.py`` on the loopback for the limits tests, and raw HTTP as several visitors.
+
+Visitors are told apart by their address: each stands on its own 127.0.0.x (every address of
+127.0.0.0/8 is the loopback on Linux), so no proxy header is trusted or needed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+from conftest import REPO_ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def run_app(env: dict[str, str], folder: Path) -> Iterator[tuple[str, subprocess.Popen, Path]]:
+    """``python app.py`` with ``env`` on a free port; yields its URL, process and log file."""
+    port = free_port()
+    full = {
+        **os.environ,
+        "GRADIO_SERVER_NAME": "127.0.0.1",
+        "GRADIO_SERVER_PORT": str(port),
+        "GRADIO_TEMP_DIR": str(folder / "gradio"),
+        "DEEPFAKE_SECOND_OPINION": "off",
+        **env,
+    }
+    log_path = folder / "server.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "app.py"], cwd=REPO_ROOT, env=full, stdout=log, stderr=subprocess.STDOUT
+        )
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 180
+    try:
+        while True:
+            assert process.poll() is None, f"the server died: {log_path.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, "the server did not start"
+            try:
+                if httpx.get(url, timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.5)
+        yield url, process, log_path
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def visitor(number: int) -> httpx.Client:
+    """An HTTP client standing on 127.0.0.``number``."""
+    return httpx.Client(transport=httpx.HTTPTransport(local_address=f"127.0.0.{number}"), timeout=60)
+
+
+def fn_index(url: str, api_name: str | None = None, private_inputs: int | None = None) -> int:
+    """The id of the event named ``api_name``, or of the private queued event with that many inputs."""
+    config = httpx.get(f"{url}config", timeout=10).json()
+    for dep in config["dependencies"]:
+        if api_name is not None and dep.get("api_name") == api_name:
+            return dep["id"]
+        if (
+            private_inputs is not None
+            and dep.get("api_visibility") == "private"
+            and dep.get("queue") is not False
+            and len(dep["inputs"]) == private_inputs
+            and dep.get("types", {}).get("generator") is not True
+            and dep.get("trigger_mode") == "always_last"
+        ):
+            return dep["id"]
+    raise AssertionError(f"no event {api_name or private_inputs} in {url}config")
+
+
+def upload(client: httpx.Client, url: str, clip: Path) -> dict[str, Any]:
+    """Upload a copy of ``clip`` made unique (trailing bytes); returns its FileData."""
+    data = clip.read_bytes() + secrets.token_bytes(32)
+    stored = client.post(f"{url}gradio_api/upload", files={"files": ("clip.mp4", data)})
+    stored.raise_for_status()
+    return {"path": stored.json()[0], "orig_name": "clip.mp4", "meta": {"_type": "gradio.FileData"}}
+
+
+def at_once(calls: list[Callable[[], Any]]) -> list[Any]:
+    """Run ``calls`` in threads that start together (a barrier); returns results or exceptions."""
+    barrier = threading.Barrier(len(calls))
+    results: list[Any] = [None] * len(calls)
+
+    def one(i: int) -> None:
+        barrier.wait(timeout=30)
+        try:
+            results[i] = calls[i]()
+        except Exception as exc:  # recorded, asserted on by the caller
+            results[i] = exc
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return results
+
+
+def join(
+    client: httpx.Client, url: str, fn: int, data: list[Any], session: str | None = None
+) -> httpx.Response:
+    """``POST /gradio_api/queue/join`` for event ``fn`` with ``data``, under ``session``."""
+    body = {"data": data, "fn_index": fn, "session_hash": session or secrets.token_hex(8), "event_data": None}
+    return client.post(f"{url}gradio_api/queue/join", json=body)
+
+
+def cancel(client: httpx.Client, url: str, fn: int, session: str, event: str) -> None:
+    client.post(f"{url}gradio_api/cancel", json={"session_hash": session, "fn_index": fn, "event_id": event})
+
+
+def completed(client: httpx.Client, url: str, session: str, timeout: float = 120) -> dict[str, Any]:
+    """The ``process_completed`` message of ``session``'s event, read from ``/queue/data``."""
+    with client.stream(
+        "GET", f"{url}gradio_api/queue/data", params={"session_hash": session}, timeout=timeout
+    ) as r:
+        for line in r.iter_lines():
+            if line.startswith("data:"):
+                message = json.loads(line[5:])
+                if message.get("msg") == "process_completed":
+                    return message
+    raise AssertionError("the event never completed")

@@ -1,0 +1,174 @@
+"""Joins fired at the same instant against ``python app.py``: exactly the limits are let in.
+
+Gradio checked its queue's size and awaited the validator that counted a visitor's analyses
+before it added the event to its table, so joins that arrived together all saw an empty table
+(39 of 40 got in with a limit of 2). Each test here fires its joins from threads released by
+one barrier, and afterwards checks that the counts went back to zero (the same burst lets in
+as many again).
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import httpx
+import pytest
+from served_app import at_once, cancel, completed, fn_index, join, run_app, upload, visitor
+
+PER_VISITOR = 2
+QUEUE = 5
+
+
+@pytest.fixture(scope="module")
+def served(hub_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    env = {"DEEPFAKE_MAX_QUEUED_PER_VISITOR": str(PER_VISITOR), "DEEPFAKE_QUEUE_SIZE": str(QUEUE)}
+    for url, _, _ in run_app(env, tmp_path_factory.mktemp("limits")):
+        yield url
+
+
+def slow_report(file: dict) -> list:
+    """/report's inputs for a run that lasts (60 frames with heatmaps) until it is cancelled."""
+    return [file, 60, None, True, "app", None, None]
+
+
+def burst(url: str, clip: Path, addresses: list[int], each: int) -> list[tuple[int, str, object]]:
+    """``each`` /report joins from every address, all at once; returns (address, session, response)."""
+    fn = fn_index(url, "report")
+    clients = {number: visitor(number) for number in addresses}
+    files = {number: upload(clients[number], url, clip) for number in addresses}
+    jobs = [(number, secrets.token_hex(8)) for number in addresses for _ in range(each)]
+    answers = at_once(
+        [
+            lambda number=number, session=session: join(
+                clients[number], url, fn, slow_report(files[number]), session
+            )
+            for number, session in jobs
+        ]
+    )
+    return [(number, session, answer) for (number, session), answer in zip(jobs, answers, strict=True)]
+
+
+def end_all(url: str, admitted: list[tuple[int, str, object]]) -> None:
+    """Cancel every admitted run and wait until each has ended."""
+    fn = fn_index(url, "report")
+    for number, session, answer in admitted:
+        cancel(visitor(number), url, fn, session, answer.json()["event_id"])
+    for number, session, _ in admitted:
+        completed(visitor(number), url, session)
+    time.sleep(1.0)  # the queue drops an ended event from its table just after it says so
+
+
+def refusals(answers: list[tuple[int, str, object]]) -> list[str]:
+    return [str(answer.json()["detail"]) for _, _, answer in answers if answer.status_code != 200]
+
+
+def test_simultaneous_joins_of_one_visitor_get_exactly_the_limit(served: str, genuine_clip: Path):
+    for _ in range(2):  # the second round: the counts went back to zero
+        answers = burst(served, genuine_clip, [1], 8)
+        admitted = [a for a in answers if a[2].status_code == 200]
+        try:
+            assert len(admitted) == PER_VISITOR, [a.status_code for _, _, a in answers]
+            assert all(a.status_code == 422 for _, _, a in answers if a not in [x[2] for x in admitted])
+            assert all(
+                f"You already have {PER_VISITOR} analyses waiting" in text for text in refusals(answers)
+            )
+        finally:
+            end_all(served, admitted)
+
+
+def test_simultaneous_joins_of_many_visitors_fill_the_queue_exactly(served: str, genuine_clip: Path):
+    answers = burst(served, genuine_clip, [2, 3, 4, 5], 3)
+    admitted = [a for a in answers if a[2].status_code == 200]
+    try:
+        assert len(admitted) == QUEUE, [(n, a.status_code) for n, _, a in answers]
+        for number in (2, 3, 4, 5):
+            assert sum(n == number for n, _, _ in admitted) <= PER_VISITOR
+        # Past the queue's size, told as Gradio tells a full queue (gradio_client: QueueError).
+        assert any(a.status_code == 503 for _, _, a in answers), refusals(answers)
+        assert all(a.status_code in (200, 422, 503) for _, _, a in answers)
+    finally:
+        end_all(served, admitted)
+    # Every place given back: one visitor gets their limit again.
+    again = [a for a in burst(served, genuine_clip, [6], 3) if a[2].status_code == 200]
+    end_all(served, again)
+    assert len(again) == PER_VISITOR
+
+
+def test_a_page_has_one_analysis_at_a_time(served: str, genuine_clip: Path):
+    """Two joins of the page's own event with one page session, at once: one is let in."""
+    page = fn_index(served, private_inputs=7)
+    client = visitor(7)
+    file = upload(client, served, genuine_clip)
+    session = secrets.token_hex(8)
+    data = [file, None, 60, None, True, "app", "off"]
+    answers = at_once([lambda: join(client, served, page, data, session) for _ in range(3)])
+    admitted = [a for a in answers if a.status_code == 200]
+    try:
+        assert len(admitted) == 1, [a.status_code for a in answers]
+        refused = [str(a.json()["detail"]) for a in answers if a.status_code != 200]
+        assert all("This page already has an analysis" in text for text in refused), refused
+    finally:
+        for answer in admitted:
+            cancel(client, served, page, session, answer.json()["event_id"])
+        completed(client, served, session)
+
+
+def camera_frame(clip: Path) -> dict:
+    """The first frame of ``clip`` as the page's camera sends it: a JPEG data URL."""
+    capture = cv2.VideoCapture(str(clip))
+    ok, frame = capture.read()
+    capture.release()
+    assert ok
+    jpeg = cv2.imencode(".jpg", cv2.resize(frame, (160, 120)))[1].tobytes()
+    url = "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()
+    return {"path": "webcam.jpg", "url": url, "orig_name": "webcam.jpg", "meta": {"_type": "gradio.FileData"}}
+
+
+def test_simultaneous_live_streams_of_one_visitor_get_exactly_the_limit(served: str, genuine_clip: Path):
+    """The live camera's stream event had no limit of its own: a client could open every live
+    worker at once (each stream event stays until it is closed)."""
+    config = httpx.get(f"{served}config", timeout=10).json()
+    stream = next(dep["id"] for dep in config["dependencies"] if dep.get("connection") == "stream")
+    client = visitor(8)
+    frame = camera_frame(genuine_clip)
+    sessions = [secrets.token_hex(8) for _ in range(5)]
+    answers = at_once([lambda s=s: join(client, served, stream, [frame, "app"], s) for s in sessions])
+    admitted = [a for a in answers if a.status_code == 200]
+    try:
+        assert len(admitted) == PER_VISITOR, [(a.status_code, a.text[:200]) for a in answers]
+        refused = [str(a.json()["detail"]) for a in answers if a.status_code != 200]
+        assert all(f"You already have {PER_VISITOR} live streams" in text for text in refused), refused
+    finally:
+        for answer in admitted:
+            client.post(f"{served}gradio_api/stream/{answer.json()['event_id']}/close")
+
+
+def test_admissions_count_from_the_check_and_give_back_what_ended():
+    from ui.guards import ANALYSIS
+    from ui.limits import LIVE, AdmissionRefusedError, Admissions
+
+    admissions = Admissions(per_visitor=2, analyses=3, streams=1)
+    first = admissions.take(ANALYSIS, "a", "page-1", alive=())
+    with pytest.raises(AdmissionRefusedError, match="This page already has an analysis"):
+        admissions.take(ANALYSIS, "a", "page-1", alive=())
+    second = admissions.take(ANALYSIS, "a", None, alive=())
+    with pytest.raises(AdmissionRefusedError, match="You already have 2 analyses"):
+        admissions.take(ANALYSIS, "a", None, alive=())
+    third = admissions.take(ANALYSIS, "b", None, alive=())
+    with pytest.raises(AdmissionRefusedError, match="The server is busy"):
+        admissions.take(ANALYSIS, "c", None, alive=())
+    admissions.take(LIVE, "c", None, alive=())  # streams are counted apart
+    admissions.give_back(third)  # Gradio refused that join
+    admissions.bind(first, "event-1")
+    admissions.bind(second, "event-2")
+    assert admissions.count(alive={"event-1", "event-2"}, kind=ANALYSIS) == 2
+    admissions.forget_page("page-1")  # Stop: the page may join again, its visitor still counts
+    with pytest.raises(AdmissionRefusedError, match="You already have 2"):
+        admissions.take(ANALYSIS, "a", "page-1", alive={"event-1", "event-2"})
+    assert admissions.count(alive={"event-2"}, kind=ANALYSIS) == 1  # event-1 ended
+    assert admissions.count(alive=(), kind=ANALYSIS) == 0

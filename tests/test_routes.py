@@ -1,0 +1,229 @@
+"""Every route under the same limits, against ``python app.py``: direct calls, cancels, MCP
+callers, refused values, the page's own event and Gradio's monitoring."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+import pytest
+from conftest import REPO_ROOT
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from served_app import at_once, cancel, completed, fn_index, join, run_app, upload, visitor
+
+# Larger than a cancel (a few hundred bytes) or a join (a few kB) ever needs.
+CANCEL_TOO_LARGE = 10_000
+JOIN_TOO_LARGE = 100_000
+
+
+@pytest.fixture(scope="module")
+def served(
+    hub_cache: Path, checkpoint_file: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, Path]]:
+    """The app with one analysis per visitor (two MCP callers would lock each other out), the
+    operator's own weights file, and only the first 3.5 s of a clip analysed (a note)."""
+    env = {
+        "DEEPFAKE_MAX_QUEUED_PER_VISITOR": "1",
+        "DEEPFAKE_WEIGHTS_PATH": str(checkpoint_file),
+        "DEEPFAKE_MAX_DURATION_S": "3.5",
+    }
+    for url, _, log in run_app(env, tmp_path_factory.mktemp("routes")):
+        yield url, log
+
+
+def test_direct_calls_skip_no_limit(served: tuple[str, Path], genuine_clip: Path):
+    """/run and /api (outside the queue) are closed to the analyses; /call joins under the limits."""
+    url, _ = served
+    client = visitor(11)
+    file = upload(client, url, genuine_clip)
+    for route in ("run/report", "api/report", "run/predict"):
+        answer = client.post(f"{url}gradio_api/{route}", json={"data": [file, 2, None]})
+        assert answer.status_code == 404, (route, answer.status_code, answer.text[:300])
+    # Gradio's simple API queues: three at once from one address, one let in (the limit is 1).
+    body = {"data": [file, 60, None, True, "app", None, None]}
+    answers = at_once([lambda: client.post(f"{url}gradio_api/call/report", json=body) for _ in range(3)])
+    admitted = [a for a in answers if a.status_code == 200]
+    assert len(admitted) == 1, [(a.status_code, a.text[:200]) for a in answers]
+    event = admitted[0].json()["event_id"]
+    cancel(client, url, fn_index(url, "report"), event, event)  # its session is its event id
+
+
+def test_a_cancel_naming_another_session_does_nothing(served: tuple[str, Path], genuine_clip: Path):
+    url, log = served
+    before = len(log.read_text())
+    owner = Client(url, verbose=False)
+    job = owner.submit(handle_file(str(genuine_clip)), 60, None, True, "app", api_name="/report")
+    deadline = time.monotonic() + 60
+    while job.status().code.name not in ("PROCESSING", "PROGRESS") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert job.status().code.name in ("PROCESSING", "PROGRESS"), job.status()
+    # Another client knows (or guesses) the session; the event id is the server's, and unknown to it.
+    fn = fn_index(url, "report")
+    cancel(visitor(12), url, fn, owner.session_hash, secrets.token_hex(16))
+    time.sleep(2.0)
+    assert not job.done(), "another client's cancel ended the run"
+    assert "stopped the analysis" not in log.read_text()[before:]
+    job.cancel()  # the owner's own cancel does end it
+    deadline = time.monotonic() + 30
+    while "stopped the analysis" not in log.read_text()[before:] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "stopped the analysis" in log.read_text()[before:]
+
+
+def test_cancel_bodies_are_capped(served: tuple[str, Path]):
+    url, _ = served
+    answer = httpx.post(f"{url}gradio_api/cancel", content=b"{" + b" " * CANCEL_TOO_LARGE + b"}")
+    assert answer.status_code == 413
+
+
+def test_unknown_routes_ending_in_cancel_are_not_read():
+    """Only the exact cancel route is read; any other path is passed on with its body unread."""
+    from ui.guards import Runs
+    from ui.routes import McpCallers, Routes
+
+    reads: list[str] = []
+
+    async def app(scope, receive, send) -> None:
+        await send({"type": "http.response.start", "status": 404, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def receive() -> dict:
+        reads.append("read")
+        return {"type": "http.request", "body": b"x" * 1_000_000, "more_body": True}
+
+    async def send(message) -> None:
+        pass
+
+    routes = Routes(app, blocks=None, runs=Runs(), callers=McpCallers(0))  # type: ignore[arg-type]
+    for path in ("/gradio_api/anything/cancel", "/cancel", "/gradio_api/cancel/x"):
+        scope = {"type": "http", "method": "POST", "path": path, "headers": []}
+        asyncio.run(routes(scope, receive, send))
+    assert reads == []
+
+
+def mcp_call(client: httpx.Client, url: str, tool: str, arguments: dict) -> dict:
+    """One MCP ``tools/call`` over the streamable HTTP transport; returns its result."""
+    request = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": tool, "arguments": arguments},
+    }
+    headers = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+    answer = client.post(f"{url}gradio_api/mcp/", json=request, headers=headers, timeout=300)
+    answer.raise_for_status()
+    for line in answer.text.splitlines():
+        if line.startswith("data:"):
+            return json.loads(line[5:])["result"]
+    return answer.json()["result"]
+
+
+def test_two_mcp_callers_are_two_visitors(served: tuple[str, Path], genuine_clip: Path):
+    """Gradio's MCP server joins through one loopback client: each caller must still count alone.
+
+    The first caller's analysis is running when the second calls; with one analysis per visitor
+    the second was refused ("You already have 1 analyses"), or its run stopped the first's (one
+    session for every MCP call)."""
+    url, _ = served
+    callers = {number: visitor(number) for number in (21, 22)}
+    links = {}
+    for number, client in callers.items():
+        stored = upload(client, url, genuine_clip)["path"]
+        links[number] = f"{url}gradio_api/file={quote(stored)}"
+    results: dict[int, object] = {}
+
+    def call(number: int, frames: int, explain: bool, after_s: float) -> None:
+        time.sleep(after_s)  # the first caller's analysis is running when the second calls
+        arguments = {"video": links[number], "frames": frames, "explain": explain}
+        results[number] = mcp_call(callers[number], url, "report", arguments)
+
+    started = time.monotonic()
+    at_once([lambda: call(21, 40, True, 0.0), lambda: call(22, 4, False, 1.5)])
+    assert time.monotonic() - started > 3.0, "the first analysis ended before the second call"
+    for number in (21, 22):
+        result = results[number]
+        assert isinstance(result, dict) and not result.get("isError"), (number, result)
+        assert "'verdict'" in result["content"][0]["text"], (number, result)
+
+
+def test_a_refused_value_is_neither_echoed_nor_logged(served: tuple[str, Path], genuine_clip: Path):
+    url, log = served
+    client = Client(url, verbose=False)
+    with pytest.raises(AppError) as refused:
+        client.predict(handle_file(str(genuine_clip)), 2, "x" * 50_000, api_name="/report")
+    assert "checkpoint must be one of" in str(refused.value)
+    assert "text of 50000 characters" in str(refused.value)
+    assert "x" * 100 not in str(refused.value)
+    # Larger than any join needs: refused before it is parsed, stored or logged.
+    file = upload(visitor(13), url, genuine_clip)
+    big = join(
+        visitor(13), url, fn_index(url, "report"), [file, 2, "x" * JOIN_TOO_LARGE, None, None, None, None]
+    )
+    assert big.status_code == 413
+    assert "x" * 100 not in log.read_text()
+
+
+@pytest.mark.parametrize(
+    ("frames", "explain", "message"),
+    [(4, "false", "explain must be true or false"), (1.5, False, "frames must be a whole number")],
+)
+def test_the_pages_event_checks_its_inputs_like_the_api(
+    served: tuple[str, Path], genuine_clip: Path, frames: object, explain: object, message: str
+):
+    """Any client can call the page's own event: it must refuse what /report refuses."""
+    url, _ = served
+    client = visitor(14)
+    file = upload(client, url, genuine_clip)
+    session = secrets.token_hex(8)
+    data = [file, None, frames, None, explain, "app", "off"]
+    assert join(client, url, fn_index(url, private_inputs=7), data, session).status_code == 200
+    done = completed(client, url, session)
+    assert message in json.dumps(done), done
+
+
+def test_monitoring_is_off_unless_the_operator_asks(served: tuple[str, Path]):
+    url, _ = served
+    assert httpx.get(f"{url}monitoring/summary", timeout=10).status_code == 403
+
+
+def test_reports_name_no_setting_and_no_server_path(
+    served: tuple[str, Path], genuine_clip: Path, checkpoint_file: Path
+):
+    url, _ = served
+    report = Client(url, verbose=False).predict(handle_file(str(genuine_clip)), 2, api_name="/report")
+    text = json.dumps(report)
+    assert report["notes"], report  # the clip (4 s) is longer than the 3.5 s analysed
+    assert "DEEPFAKE_" not in text
+    assert str(checkpoint_file.parent) not in text
+    assert report["weights"]["location"] == checkpoint_file.name
+
+
+def test_mcp_errors_echo_no_value_and_name_no_inner_url(served: tuple[str, Path], genuine_clip: Path):
+    """An MCP call's failure was the loopback join's error: the refused value whole, or the URL
+    the MCP server reaches the app by."""
+    url, _ = served
+    client = visitor(23)
+    stored = upload(client, url, genuine_clip)["path"]
+    link = f"{url}gradio_api/file={quote(stored)}"
+    result = mcp_call(client, url, "report", {"video": link, "frames": 2, "checkpoint": "x" * JOIN_TOO_LARGE})
+    text = json.dumps(result)
+    assert result.get("isError"), result
+    assert "x" * 100 not in text and "/gradio_api/" not in text, text[:1000]
+    assert url.split(":")[-1].strip("/") not in text, text[:1000]  # the port
+
+
+def test_a_refused_file_names_no_server_folder(served: tuple[str, Path]):
+    """Gradio refuses a file that was not uploaded with the path it resolved on the server."""
+    url, _ = served
+    file = {"path": "not-uploaded.mp4", "orig_name": "not-uploaded.mp4", "meta": {"_type": "gradio.FileData"}}
+    answer = join(visitor(24), url, fn_index(url, "report"), [file, 2, None, None, None, None, None])
+    assert answer.status_code == 400, answer.text
+    assert "not-uploaded.mp4" in answer.text
+    assert str(REPO_ROOT) not in answer.text and "/gradio_api/" not in answer.text, answer.text

@@ -1,0 +1,280 @@
+"""ASGI middleware on Gradio's routes: cancels that stop runs, capped request bodies, MCP callers.
+
+Only the exact routes named here are read; every other request passes through untouched.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import re
+import secrets
+import threading
+import time
+from typing import Any
+
+import gradio as gr
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ui.guards import Runs, visitor
+from ui.limits import LOG_CHARS
+from ui.public import public_text
+
+logger = logging.getLogger(__name__)
+
+API = "/gradio_api"
+CANCEL = f"{API}/cancel"
+MCP = f"{API}/mcp"
+# A cancel names a session, an event and a function: a few hundred bytes.
+CANCEL_BYTES = 4_096
+# A join of an analysis carries its settings, a link (at most 2000 characters) and a file's
+# reference, never the file: a few kB.
+JOIN_BYTES = 64_000
+# A live stream's join and each of its frames carry a camera frame as a JPEG data URL.
+FRAME_BYTES = 8_000_000
+# The routes that run an event function: joins of the queue, Gradio's simple API, direct calls.
+_JOIN = re.compile(rf"{API}/(queue/join|call/(v2/)?[^/]+|run/[^/]+|api/[^/]+)/?")
+_FRAME = re.compile(rf"{API}/stream/[^/]+")
+
+
+class TooLargeError(Exception):
+    """A request body is larger than its route allows."""
+
+
+class McpCallers:
+    """Who called the MCP server, for the joins its loopback client makes on their behalf.
+
+    Gradio's MCP server calls the app through one ``gradio_client`` of its own, from the
+    loopback, with the caller's headers copied: every MCP caller would be one visitor. Each MCP
+    request is given a random token in a header (one the caller sent is removed); the loopback
+    join that carries it is counted for the address that made the MCP request.
+    """
+
+    HEADER = "x-deepfake-mcp-caller"
+    KEEP_S = 900.0
+    MOST = 10_000
+
+    def __init__(self, trusted_proxies: int) -> None:
+        self.trusted_proxies = trusted_proxies
+        self._lock = threading.Lock()
+        self._issued: dict[str, tuple[str, float]] = {}
+
+    def issue(self, who: str) -> str:
+        """A new token for an MCP request of visitor ``who``."""
+        token = secrets.token_hex(16)
+        now = time.monotonic()
+        with self._lock:
+            self._issued = {t: e for t, e in self._issued.items() if now - e[1] < self.KEEP_S}
+            if len(self._issued) >= self.MOST:
+                self._issued.pop(next(iter(self._issued)))
+            self._issued[token] = (who, now)
+        return token
+
+    def who(self, request: Any) -> str:
+        """The visitor of a join: the MCP caller it was made for, else :func:`ui.guards.visitor`."""
+        token = request.headers.get(self.HEADER)
+        peer = request.client.host if request.client else ""
+        if token and _loopback(peer):
+            with self._lock:
+                entry = self._issued.pop(token, None)
+            if entry is not None:
+                return entry[0]
+        return visitor(request, self.trusted_proxies)
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Routes:
+    """ASGI middleware: exact-route cancels, capped bodies of the routes that run functions, MCP.
+
+    - ``POST /gradio_api/cancel`` (what ``gradio_client``'s cancel sends) also stops the run of
+      the event it names: the run keyed by that event id, or the page's run of that event. The
+      event id is the server's, told only to the client that joined. Bodies over
+      ``CANCEL_BYTES`` get 413.
+    - Joins and calls get 413 over ``JOIN_BYTES`` (a live stream's join, and its frames, over
+      ``FRAME_BYTES``): a refused value must not be megabytes to echo or log.
+    - MCP requests get a caller token (:class:`McpCallers`).
+
+    Args:
+        app: The ASGI app.
+        blocks: The Gradio app (its queue's table of events, its functions, its MCP server).
+        runs: The runs in progress.
+        callers: The MCP callers.
+    """
+
+    def __init__(self, app: ASGIApp, blocks: gr.Blocks, runs: Runs, callers: McpCallers) -> None:
+        self.app = app
+        self.blocks = blocks
+        self.runs = runs
+        self.callers = callers
+        self._mcp_guarded = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Read the exact routes above; pass everything else through untouched."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        if path == MCP or path.startswith(f"{MCP}/"):
+            if not self._mcp_guarded:
+                self._mcp_guarded = public_mcp_errors(self.blocks)
+            await self.app(self._with_caller(scope), receive, send)
+            return
+        post = scope["method"] == "POST"
+        if post and path == CANCEL:
+            await self._cancel(scope, receive, send)
+        elif post and _JOIN.fullmatch(path):
+            await self._join(scope, receive, send, path.startswith(f"{API}/queue/join"))
+        elif post and _FRAME.fullmatch(path):
+            await self._capped(scope, receive, send, FRAME_BYTES)
+        else:
+            await self.app(scope, receive, send)
+
+    def _with_caller(self, scope: Scope) -> Scope:
+        header = McpCallers.HEADER.encode()
+        who = visitor(Request(scope), self.callers.trusted_proxies)
+        headers = [(k, v) for k, v in scope.get("headers") or [] if k.lower() != header]
+        headers.append((header, self.callers.issue(who).encode()))
+        return {**scope, "headers": headers}
+
+    async def _cancel(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = await self._read(scope, receive, send, CANCEL_BYTES)
+        if body is None:
+            return
+        try:
+            asked = json.loads(body or b"{}")
+        except ValueError:
+            asked = None
+        session, event = (
+            (asked.get("session_hash"), asked.get("event_id")) if isinstance(asked, dict) else (None, None)
+        )
+        queued = self.blocks._queue.event_ids_to_events.get(event) if isinstance(event, str) else None
+        if queued is None or not isinstance(session, str) or queued.session_hash != session:
+            # Not an event of that session now: nothing to cancel. Gradio's own cancel would
+            # still end whatever task runs for the session it names, whoever names it.
+            await _json_response(send, {"success": True})
+            return
+        self.runs.cancel(session, event)
+        await self.app(scope, _replay(body, receive), send)
+
+    async def _join(self, scope: Scope, receive: Receive, send: Send, queue_join: bool) -> None:
+        body = await self._read(scope, receive, send, FRAME_BYTES if queue_join else JOIN_BYTES)
+        if body is None:
+            return
+        if len(body) > JOIN_BYTES and not self._stream_join(body):
+            await _too_large(send, JOIN_BYTES)
+            return
+        await self.app(scope, _replay(body, receive), send)
+
+    def _stream_join(self, body: bytes) -> bool:
+        try:
+            fn_index = json.loads(body).get("fn_index")
+        except (ValueError, AttributeError):
+            return False
+        fn = self.blocks.fns.get(fn_index) if isinstance(fn_index, int) else None
+        return fn is not None and fn.connection == "stream"
+
+    async def _capped(self, scope: Scope, receive: Receive, send: Send, most: int) -> None:
+        body = await self._read(scope, receive, send, most)
+        if body is not None:
+            await self.app(scope, _replay(body, receive), send)
+
+    async def _read(self, scope: Scope, receive: Receive, send: Send, most: int) -> bytes | None:
+        """The whole body, or None once a 413 was sent (over ``most`` bytes, declared or sent)."""
+        declared = dict(scope.get("headers") or []).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > most:
+            await _too_large(send, most)
+            return None
+        chunks: list[bytes] = []
+        size, more = 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > most:
+                await _too_large(send, most)
+                return None
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that gives ``body`` once, then whatever the client sends (a disconnect)."""
+    given = False
+
+    async def replay() -> Message:
+        nonlocal given
+        if given:
+            return await receive()
+        given = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
+
+
+async def _too_large(send: Send, most: int) -> None:
+    text = f"This request is too large for this route (at most {most} bytes).".encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(text)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": text})
+
+
+async def _json_response(send: Send, data: Any) -> None:
+    text = json.dumps(data).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(text)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": text})
+
+
+def public_mcp_errors(blocks: gr.Blocks) -> bool:
+    """Make the MCP server's error results say no server path, inner URL or long refused value.
+
+    Gradio's MCP tools fail with the text of whatever went wrong: a join's HTTP error naming the
+    inner URL of the app, a file's path in the upload folder, a refused argument echoed whole by
+    the schema check. Returns whether the MCP server was there to guard.
+    """
+    server = getattr(blocks, "mcp_server_obj", None)
+    if server is None:
+        return False
+    from mcp import types
+
+    handlers = server.mcp_server.request_handlers
+    told = handlers.get(types.CallToolRequest)
+    if told is None:
+        return False
+
+    async def public(request: Any) -> Any:
+        result = await told(request)
+        answer = getattr(result, "root", result)
+        if getattr(answer, "isError", False):
+            for block in answer.content:
+                if getattr(block, "type", None) == "text":
+                    logger.info("an MCP call failed: %s", block.text[:LOG_CHARS])
+                    block.text = public_text(block.text)
+        return result
+
+    handlers[types.CallToolRequest] = public
+    return True
