@@ -15,7 +15,7 @@ import pytest
 from conftest import shared_clip
 
 from inference import CANNOT_JUDGE, Detector
-from inference.provenance.credentials import Provenance
+from inference.provenance.claims import Provenance
 from inference.report import CONTENT_SECURITY_POLICY, html_report, write_report
 from inference.tools import cli
 
