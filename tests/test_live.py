@@ -18,9 +18,9 @@ import pytest
 from conftest import REPO_ROOT, SECOND
 
 from inference import Detector, LimitExceededError, NonFiniteScoreError, VideoError
-from inference.live import LiveAnalyser, LiveError, LiveSlots
 from inference.models.classifier import Classifier
 from inference.result import FAKE, REAL, UNCERTAIN
+from inference.stream.analyser import LiveAnalyser, LiveError, LiveSlots
 from inference.tools import cli
 from inference.video.sampling import analysis_window, probe, sample_frames
 from inference.weights.config import TEMPORAL

@@ -1,0 +1,1 @@
+"""Live streams judged while they play (see :mod:`inference.stream.analyser`)."""
