@@ -29,7 +29,7 @@ from inference import (
 from inference import second_opinion as opinions
 from inference.faces import profiles
 from inference.result import MEANING
-from inference.stream.analyser import LiveSlots
+from inference.stream import LiveSlots
 from inference.weights import hub
 from ui import live, render, reports
 from ui.guards import (

@@ -305,7 +305,7 @@ def test_live_stream_report(detector: Detector, genuine_clip: Path):
     """A finished live stream's report: no file hash (there is no file), the stream's figures."""
     import cv2
 
-    from inference.stream.analyser import LiveAnalyser
+    from inference.stream import LiveAnalyser
     from inference.video.sampling import analysis_window, probe, sample_frames
 
     info = probe(genuine_clip)

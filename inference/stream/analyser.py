@@ -1,55 +1,35 @@
-"""Judging a live stream while it plays: an analyser fed frames one by one, with their timestamps.
-
-The frames come from the app's camera, from ``python -m inference --live`` (a camera, a stream or
-a file played back at its own frame rate), or from anything else that decodes video. They are
-judged like the frames of a file: the engine's tracker follows the faces (one tracker step per
-scored frame), the preprocessing profile crops them and the checkpoint scores them, by the same
-code as :meth:`Detector.analyze`; for the public (per-frame) checkpoints each face is scored
-from a zero LSTM state, so a frame's boxes and fake probabilities are those a file analysis of
-the same frames gives.
-
-Always the freshest frame: :meth:`LiveAnalyser.offer` keeps one frame waiting; one that arrives
-before the waiting one was taken up replaces it, and the replaced one counts as dropped. So
-when scoring is slower than the stream, frames are dropped, never queued, and the delay between
-a frame's arrival and its score stays within about two frames' work. Two threads share that work:
-one finds and crops the faces of a frame while the other scores the faces of the frame before.
-
-While the stream plays, :meth:`LiveAnalyser.state` gives each person's rolling verdict over the
-last ``window_s`` seconds (DEEPFAKE_LIVE_WINDOW_S), with the labels and the margin of a file's
-verdict. :meth:`LiveAnalyser.finish` turns the whole stream into an :class:`AnalysisResult` of
-the same shape as a file's.
+"""The live analyser: frames offered from any thread, the freshest one scored by two threads
+(one finds and crops a frame's faces while the other scores the frame before); see
+:mod:`inference.stream` for what it judges and how.
 """
 
 from __future__ import annotations
 
-import bisect
 import logging
 import math
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from types import TracebackType
-from typing import TypeVar
 
 import cv2
 import numpy as np
 
-from inference.errors import DeepfakeDetectorError, LimitExceededError, VideoError
-from inference.faces.detect import Box
+from inference.errors import DeepfakeDetectorError
 from inference.faces.tracking import MIN_WHOLE_FRAME_EVERY, WHOLE_FRAME_SEARCHES, PeopleTracker
-from inference.pipeline import CollectedFaces, Detector, Face, faces_in_frame
-from inference.result import AnalysisResult, check_finite, verdict_for
-from inference.second_opinion import MAX_FRAMES, Sighting
+from inference.pipeline import Detector, Face, faces_in_frame
+from inference.result import AnalysisResult, check_finite
 from inference.settings import OFF
-from inference.video.sampling import Frame, VideoInfo
+from inference.stream.frames import Arrival, Found, Work, check_frame
+from inference.stream.report import stream_result
+from inference.stream.state import LiveState, Looks, Tally
+from inference.video.sampling import Frame
 from inference.weights.config import PER_FRAME
 
 logger = logging.getLogger(__name__)
 
-# VideoInfo.decoder of a live stream: its frames came to the engine decoded.
-LIVE = "live"
 # The tracker searches the whole frame for newcomers every MIN_WHOLE_FRAME_EVERY (8) scored
 # frames, about once a second at 8 frames/s: its most frequent cadence, the one a file analysis
 # of up to this many frames uses too (a longer one spreads its 4 searches over the clip).
@@ -60,164 +40,10 @@ TRACKER_FRAMES = WHOLE_FRAME_SEARCHES * MIN_WHOLE_FRAME_EVERY
 # 67 ms on one thread and 1.1 s on two, and a 640x480 stream at 25 frames/s (`app` profile) was
 # scored at 5.4 frames/s on one thread, 0.4 on two. Streams side by side then run a core each.
 THREADS = 1
-# With a second opinion, BlazeFace looks for a person at every this-many-th of their scored
-# frames (twice a second at 8 frames/s), as long as they have fewer than MAX_FRAMES looks; past
-# that, every other look is forgotten and the step doubles, so the looks stay evenly spread.
-LOOK_EVERY = 4
 
 
 class LiveError(DeepfakeDetectorError):
     """The live analyser cannot go on: its scoring failed, or it was asked what it cannot do."""
-
-
-@dataclass(frozen=True)
-class LivePerson:
-    """One person of a live stream as judged over the last seconds.
-
-    Attributes:
-        person: Number from 1, in the order people first appeared (the report keeps it).
-        box: (top, right, bottom, left) in full-resolution pixels, in the latest scored frame
-            that shows them.
-        seen_s: That frame's timestamp, seconds.
-        fake_probability: Mean of their per-frame fake probabilities over the window.
-        verdict: FAKE, REAL or UNCERTAIN for that mean, with the file path's margin
-            (DEEPFAKE_UNCERTAIN_MARGIN; :func:`inference.result.verdict_for`).
-        message: Short text, e.g. "FAKE (0.81 over the last 3 s, 24 frames)".
-        history: (timestamp_s, fake probability) of each of their scored frames in the window,
-            oldest first (for a live plot).
-    """
-
-    person: int
-    box: Box
-    seen_s: float
-    fake_probability: float
-    verdict: str
-    message: str
-    history: tuple[tuple[float, float], ...]
-
-
-@dataclass(frozen=True)
-class LiveState:
-    """Where a live stream stands.
-
-    Attributes:
-        elapsed_s: Stream time from the first frame received to the latest, seconds.
-        received: Frames offered (or given to :meth:`LiveAnalyser.score`), dropped ones included.
-        scored: Frames searched for faces and scored (a frame without a face counts too).
-        dropped: Frames replaced by a fresher one before they were scored.
-        people: The people seen within the window, by number.
-        latency_s: Seconds from the arrival of the latest scored frame to its score.
-        frame_shape: (height, width) of the latest frame received.
-        scored_s: Timestamp of the latest scored frame (the window ends there); a person whose
-            ``seen_s`` equals it is in that frame.
-    """
-
-    elapsed_s: float
-    received: int
-    scored: int
-    dropped: int
-    people: tuple[LivePerson, ...]
-    latency_s: float | None
-    frame_shape: tuple[int, int] | None
-    scored_s: float | None = None
-
-
-class LiveSlots:
-    """The live streams a server judges at once, at most ``limit`` (DEEPFAKE_LIVE_MAX_STREAMS).
-
-    Thread-safe. A key (a session, a visitor) holds at most one slot.
-    """
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._held: set[str] = set()
-        self._lock = threading.Lock()
-
-    def take(self, key: str) -> bool:
-        """Take a slot for ``key``; True when it has one (already had, or one was free)."""
-        with self._lock:
-            if key not in self._held and len(self._held) >= self.limit:
-                return False
-            self._held.add(key)
-            return True
-
-    def give_back(self, key: str) -> None:
-        """Free the slot of ``key`` (nothing happens when it holds none)."""
-        with self._lock:
-            self._held.discard(key)
-
-    def active(self) -> int:
-        """How many slots are taken."""
-        with self._lock:
-            return len(self._held)
-
-
-@dataclass(frozen=True)
-class _Arrival:
-    """A frame received and not yet scored; ``arrived`` is its ``time.perf_counter()``."""
-
-    index: int
-    timestamp_s: float
-    image_rgb: np.ndarray
-    arrived: float
-
-
-@dataclass(frozen=True)
-class _Found:
-    """A frame whose faces are found and cropped, waiting to be scored.
-
-    Attributes:
-        arrival: The frame as received.
-        frame: The frame as the engine's stages take it, image (H, W, 3) uint8 BGR.
-        faces: Its faces, crops finished by the profile.
-        unrefined: How many boxes the profile's detector did not confirm.
-        seconds: Time spent finding and cropping them.
-    """
-
-    arrival: _Arrival
-    frame: Frame
-    faces: list[Face]
-    unrefined: int
-    seconds: float
-
-
-_Work = TypeVar("_Work", _Arrival, _Found)
-
-
-@dataclass
-class _Seen:
-    """One person's scored frames: timestamps, fake probabilities, and their latest box."""
-
-    box: Box
-    times: list[float] = field(default_factory=list)
-    probabilities: list[float] = field(default_factory=list)
-
-
-@dataclass
-class _Looks:
-    """BlazeFace's looks at one person for the second opinion, evenly spread (see LOOK_EVERY).
-
-    Attributes:
-        step: A look at every this-many-th appearance.
-        appearances: The person's scored frames so far.
-        taken: (frame index, the face BlazeFace found, or None) of each look kept, in time order.
-    """
-
-    step: int = LOOK_EVERY
-    appearances: int = 0
-    taken: list[tuple[int, Sighting | None]] = field(default_factory=list)
-
-    def due(self) -> bool:
-        """Count one more appearance; whether BlazeFace looks at it."""
-        self.appearances += 1
-        return (self.appearances - 1) % self.step == 0
-
-    def add(self, frame_index: int, sighting: Sighting | None) -> None:
-        """Keep a look, forgetting every other one when there are more than MAX_FRAMES."""
-        self.taken.append((frame_index, sighting))
-        if len(self.taken) > MAX_FRAMES:
-            self.taken = self.taken[::2]
-            self.step *= 2
 
 
 class LiveAnalyser:
@@ -273,26 +99,15 @@ class LiveAnalyser:
         self._finding = threading.Lock()
         self._scoring = threading.Lock()
         self._recent: dict[int, deque[np.ndarray]] = {}
-        self._looks: dict[int, _Looks] = {}
+        self._looks: dict[int, Looks] = {}
         # Everything below is shared with the callers' threads, under _lock.
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
-        self._pending: _Arrival | None = None
-        self._found: _Found | None = None
+        self._pending: Arrival | None = None
+        self._found: Found | None = None
         self._closed = False
         self._failure: Exception | None = None
-        self._received = self._scored = self._dropped = self._unrefined = 0
-        self._first_s: float | None = None
-        self._latest_s: float | None = None
-        self._scored_s: float | None = None
-        self._shape: tuple[int, int] | None = None
-        self._started: float | None = None
-        self._last_done: float | None = None
-        self._faces: list[Face] = []
-        self._score_of: dict[tuple[int, int], float] = {}
-        self._seen: dict[int, _Seen] = {}
-        self._latencies: list[float] = []
-        self._spent = {"faces": 0.0, "model": 0.0, "second": 0.0}
+        self._tally = Tally()
         self._result: AnalysisResult | None = None
         # Two stages, each on its thread: finding the faces of a frame while the faces of the one
         # before are scored (dlib and torch each keep a core busy).
@@ -326,13 +141,13 @@ class LiveAnalyser:
         """
         if not self._threads:
             raise LiveError("this live analyser has no scoring threads (threaded=False): use score()")
-        _check_frame(frame_rgb, timestamp_s, self.detector.settings.max_pixels)
+        check_frame(frame_rgb, timestamp_s, self.detector.settings.max_pixels)
         with self._wake:
             arrival = self._receive(frame_rgb, timestamp_s)
             if arrival is None:
                 return
             if self._pending is not None:
-                self._dropped += 1
+                self._tally.dropped += 1
             self._pending = arrival
             self._wake.notify_all()
 
@@ -347,7 +162,7 @@ class LiveAnalyser:
             NonFiniteScoreError: If the model gives NaN or infinite scores (broken weights).
             LiveError: If a scoring thread failed before.
         """
-        _check_frame(frame_rgb, timestamp_s, self.detector.settings.max_pixels)
+        check_frame(frame_rgb, timestamp_s, self.detector.settings.max_pixels)
         with self._lock:
             arrival = self._receive(frame_rgb, timestamp_s)
         if arrival is not None:
@@ -362,18 +177,7 @@ class LiveAnalyser:
         """
         with self._lock:
             self._raise_failure()
-            now = self._scored_s
-            people = () if now is None else self._rolling(now)
-            return LiveState(
-                elapsed_s=0.0 if self._first_s is None else self._latest_s - self._first_s,
-                received=self._received,
-                scored=self._scored,
-                dropped=self._dropped,
-                people=people,
-                latency_s=self._latencies[-1] if self._latencies else None,
-                frame_shape=self._shape,
-                scored_s=now,
-            )
+            return self._tally.state(self.window_s, self.detector.settings.uncertain_margin)
 
     def finish(self) -> AnalysisResult:
         """Stop, wait for the frame being scored, and report the whole stream like a file.
@@ -395,7 +199,16 @@ class LiveAnalyser:
             with self._lock:
                 self._raise_failure()
             if self._result is None:
-                self._result = self._report()
+                self._result = stream_result(
+                    self.detector,
+                    self.name,
+                    self.profile,
+                    self._tally,
+                    self._looks,
+                    self._second,
+                    self._detectors,
+                    self.window_s,
+                )
             return self._result
 
     def close(self) -> None:
@@ -413,7 +226,7 @@ class LiveAnalyser:
     ) -> None:
         self.close()
 
-    def _receive(self, frame_rgb: np.ndarray, timestamp_s: float) -> _Arrival | None:
+    def _receive(self, frame_rgb: np.ndarray, timestamp_s: float) -> Arrival | None:
         """Count a frame in (under ``_lock``); the arrival to score, or None when it is not scored.
 
         Raises:
@@ -423,24 +236,24 @@ class LiveAnalyser:
         if self._closed:
             return None
         now = time.perf_counter()
-        index = self._received
-        self._received += 1
-        self._shape = (frame_rgb.shape[0], frame_rgb.shape[1])
-        if self._first_s is None:
-            self._first_s, self._started = timestamp_s, now
-        if self._latest_s is not None and timestamp_s < self._latest_s:
+        index = self._tally.received
+        self._tally.received += 1
+        self._tally.shape = (frame_rgb.shape[0], frame_rgb.shape[1])
+        if self._tally.first_s is None:
+            self._tally.first_s, self._tally.started = timestamp_s, now
+        if self._tally.latest_s is not None and timestamp_s < self._tally.latest_s:
             logger.debug(
                 "%s: frame at %.3f s came after one at %.3f s: dropped",
                 self.name,
                 timestamp_s,
-                self._latest_s,
+                self._tally.latest_s,
             )
-            self._dropped += 1
+            self._tally.dropped += 1
             return None
-        self._latest_s = timestamp_s
-        return _Arrival(index, float(timestamp_s), frame_rgb, now)
+        self._tally.latest_s = timestamp_s
+        return Arrival(index, float(timestamp_s), frame_rgb, now)
 
-    def _run(self, take: Callable[[], _Work | None], work: Callable[[_Work], None]) -> None:
+    def _run(self, take: Callable[[], Work | None], work: Callable[[Work], None]) -> None:
         """A stage's thread: ``work`` on what ``take`` gives, until it gives None (closed)."""
         try:
             while (item := take()) is not None:
@@ -450,7 +263,7 @@ class LiveAnalyser:
                 self._failure = self._failure or exc
                 self._wake.notify_all()
 
-    def _take(self) -> _Arrival | None:
+    def _take(self) -> Arrival | None:
         """The finder's next frame: the freshest, once the scorer has taken the last one found;
         None once closed."""
         with self._wake:
@@ -461,7 +274,7 @@ class LiveAnalyser:
             arrival, self._pending = self._pending, None
             return arrival
 
-    def _take_found(self) -> _Found | None:
+    def _take_found(self) -> Found | None:
         """The scorer's next frame, faces found; None once closed."""
         with self._wake:
             while not self._closed and self._found is None:
@@ -476,14 +289,14 @@ class LiveAnalyser:
         """Close to new frames, drop those waiting and wait for the stages' threads to end."""
         with self._wake:
             self._closed = True
-            self._dropped += (self._pending is not None) + (self._found is not None)
+            self._tally.dropped += (self._pending is not None) + (self._found is not None)
             self._pending = self._found = None
             self._wake.notify_all()
         for thread in self._threads:
             if thread is not threading.current_thread():
                 thread.join()
 
-    def _find(self, arrival: _Arrival) -> _Found:
+    def _find(self, arrival: Arrival) -> Found:
         """Follow and crop the faces of one frame (crops finished by the profile)."""
         with self._finding:
             started = time.perf_counter()
@@ -494,18 +307,18 @@ class LiveAnalyser:
             faces, unrefined = faces_in_frame(frame, self._tracker, self._refiner, self.profile, size)
             crops = self.profile.finish([face.crop_bgr for face in faces])
             faces = [replace(face, crop_bgr=crop) for face, crop in zip(faces, crops, strict=True)]
-            return _Found(arrival, frame, faces, unrefined, time.perf_counter() - started)
+            return Found(arrival, frame, faces, unrefined, time.perf_counter() - started)
 
-    def _find_and_hand_over(self, arrival: _Arrival) -> None:
+    def _find_and_hand_over(self, arrival: Arrival) -> None:
         found = self._find(arrival)
         with self._wake:
             if self._closed:
-                self._dropped += 1
+                self._tally.dropped += 1
                 return
             self._found = found
             self._wake.notify_all()
 
-    def _score(self, found: _Found) -> None:
+    def _score(self, found: Found) -> None:
         """Score the faces of one frame and record them.
 
         Raises:
@@ -515,7 +328,7 @@ class LiveAnalyser:
             with self._lock:
                 # Received before finish() or close() but scored after: too late.
                 late = self._closed
-                self._dropped += late
+                self._tally.dropped += late
             if late:
                 return
             started = time.perf_counter()
@@ -525,12 +338,12 @@ class LiveAnalyser:
             self._watch(found.frame, found.faces)
             done = time.perf_counter()
             with self._lock:
-                self._record(found, scores)
-                self._spent["faces"] += found.seconds
-                self._spent["model"] += scored - started
-                self._spent["second"] += done - scored
-                self._latencies.append(done - found.arrival.arrived)
-                self._last_done = done
+                self._tally.record(found.arrival.timestamp_s, found.faces, found.unrefined, scores)
+                self._tally.spent["faces"] += found.seconds
+                self._tally.spent["model"] += scored - started
+                self._tally.spent["second"] += done - scored
+                self._tally.latencies.append(done - found.arrival.arrived)
+                self._tally.last_done = done
 
     def _probabilities(self, faces: list[Face]) -> list[float]:
         """Each face's fake probability: alone (per-frame checkpoints), or for ``temporal`` ones
@@ -547,50 +360,16 @@ class LiveAnalyser:
         return scores
 
     def _watch(self, frame: Frame, faces: list[Face]) -> None:
-        """With a second opinion: BlazeFace looks for the people due (see :class:`_Looks`)."""
+        """With a second opinion: BlazeFace looks for the people due (see :class:`Looks`)."""
         if self._second is None or not faces:
             return
-        due = {face.person for face in faces if self._looks.setdefault(face.person, _Looks()).due()}
+        due = {face.person for face in faces if self._looks.setdefault(face.person, Looks()).due()}
         if not due:
             return
         located = [(face.person, face.box) for face in faces]
         found = {s.person: s for s in self._second.watch(frame.image, frame.index, located, due)}
         for person in due:
             self._looks[person].add(frame.index, found.get(person))
-
-    def _record(self, found: _Found, scores: list[float]) -> None:
-        """Keep a scored frame's faces and scores (under ``_lock``)."""
-        arrival, faces = found.arrival, found.faces
-        self._scored += 1
-        self._unrefined += found.unrefined
-        self._scored_s = (
-            arrival.timestamp_s if self._scored_s is None else max(self._scored_s, arrival.timestamp_s)
-        )
-        self._faces += faces
-        for face, score in zip(faces, scores, strict=True):
-            self._score_of[(face.frame_index, face.person)] = score
-            seen = self._seen.setdefault(face.person, _Seen(face.box))
-            seen.box = face.box
-            seen.times.append(face.timestamp_s)
-            seen.probabilities.append(score)
-
-    def _rolling(self, now: float) -> tuple[LivePerson, ...]:
-        """The people seen within the window that ends at ``now`` (under ``_lock``)."""
-        margin = self.detector.settings.uncertain_margin
-        people = []
-        for person, seen in sorted(self._seen.items()):
-            start = bisect.bisect_left(seen.times, now - self.window_s)
-            if start == len(seen.times):
-                continue
-            history = tuple(zip(seen.times[start:], seen.probabilities[start:], strict=True))
-            fake = float(np.mean([probability for _, probability in history]))
-            count = f"{len(history)} frame{'s' if len(history) > 1 else ''}"
-            verdict = verdict_for(fake, f"mean over the last {self.window_s:g} s, {count}", margin)
-            message = f"{verdict.label} ({fake:.2f} over the last {self.window_s:g} s, {count})"
-            people.append(
-                LivePerson(person + 1, seen.box, seen.times[-1], fake, verdict.label, message, history)
-            )
-        return tuple(people)
 
     def _raise_failure(self) -> None:
         """Raise the scoring threads' first error, if they had one (under ``_lock``)."""
@@ -603,128 +382,3 @@ class LiveAnalyser:
             f"scoring the live stream {self.name!r} failed ({type(failure).__name__}: {failure}); "
             "start a new stream, and report this if it happens again"
         ) from failure
-
-    def _report(self) -> AnalysisResult:
-        """The whole stream as a file's report (under ``_scoring``, once closed: nothing changes).
-
-        Raises:
-            VideoError: If no frame was scored.
-        """
-        if not self._scored:
-            raise VideoError(
-                f"{self.name}: no frame of the live stream was scored ({self._received} received)"
-            )
-        detector = self.detector
-        # Numbered as on the live view (order of first appearance); DEEPFAKE_MAX_PEOPLE keeps the
-        # most seen, as for a file.
-        numbers = {person: person + 1 for person in detector.ranking(self._faces)}
-        faces, left_out = detector.keep_most_seen(self._faces, numbers)
-        raw = {new: old for old, new in numbers.items()}
-        scores = np.array([self._score_of[(face.frame_index, raw[face.person])] for face in faces])
-        collected = self._collected(numbers)
-        second_started = time.perf_counter()
-        frame_scores, people = detector.judge_people(
-            faces, scores, collected, numbers, self._second, False, lambda done, total: None
-        )
-        timings = {"faces": self._spent["faces"], "model": self._spent["model"]}
-        if self._second is not None:
-            timings["second_opinion"] = self._spent["second"] + time.perf_counter() - second_started
-        timings["total"] = time.perf_counter() - (self._started or 0.0)
-        result = detector.build_result(
-            self.name,
-            collected,
-            frame_scores,
-            [face.crop_bgr for face in faces],
-            people,
-            self._detectors,
-            info=self._info(),
-            profile=self.profile,
-            notes=self._notes(len(people)),
-            dropped=left_out,
-            timings=timings,
-        )
-        result.source = self._figures()
-        return result
-
-    def _collected(self, numbers: dict[int, int]) -> CollectedFaces:
-        """The stream's faces and the second opinion's looks, as a file's analysis gathers them."""
-        collected = CollectedFaces(faces=self._faces, sampled=self._scored, unrefined=self._unrefined)
-        for person, looks in self._looks.items():
-            if person in numbers:
-                collected.looked_at[person] = len(looks.taken)
-                collected.sightings += [s for _, s in looks.taken if s is not None]
-        return collected
-
-    def _info(self) -> VideoInfo:
-        elapsed = (self._latest_s or 0.0) - (self._first_s or 0.0)
-        height, width = self._shape or (0, 0)
-        return VideoInfo(
-            width=width,
-            height=height,
-            fps=round((self._received - 1) / elapsed, 3) if elapsed > 0 else None,
-            frame_count=self._received,
-            duration_s=elapsed,
-            decoder=LIVE,
-        )
-
-    def _notes(self, people: int) -> list[str]:
-        notes = [
-            f"live stream: {self._received} frames received, {self._scored} scored, {self._dropped} "
-            "dropped (only the freshest frame is scored; frames that came while one was scored were "
-            "dropped)"
-        ]
-        if people > 1:
-            notes.append("people are numbered in the order they appeared, as on the live view")
-        config = self.detector.classifier.config
-        if config.kind != PER_FRAME:
-            notes.append(
-                f"each face's fake probability is that of the window of the person's last {config.frames} "
-                "faces ending at it (a file's analysis averages the windows that hold a face)"
-            )
-        return notes
-
-    def _figures(self) -> dict[str, object]:
-        """The live figures of the report's ``source``."""
-        # From the first frame's arrival to the end of the last frame's scoring (at least one).
-        busy = (self._last_done or 0.0) - (self._started or 0.0)
-        latencies = np.array(self._latencies)
-        return {
-            "live": True,
-            "frames_received": self._received,
-            "frames_scored": self._scored,
-            "frames_dropped": self._dropped,
-            "scored_frames_per_s": round(self._scored / busy, 3),
-            "latency_s": {
-                "median": round(float(np.median(latencies)), 4),
-                "p95": round(float(np.percentile(latencies, 95)), 4),
-                "max": round(float(latencies.max()), 4),
-            },
-            "window_s": self.window_s,
-        }
-
-
-def _check_frame(frame_rgb: np.ndarray, timestamp_s: float, max_pixels: int) -> None:
-    """Refuse what is not an (H, W, 3) uint8 frame within DEEPFAKE_MAX_PIXELS at a finite time.
-
-    Raises:
-        VideoError: For another array or a timestamp that is not finite.
-        LimitExceededError: For a frame with more pixels than ``max_pixels``.
-    """
-    shape = getattr(frame_rgb, "shape", None)
-    if (
-        not isinstance(frame_rgb, np.ndarray)
-        or frame_rgb.ndim != 3
-        or shape[2] != 3
-        or frame_rgb.dtype != np.uint8
-    ):
-        raise VideoError(
-            f"a live frame must be an (H, W, 3) uint8 RGB array; got {type(frame_rgb).__name__} "
-            f"of shape {shape} and dtype {getattr(frame_rgb, 'dtype', None)}"
-        )
-    if shape[0] * shape[1] > max_pixels:
-        raise LimitExceededError(
-            f"live frames of {shape[1]}x{shape[0]} ({shape[0] * shape[1]} pixels) exceed the limit of "
-            f"{max_pixels} pixels per frame (DEEPFAKE_MAX_PIXELS)"
-        )
-    if not math.isfinite(timestamp_s):
-        raise VideoError(f"a live frame's timestamp must be a finite number of seconds; got {timestamp_s!r}")
