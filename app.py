@@ -30,8 +30,8 @@ from inference import (
 )
 from inference import second_opinion as opinions
 from inference.faces import profiles
-from inference.live import LiveSlots
 from inference.result import MEANING
+from inference.stream import LiveSlots
 from inference.weights import hub
 from ui import live, render, reports
 from ui.guards import (

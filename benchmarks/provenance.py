@@ -58,10 +58,10 @@ def measure(path: Path, anchors: Path | None, caps: bool, warm: Path) -> dict[st
     (after reading the small signed file ``warm``, which loads the library)."""
     import psutil
 
-    from inference.provenance import credentials
+    from inference.provenance import boxes, credentials
 
     if not caps:
-        credentials.MAX_UUID_BOX_BYTES = credentials.MAX_MOOV_BYTES = 2**62
+        boxes.MAX_UUID_BOX_BYTES = boxes.MAX_MOOV_BYTES = 2**62
     credentials.read(warm, anchors)
     process = psutil.Process()
     baseline = peak = process.memory_info().rss
@@ -118,7 +118,7 @@ def make_large(dest: Path, size_mb: int) -> float:
 
 def pad_manifest(signed: Path, dest: Path, extra: int) -> None:
     """Copy ``signed`` with ``extra`` zero bytes added to its manifest (C2PA ``uuid``) box."""
-    from inference.provenance.credentials import C2PA_UUID
+    from inference.provenance.boxes import C2PA_UUID
 
     data = signed.read_bytes()
     offset = 0

@@ -15,7 +15,7 @@ import pytest
 from conftest import shared_clip
 
 from inference import CANNOT_JUDGE, Detector
-from inference.provenance.credentials import Provenance
+from inference.provenance.claims import Provenance
 from inference.report import CONTENT_SECURITY_POLICY, html_report, write_report
 from inference.tools import cli
 
@@ -305,7 +305,7 @@ def test_live_stream_report(detector: Detector, genuine_clip: Path):
     """A finished live stream's report: no file hash (there is no file), the stream's figures."""
     import cv2
 
-    from inference.live import LiveAnalyser
+    from inference.stream import LiveAnalyser
     from inference.video.sampling import analysis_window, probe, sample_frames
 
     info = probe(genuine_clip)

@@ -55,6 +55,8 @@ from inference.links import (
     guard,
     looks_like_link,
     sites,
+    ytdlp_options,
+    ytdlp_requests,
 )
 
 CLIP = Path(__file__).resolve().parents[1] / "examples" / "genuine_astronaut.mp4"
@@ -954,7 +956,7 @@ def test_a_compressed_answer_is_read(mediasite: Mediasite, tmp_path: Path) -> No
 
 
 def test_a_compressed_answer_is_capped_after_decompression(mediasite: Mediasite, tmp_path: Path) -> None:
-    mediasite.player_gzip = bytes(sites.PAGE_MAX_BYTES + 1)  # about 17 kB compressed
+    mediasite.player_gzip = bytes(ytdlp_requests.PAGE_MAX_BYTES + 1)  # about 17 kB compressed
     with pytest.raises(TooLargeError, match="a page of the site is larger than 2 MiB"):
         fetch_link(mediasite.link(), max_bytes=MB, allow_private=True, temp_dir=tmp_path)
     assert left_in(tmp_path) == []
@@ -1006,17 +1008,17 @@ def test_a_slow_site_hits_the_deadline(mediasite: Mediasite, tmp_path: Path) -> 
 
 
 def test_yt_dlp_runs_without_the_generic_extractor_or_a_cache(tmp_path: Path) -> None:
-    params = sites._params(tmp_path, 5.0)
+    params = ytdlp_options._params(tmp_path, 5.0)
     assert params["allowed_extractors"][:1] == ["default"]
     assert {"-generic", "-pornhub", "-iqiyi", "-douyutv"} <= set(params["allowed_extractors"])
     assert params["cachedir"] is False
     assert params["noplaylist"] is True
-    session = sites._Session(deadline=fetch.Deadline(5), allow_private=False)
-    with sites._GuardedYoutubeDL(params, session) as ydl:
+    session = ytdlp_requests._Session(deadline=fetch.Deadline(5), allow_private=False)
+    with ytdlp_options._GuardedYoutubeDL(params, session) as ydl:
         assert "Generic" not in ydl._ies
         assert not {"PornHub", "Iqiyi", "DouyuTV", "DouyuShow", "Iq", "IqAlbum"} & set(ydl._ies)
         assert "Mediasite" in ydl._ies
-        assert [type(h) for h in ydl._request_director.handlers.values()] == [sites.GuardedRH]
+        assert [type(h) for h in ydl._request_director.handlers.values()] == [ytdlp_requests.GuardedRH]
     assert left_in(tmp_path) == []
 
 
@@ -1307,7 +1309,7 @@ def test_extractors_that_can_run_phantomjs_are_off() -> None:
         if path.stem != "lazy_extractors" and "PhantomJSwrapper" in path.read_text(encoding="utf-8")
     }
     # A yt-dlp upgrade that adds a PhantomJS user fails here until it is excluded too.
-    assert users <= sites.PHANTOMJS_MODULES
+    assert users <= ytdlp_options.PHANTOMJS_MODULES
     for link in (
         "https://www.pornhub.com/view_video.php?viewkey=ph5a",
         "https://www.iqiyi.com/v_19rrojlavg.html",
@@ -1321,19 +1323,19 @@ def test_yt_dlp_plugins_stay_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     import yt_dlp.globals
 
     monkeypatch.setattr(yt_dlp.globals.plugin_dirs, "value", ["default"])
-    session = sites._Session(deadline=fetch.Deadline(5), allow_private=False)
-    with sites._GuardedYoutubeDL(sites._params(tmp_path, 5.0), session):
+    session = ytdlp_requests._Session(deadline=fetch.Deadline(5), allow_private=False)
+    with ytdlp_options._GuardedYoutubeDL(ytdlp_options._params(tmp_path, 5.0), session):
         assert yt_dlp.globals.plugin_dirs.value == []
-    sites._no_plugins()  # again: nothing changes
+    ytdlp_options._no_plugins()  # again: nothing changes
     assert yt_dlp.globals.plugin_dirs.value == []
 
 
 def test_an_answer_over_the_page_cap_is_not_read(
     mediasite: Mediasite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert sites.PAGE_MAX_BYTES == 2 * 2**20
+    assert ytdlp_requests.PAGE_MAX_BYTES == 2 * 2**20
     api = "/Mediasite/PlayerService/PlayerService.svc/json/GetPlayerOptions"
-    big = b'{"d": "' + b"a" * sites.PAGE_MAX_BYTES + b'"}'
+    big = b'{"d": "' + b"a" * ytdlp_requests.PAGE_MAX_BYTES + b'"}'
     mediasite.server.routes[api] = lambda h: h.send(big, "application/json")
     with pytest.raises(TooLargeError, match="larger than 2 MiB"):
         fetch_link(mediasite.link(), max_bytes=MB, allow_private=True, temp_dir=tmp_path)

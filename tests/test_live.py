@@ -18,15 +18,15 @@ import pytest
 from conftest import REPO_ROOT, SECOND
 
 from inference import Detector, LimitExceededError, NonFiniteScoreError, VideoError
-from inference.live import LiveAnalyser, LiveError, LiveSlots
 from inference.models.classifier import Classifier
 from inference.result import FAKE, REAL, UNCERTAIN
+from inference.stream import LiveAnalyser, LiveError, LiveSlots
 from inference.tools import cli
 from inference.video.sampling import analysis_window, probe, sample_frames
 from inference.weights.config import TEMPORAL
 
 # Frames of the short clip: the tracker of a file analysis of up to 32 frames searches the whole
-# frame as often as the live tracker does (see inference.live.TRACKER_FRAMES).
+# frame as often as the live tracker does (see inference.stream.analyser.TRACKER_FRAMES).
 SHORT_FRAMES = 12
 
 

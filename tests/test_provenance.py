@@ -15,8 +15,9 @@ import c2pa
 import pytest
 
 from inference import FAKE, Settings, SettingsError
-from inference.provenance import credentials
-from inference.provenance.credentials import Provenance, check_trust_anchors, from_store, read
+from inference.provenance import boxes, claims
+from inference.provenance.claims import Provenance, from_store
+from inference.provenance.credentials import check_trust_anchors, read
 from inference.result import Verdict, with_provenance
 from inference.tools import cli
 from inference.tools.batch import ROW_FIELDS, RowFile
@@ -136,8 +137,8 @@ def test_source_type_matched_by_its_last_segment_whatever_the_scheme(signed, tmp
         "http://example.org/types/compositeSynthetic#v1",
         "trainedAlgorithmicMedia",
     ):
-        assert credentials._generative({credentials._source_type(declared)}), declared
-    assert not credentials._generative({credentials._source_type(IPTC + "algorithmicallyEnhanced")})
+        assert claims._generative({claims._source_type(declared)}), declared
+    assert not claims._generative({claims._source_type(IPTC + "algorithmicallyEnhanced")})
 
 
 def _store(failure=(), success=("signingCredential.trusted", "claimSignature.validated"), state="Valid"):
@@ -257,7 +258,7 @@ def test_text_from_the_file_is_cleaned_and_capped():
     manifest["assertions"][0]["data"]["actions"][0]["action"] = "c2pa.created\n## fake"
     provenance = from_store(store, trusting=True)
     for value in (provenance.generator, provenance.signer, *provenance.actions):
-        assert len(value) <= credentials.MAX_TEXT
+        assert len(value) <= claims.MAX_TEXT
         assert not any(char in value for char in "\n\r\x1b\u202e\u200b"), value
     assert provenance.generator.startswith("Sora](https://evil) ![x](https://evil/p.png) **REAL** # hi [31m")
     assert provenance.generator.endswith("…") and provenance.signer == "Evil Corp, Name"
@@ -268,7 +269,7 @@ def test_generator_from_the_file_shows_as_plain_text(signed):
         status="valid",
         signer="Org **REAL**",
         trusted=True,
-        generator=credentials._clean(HOSTILE),
+        generator=claims._clean(HOSTILE),
         actions=("c2pa.created [x](https://evil)",),
         ai_generated=True,
         ai_declared_by_signer=True,
@@ -291,7 +292,7 @@ def test_generator_with_control_characters_in_a_signed_file_is_cleaned(tmp_path,
     signing.sign(genuine_clip, path, "trainedAlgorithmicMedia")
     provenance = read(path)
     assert provenance.status == "valid" and provenance.generator.startswith("Sora # REAL [31m 111")
-    assert len(provenance.generator) == credentials.MAX_TEXT
+    assert len(provenance.generator) == claims.MAX_TEXT
 
 
 def test_one_flipped_byte_is_a_hash_mismatch(signed):
@@ -374,8 +375,8 @@ def _grow(signed: Path, dest: Path, kind: bytes, by: int, large: bool = False, t
 @pytest.fixture
 def small_caps(monkeypatch):
     """Caps of 64 kB, so that the test files stay small; the library must not be reached."""
-    monkeypatch.setattr(credentials, "MAX_UUID_BOX_BYTES", 64 * 1024)
-    monkeypatch.setattr(credentials, "MAX_MOOV_BYTES", 64 * 1024)
+    monkeypatch.setattr(boxes, "MAX_UUID_BOX_BYTES", 64 * 1024)
+    monkeypatch.setattr(boxes, "MAX_MOOV_BYTES", 64 * 1024)
 
 
 def _no_reader(monkeypatch):
@@ -393,7 +394,7 @@ def test_a_manifest_box_over_the_cap_is_not_read(signed, tmp_path, small_caps, m
     provenance = read(path, signed["anchors"])
     assert provenance.status == "unreadable" and provenance.present
     (code,) = provenance.codes
-    assert code.startswith(f"{credentials.TOO_LARGE}: manifest box of ") and "not read" in code
+    assert code.startswith(f"{boxes.TOO_LARGE}: manifest box of ") and "not read" in code
     assert "unreadable" in provenance.message()
 
 
@@ -403,7 +404,7 @@ def test_a_box_just_under_the_cap_is_read(signed, tmp_path, small_caps):
     path = tmp_path / "fits.mp4"
     _grow(signed["ai"], path, b"uuid", 64 * 1024 - size)
     provenance = read(path)
-    assert provenance.present and not any(code.startswith(credentials.TOO_LARGE) for code in provenance.codes)
+    assert provenance.present and not any(code.startswith(boxes.TOO_LARGE) for code in provenance.codes)
 
 
 def test_a_large_moov_beside_a_manifest_is_not_read(signed, tmp_path, small_caps, monkeypatch):
@@ -416,7 +417,7 @@ def test_a_large_moov_beside_a_manifest_is_not_read(signed, tmp_path, small_caps
 
 def test_a_large_uuid_box_without_a_manifest_is_absent(tmp_path, genuine_clip, small_caps, monkeypatch):
     data = genuine_clip.read_bytes()
-    xmp = struct.pack(">I4s", 8 + 16 + 70_000, b"uuid") + credentials.XMP_UUID + bytes(70_000)
+    xmp = struct.pack(">I4s", 8 + 16 + 70_000, b"uuid") + boxes.XMP_UUID + bytes(70_000)
     path = tmp_path / "xmp.mp4"
     ftyp = _boxes(data)[0][1]
     path.write_bytes(data[:ftyp] + xmp + data[ftyp:])
@@ -442,14 +443,14 @@ def _with_free_boxes(source: Path, dest: Path, count: int, inside: bytes | None 
 def test_crowded_boxes_are_not_handed_to_the_library(signed, tmp_path, monkeypatch, genuine_clip, inside):
     """The library's time grows with the square of sibling boxes: 50 siblings against a cap of
     40^2 here (20,000 real ones take it 3.5 s)."""
-    monkeypatch.setattr(credentials, "MAX_SIBLING_COST", 40**2)
+    monkeypatch.setattr(boxes, "MAX_SIBLING_COST", 40**2)
     _no_reader(monkeypatch)
     crowded = tmp_path / "crowded.mp4"
     _with_free_boxes(signed["ai"], crowded, 50, inside)
     provenance = read(crowded)
     assert provenance.status == "unreadable"
     assert (
-        provenance.codes[0].startswith(f"{credentials.TOO_MANY_BOXES}: ")
+        provenance.codes[0].startswith(f"{boxes.TOO_MANY_BOXES}: ")
         and "under one parent" in provenance.codes[0]
     )
     # Without a manifest box there is nothing the library could find: absent, without reading.
@@ -459,16 +460,16 @@ def test_crowded_boxes_are_not_handed_to_the_library(signed, tmp_path, monkeypat
 
 
 def test_too_many_boxes_in_all_are_not_read(signed, monkeypatch):
-    monkeypatch.setattr(credentials, "MAX_BOXES", 3)
+    monkeypatch.setattr(boxes, "MAX_BOXES", 3)
     _no_reader(monkeypatch)
     provenance = read(signed["ai"])
-    assert provenance.status == "unreadable" and provenance.codes[0].startswith(credentials.TOO_MANY_BOXES)
+    assert provenance.status == "unreadable" and provenance.codes[0].startswith(boxes.TOO_MANY_BOXES)
     assert "more than 3 boxes" in provenance.codes[0]
 
 
 def test_a_normal_signed_file_is_walked_and_read(signed):
     with signed["ai"].open("rb") as stream:
-        layout = credentials._walk(stream, signed["ai"].stat().st_size)
+        layout = boxes._walk(stream, signed["ai"].stat().st_size)
     assert layout.manifest and not layout.oversized and layout.crowded is None
 
 
@@ -476,7 +477,7 @@ def test_a_renamed_mp4_is_walked_too(signed, tmp_path, small_caps, monkeypatch):
     path = tmp_path / "big.avi"
     _grow(signed["ai"], path, b"uuid", 64 * 1024)
     _no_reader(monkeypatch)
-    assert read(path).codes[0].startswith(credentials.TOO_LARGE)
+    assert read(path).codes[0].startswith(boxes.TOO_LARGE)
 
 
 # Trust anchors.

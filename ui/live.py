@@ -25,7 +25,7 @@ import numpy as np
 
 from inference import FAKE, REAL, UNCERTAIN, AnalysisResult, DeepfakeDetectorError, Detector, Settings
 from inference.faces import profiles
-from inference.live import LiveAnalyser, LivePerson, LiveSlots, LiveState
+from inference.stream import LiveAnalyser, LivePerson, LiveSlots, LiveState
 from ui import render, reports
 from ui.guards import visitor_message
 from ui.live_frames import CheckedCamera

@@ -121,7 +121,7 @@ class Classifier:
             crops_bgr: Face crops, each (H, W, 3) uint8, BGR, any size.
             done: Called after each batch (see :data:`BatchDone`).
             threads: torch threads on CPU for this call; default :attr:`threads` (a live stream
-                scores its few crops on one, see :mod:`inference.live`).
+                scores its few crops on one, see :mod:`inference.stream`).
 
         Returns:
             Fake probability per crop, shape (N,), float64 in [0, 1].

@@ -29,10 +29,10 @@ from urllib.parse import urlsplit
 import cv2
 
 from inference.errors import VideoError
-from inference.live import LiveAnalyser, LiveState
 from inference.pipeline import Detector
 from inference.result import AnalysisResult
 from inference.settings import OFF
+from inference.stream import LiveAnalyser, LiveState
 from inference.video.sampling import Frame, analysis_window, plan_sampling, probe, sample_frames
 
 logger = logging.getLogger(__name__)
