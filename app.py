@@ -62,6 +62,7 @@ logger = logging.getLogger(__name__)
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 STOPPED = "Stopped"
 NOTHING_GIVEN = "Upload or record a video, or paste a link, first."
+AT_LIMIT = "you already have {} analyses waiting or running; wait for them to end, or press Stop."
 EXAMPLES = {
     "genuine_astronaut.mp4": "Genuine (camera motion)",
     "manipulated_astronaut.mp4": "Manipulated (pasted face)",
@@ -366,7 +367,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
         if not video and not link_of(link):
             yield (*_empty(), NOTHING_GIVEN, *idle())
             return
-        yield (*(gr.skip() for _ in range(8)), *working())
+        yield (*(gr.skip() for _ in range(7)), working_text(video, link), *working())
         if video:
             uploads.hold(session, video)
         try:
@@ -397,18 +398,34 @@ def build_demo(settings: Settings) -> gr.Blocks:
         )
 
     def busy(video: str | None, link: str | None, request: gr.Request) -> tuple[Any, ...]:
+        session = request.session_hash or ""
         # A run this page still has (an example clicked during one) ends before this one starts.
-        runs.forget(request.session_hash or "")
-        shown_link = link_of(link)
-        if not video and not shown_link:
+        runs.forget(session)
+        if not video and not link_of(link):
             return (*_empty(), NOTHING_GIVEN, *idle())
+        if at_limit(request, session):
+            # The analysis will be refused, which ends the page's chain with no step after it:
+            # the page is left ready here. (The limit itself is the analysis event's validator.)
+            return (
+                *_empty(),
+                f"**Not started:** {AT_LIMIT.format(settings.max_queued_per_visitor)}",
+                *idle(),
+            )
+        return (*_empty(), working_text(video, link), *working())
+
+    def working_text(video: str | None, link: str | None) -> str:
         if video:
             # Both given: say which one is judged, and how to judge the other.
             unused = " (the uploaded video; the link is not used: clear the video to check the link)"
-            working_on = f"Analysing {_name(video)}…" + (unused if shown_link else "")
-        else:
-            working_on = f"Analysing {text.plain(shown_link)}…"
-        return (*_empty(), working_on, *working())
+            return f"Analysing {_name(video)}…" + (unused if link_of(link) else "")
+        return f"Analysing {text.plain(link_of(link) or '')}…"
+
+    def at_limit(request: gr.Request, session: str) -> bool:
+        """Whether the visitor's other analyses (not this page's, which its new one replaces)
+        already reach their limit (read only: the validator decides)."""
+        who = visitor(request, settings.trusted_proxies)
+        others = queued_by(demo, who, settings.trusted_proxies) - waiting(demo, session)
+        return others >= settings.max_queued_per_visitor
 
     def working() -> tuple[Any, ...]:
         return gr.update(interactive=False), gr.update(visible=True), gr.update(visible=True)

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import EXAMPLES as EXAMPLES_DIR
 from conftest import shared_clip
 from test_browser import (
     ANY_VERDICT,
@@ -68,13 +69,16 @@ def test_a_double_click_starts_one_analysis(app_url: str, genuine_clip: Path, tm
 
 @pytest.fixture(scope="module")
 def page_app(hub_cache: Path, second_opinion_env: dict[str, str]):
-    """The app with the second opinion on and links allowed from the loopback (test-only), and a
-    web server on the loopback holding the examples: (app URL, the examples' base URL)."""
+    """The app with the second opinion on, links allowed from the loopback (test-only) and one
+    analysis per visitor, and a web server on the loopback holding the examples: (app URL, the
+    examples' base URL)."""
     from conftest import EXAMPLES, files_on_loopback, serve
 
     from inference import Settings
 
-    settings = Settings.from_env({**second_opinion_env, "DEEPFAKE_ALLOW_PRIVATE_URLS": "1"})
+    # One analysis per visitor, so that a second page from the same address is refused.
+    env = {**second_opinion_env, "DEEPFAKE_ALLOW_PRIVATE_URLS": "1", "DEEPFAKE_MAX_QUEUED_PER_VISITOR": "1"}
+    settings = Settings.from_env(env)
     for files in files_on_loopback(EXAMPLES):
         for app in serve(settings):
             yield app, files
@@ -148,6 +152,28 @@ def check_phone_layout(page) -> None:
     assert page.evaluate(BROKEN_WORDS) == [], "a table breaks a word inside"
 
 
+def refused_while_running(browser, url: str) -> None:
+    """A second page from the same address asks for an analysis while the first runs: the server
+    refuses it (one per visitor here), and that page says so and is left ready, nothing pending."""
+    from playwright.sync_api import expect
+
+    other = browser.new_page(viewport={"width": 390, "height": 844}, color_scheme="dark", is_mobile=True)
+    errors: list[str] = []
+    other.on("pageerror", lambda error: errors.append(str(error)))
+    other.goto(url)
+    upload(other, EXAMPLES_DIR / "genuine_astronaut.mp4")
+    analyze_button(other).click()
+    expect(other.locator("#status")).to_contain_text("Not started: you already have 1 analyses waiting")
+    expect(analyze_button(other)).to_be_enabled()
+    expect(other.get_by_role("button", name="Stop")).to_be_hidden()
+    # Nothing pending: the one tracker left shown is Gradio's own note of the refusal on the input.
+    expect(other.locator(".block.pending")).to_have_count(0)
+    trackers = other.locator("[data-testid='status-tracker']:not(.hide)")
+    assert all("analyses waiting" in t.inner_text() for t in trackers.all()), trackers.all_inner_texts()
+    other.close()
+    assert errors == [], f"errors thrown in the refused page: {errors}"
+
+
 def test_phone_and_desktop_captions_tables_and_one_progress(
     page_app: tuple[str, str], two_people: Path, tmp_path: Path
 ):
@@ -175,6 +201,7 @@ def test_phone_and_desktop_captions_tables_and_one_progress(
             trackers = page.locator("[data-testid='status-tracker']:not(.hide)")
             outside = [t for t in trackers.all() if not t.evaluate("e => !!e.closest('#progress')")]
             assert outside == [], f"{len(outside)} progress trackers outside the progress display"
+            refused_while_running(browser, url)
             settled(page, ANY_VERDICT)
             idle(page)
             expect(page.locator("#progress")).to_be_hidden()
