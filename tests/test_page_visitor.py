@@ -123,6 +123,11 @@ BROKEN_WORDS = """() => {
     return broken;
 }"""
 CUT = "element => element.scrollWidth > element.clientWidth + 1"
+# The focused element draws an outline at least 2 px wide.
+FOCUS_RING = """() => {
+    const style = getComputedStyle(document.activeElement);
+    return style.outlineStyle !== "none" && parseFloat(style.outlineWidth) >= 2;
+}"""
 
 
 def check_phone_layout(page) -> None:
@@ -241,6 +246,11 @@ def test_links_are_plain_text_and_enter_runs_the_analysis(
             assert "\\" not in shown and "no_such_clip.mp4" in shown, shown
             expect(page.locator(f"{status} a")).to_have_count(0)
             shot(page, tmp_path, "refused-link")
+            # Keyboard focus shows: on the link box, and on Explain after a Tab.
+            box.focus()
+            assert page.evaluate(FOCUS_RING), "the link box shows no focus ring"
+            page.keyboard.press("Tab")
+            assert page.evaluate(FOCUS_RING), "the control after the link box shows no focus ring"
 
             box.fill(f"{files}/manipulated_astronaut.mp4")
             box.press("Enter")

@@ -59,12 +59,10 @@ input:focus-visible, textarea:focus-visible, .gallery-item:focus-visible, [tabin
 .dark .gallery-item:focus-visible, .dark [tabindex]:focus-visible {
   outline-color: #22d3ee !important;
 }
-input[type="checkbox"]:focus-visible { box-shadow: 0 0 0 3px #c026d3 !important; }
-.dark input[type="checkbox"]:focus-visible { box-shadow: 0 0 0 3px #22d3ee !important; }
 
 /* Tables scroll sideways rather than break a word or cut a cell. */
 .people-scroll { overflow-x: auto; }
-#people td, #people th { white-space: nowrap; word-break: normal; overflow-wrap: normal; overflow: visible; }
+#people td, #people th { word-break: normal; overflow-wrap: normal; overflow: visible; }
 #people .scroll-hint { display: none; font-weight: normal; opacity: 0.8; }
 @media (max-width: 700px) { #people .scroll-hint { display: inline; } }
 .prose table td, .prose table th { word-break: normal !important; overflow-wrap: normal !important; }
