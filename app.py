@@ -8,7 +8,6 @@ strict API inputs) in ``ui/guards.py``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -358,16 +357,11 @@ def build_demo(settings: Settings) -> gr.Blocks:
         second_opinion: str | None,
         request: gr.Request,
         progress: gr.Progress = gr.Progress(),  # noqa: B008
-    ) -> Iterator[tuple[Any, ...]]:
-        """The page's analysis: every output at once, or the reason in the page when it fails.
-
-        As it starts it shows Stop (again): whatever run the page has going can be stopped from it.
-        """
+    ) -> tuple[Any, ...]:
+        """The page's analysis: every output at once, or the reason in the page when it fails."""
         session = request.session_hash or ""
         if not video and not link_of(link):
-            yield (*_empty(), NOTHING_GIVEN, *idle())
-            return
-        yield (*(gr.skip() for _ in range(7)), working_text(video, link), *working())
+            return (*_empty(), NOTHING_GIVEN, *idle())
         if video:
             uploads.hold(session, video)
         try:
@@ -376,16 +370,14 @@ def build_demo(settings: Settings) -> gr.Blocks:
             )
         except gr.Error as exc:
             if exc.title == STOPPED:  # Stop, a new video or an example said what to show
-                yield tuple(gr.skip() for _ in range(11))
-                return
+                return tuple(gr.skip() for _ in range(11))
             what = _name(video) if video else text.plain(link_of(link) or "")
-            yield (*_empty(), f"**Cannot analyse {what}:** {text.markdown_text(exc.message)}", *idle())
-            return
+            return (*_empty(), f"**Cannot analyse {what}:** {text.markdown_text(exc.message)}", *idle())
         finally:
             # Stopped because the page moved on (a new video, or it left): nothing holds it now.
             if video and not uploads.shows(session, video):
                 uploads.done(video, by_request=True)
-        yield (
+        return (
             render.label_file(result),
             render.summary(result),
             render.provenance_panel(result),

@@ -63,6 +63,7 @@ input:focus-visible, textarea:focus-visible, .gallery-item:focus-visible, [tabin
 /* Tables scroll sideways rather than break a word or cut a cell. */
 .people-scroll { overflow-x: auto; }
 #people td, #people th { word-break: normal; overflow-wrap: normal; overflow: visible; }
+#live-people td, #live-people th { white-space: nowrap; }
 #people .scroll-hint { display: none; font-weight: normal; opacity: 0.8; }
 @media (max-width: 700px) { #people .scroll-hint { display: inline; } }
 .prose table td, .prose table th { word-break: normal !important; overflow-wrap: normal !important; }
