@@ -132,7 +132,8 @@ def people_table(result: AnalysisResult) -> str:
     roles = ("first detector", "second opinion")
     heads = (
         "".join(
-            f"<th {pad}>{html.escape(name)} ({role})</th>" for name, role in zip(names, roles, strict=False)
+            f'<th {pad}><span style="white-space:nowrap">{html.escape(name)}</span> ({role})</th>'
+            for name, role in zip(names, roles, strict=False)
         )
         if len(names) > 1
         else ""
