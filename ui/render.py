@@ -126,7 +126,8 @@ def people_table(result: AnalysisResult) -> str:
     if not result.people:
         return "<p><b>People in the clip:</b> nobody was seen.</p>"
     pad = 'style="padding:6px"'
-    # A verdict stays on one line ("UNCERTAIN (51% fake)"): the table scrolls rather than cut it.
+    # The combined verdict stays on one line ("UNCERTAIN (51% fake)"): the table scrolls rather than
+    # cut it; each detector's may wrap at a space, never inside a word (CSS in ui/theme.py).
     whole = 'style="padding:6px;white-space:nowrap"'
     names = [opinion.detector for opinion in result.people[0].opinions]
     roles = ("first detector", "second opinion")
@@ -145,7 +146,7 @@ def people_table(result: AnalysisResult) -> str:
             f'<img src="data:image/png;base64,{base64.b64encode(face).decode()}" width="56" height="56" '
             f'alt="person {person.id}" style="width:56px;height:56px;min-width:56px;max-width:none">'
         )
-        said = [f"<td {whole}>{_said(o.verdict)}</td>" for o in person.opinions]
+        said = [f"<td {pad}>{_said(o.verdict)}</td>" for o in person.opinions]
         cells = "".join(said) if len(names) > 1 else ""
         span = (
             f"at {person.first_seen_s:.1f} s"
@@ -154,7 +155,7 @@ def people_table(result: AnalysisResult) -> str:
         )
         seen = f"{person.seen} of {result.frames_sampled} frames, {span}"
         rows.append(
-            f'<tr><td style="min-width:56px;padding:6px">{image}</td><td {pad}>Person {person.id}</td>'
+            f'<tr><td style="min-width:56px;padding:6px">{image}</td><td {whole}>Person {person.id}</td>'
             f"<td {whole}>{_said(person.verdict, combined=True)}</td>{cells}<td {pad}>{seen}</td></tr>"
         )
     header = "".join(f"<th {pad}>{name}</th>" for name in ("Face", "Who", "Verdict"))
@@ -166,10 +167,11 @@ def people_table(result: AnalysisResult) -> str:
         if result.provenance.decides
         else ""
     )
-    # The hint shows only where the table is wider than its box (CSS in ui/theme.py).
+    # The hint shows on a phone, and everywhere for the wide table of two detectors (CSS in ui/theme.py).
+    wide = " wide" if len(names) > 1 else ""
     return (
         '<div class="people-scroll"><table><caption style="text-align:left">People in the clip'
-        '<span class="scroll-hint"> (scroll sideways for more →)</span></caption>'
+        f'<span class="scroll-hint{wide}"> (scroll sideways for more →)</span></caption>'
         f"<thead>{header}</thead><tbody>{''.join(rows)}</tbody></table></div>{why}"
     )
 

@@ -65,6 +65,7 @@ input:focus-visible, textarea:focus-visible, .gallery-item:focus-visible, [tabin
 #people td, #people th { word-break: normal; overflow-wrap: normal; overflow: visible; }
 #live-people td, #live-people th { white-space: nowrap; }
 #people .scroll-hint { display: none; font-weight: normal; opacity: 0.8; }
+#people .scroll-hint.wide { display: inline; }
 @media (max-width: 700px) { #people .scroll-hint { display: inline; } }
 .prose table td, .prose table th { word-break: normal !important; overflow-wrap: normal !important; }
 #about table { display: block; overflow-x: auto; width: max-content; max-width: 100%; }
