@@ -6,6 +6,7 @@ pending after the result. Screenshots go to $SCREENSHOT_DIR when set (else the t
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shutil
 import subprocess
@@ -157,6 +158,10 @@ def check_phone_layout(page) -> None:
     assert page.evaluate(BROKEN_WORDS) == [], "a table breaks a word inside"
 
 
+def shot_dir(tmp_path: Path) -> Path:
+    return Path(os.environ.get("SCREENSHOT_DIR") or tmp_path)
+
+
 def refused_while_running(browser, url: str) -> None:
     """A second page from the same address asks for an analysis while the first runs: the server
     refuses it (one per visitor here), and that page says so and is left ready, nothing pending."""
@@ -206,6 +211,7 @@ def test_phone_and_desktop_captions_tables_and_one_progress(
             trackers = page.locator("[data-testid='status-tracker']:not(.hide)")
             outside = [t for t in trackers.all() if not t.evaluate("e => !!e.closest('#progress')")]
             assert outside == [], f"{len(outside)} progress trackers outside the progress display"
+            page.screenshot(path=str(shot_dir(tmp_path) / "phone-390-running.png"))
             refused_while_running(browser, url)
             settled(page, ANY_VERDICT)
             idle(page)
