@@ -37,3 +37,20 @@ def test_stages_in_words():
     assert stage("second opinion faces: 2 of 8") == "Second opinion: face 2 of 8"
     assert stage("explaining faces: 1 of 4") == "Explaining (heatmaps): face 1 of 4"
     assert stage("scoring faces: 5 of 6") == "Scoring faces: 5 of 6"
+
+
+def test_the_people_table_says_why_a_trusted_declaration_makes_the_video_fake():
+    declared = Provenance(
+        status="valid",
+        signer="Org",
+        trusted=True,
+        generator="Sora",
+        ai_generated=True,
+        ai_declared_by_signer=True,
+    )
+    table = render.people_table(type("R", (), {"provenance": declared, "people": []})())
+    assert "The video is FAKE because its Content Credentials declare it AI-generated" in table
+    plain_file = Provenance(status="absent")
+    assert "Content Credentials" not in render.people_table(
+        type("R", (), {"provenance": plain_file, "people": []})()
+    )

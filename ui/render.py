@@ -124,7 +124,7 @@ def people_table(result: AnalysisResult) -> str:
     is on the left, where it stays in view when the table is wider than the screen.
     """
     if not result.people:
-        return "<p><b>People in the clip:</b> nobody was seen.</p>"
+        return _declared(result) + "<p><b>People in the clip:</b> nobody was seen.</p>"
     pad = 'style="padding:6px"'
     # The combined verdict stays on one line ("UNCERTAIN (51% fake)"): the table scrolls rather than
     # cut it; each detector's may wrap at a space, never inside a word (CSS in ui/theme.py).
@@ -160,19 +160,24 @@ def people_table(result: AnalysisResult) -> str:
         )
     header = "".join(f"<th {pad}>{name}</th>" for name in ("Face", "Who", "Verdict"))
     header = f"<tr>{header}{heads}<th {pad}>Seen</th></tr>"
-    why = (
-        f"<p>The video is FAKE because its Content Credentials declare it AI-generated "
-        f"({html.escape(result.provenance.declaration())}); the verdicts below are the detectors' own "
-        "view of the faces.</p>"
-        if result.provenance.decides
-        else ""
-    )
     # The hint shows on a phone, and everywhere for the wide table of two detectors (CSS in ui/theme.py).
     wide = " wide" if len(names) > 1 else ""
     return (
-        '<div class="people-scroll"><table><caption style="text-align:left">People in the clip'
+        f'{_declared(result)}<div class="people-scroll"><table>'
+        '<caption style="text-align:left">People in the clip'
         f'<span class="scroll-hint{wide}"> (scroll sideways for more →)</span></caption>'
-        f"<thead>{header}</thead><tbody>{''.join(rows)}</tbody></table></div>{why}"
+        f"<thead>{header}</thead><tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+def _declared(result: AnalysisResult) -> str:
+    """Why the video is FAKE while its people's rows may say otherwise: a trusted AI declaration."""
+    if not result.provenance.decides:
+        return ""
+    return (
+        "<p>The video is FAKE because its Content Credentials declare it AI-generated "
+        f"({html.escape(result.provenance.declaration())}); the verdicts below are the detectors' own "
+        "view of the faces.</p>"
     )
 
 
