@@ -33,7 +33,8 @@ from inference.faces import profiles
 from inference.result import MEANING
 from inference.stream import LiveSlots
 from inference.weights import hub
-from ui import live, render, reports
+from ui import live, render, reports, text
+from ui.clicks import PAGE_JS
 from ui.guards import (
     ANALYSIS,
     AnalysisStoppedError,
@@ -45,6 +46,7 @@ from ui.guards import (
     check_gradio,
     link_text,
     turn,
+    visitor,
     visitor_message,
     waiting,
 )
@@ -52,13 +54,14 @@ from ui.limits import LOG_CHARS, Admissions, current_event, guard_queue, run_key
 from ui.public import public_report, public_text
 from ui.routes import McpCallers, Routes
 from ui.strict import AsSentDropdown, AsSentRadio, AsSentSlider, checked_settings
-from ui.theme import THEME
+from ui.theme import CSS, THEME
 from ui.uploads import UploadedVideo, UploadQuota, Uploads
 
 logger = logging.getLogger(__name__)
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 STOPPED = "Stopped"
+NOTHING_GIVEN = "Upload or record a video, or paste a link, first."
 EXAMPLES = {
     "genuine_astronaut.mp4": "Genuine (camera motion)",
     "manipulated_astronaut.mp4": "Manipulated (pasted face)",
@@ -186,7 +189,7 @@ def _analyze(
 ) -> AnalysisResult:
     def report(fraction: float, message: str) -> None:
         run.check()
-        progress(fraction, desc=message)
+        progress(fraction, desc=text.stage(message))
 
     detector = Detector.from_settings(settings)
     options = {
@@ -198,7 +201,7 @@ def _analyze(
     }
     with turn(run):
         if link:
-            progress(0.0, desc="fetching the video behind the link")
+            progress(0.0, desc=text.stage("fetching the video behind the link"))
             return detector.analyze_link(link, **options)
         return detector.analyze(video, **options)
 
@@ -356,21 +359,24 @@ def build_demo(settings: Settings) -> gr.Blocks:
     ) -> tuple[Any, ...]:
         """The page's analysis: every output at once, or the reason in the page when it fails."""
         session = request.session_hash or ""
+        if not video and not link_of(link):
+            return (*_empty(), NOTHING_GIVEN, *idle())
         try:  # the same checks as the API's: any client can call this event too
             checked = checked_settings(
                 frames, checkpoint, explain, profile, second_opinion, choices, second_choices
             )
         except DeepfakeDetectorError as exc:
-            return (*_empty(), f"**Cannot analyse:** {render.markdown_text(str(exc))}", *idle())
+            return (*_empty(), f"**Cannot analyse:** {text.markdown_text(str(exc))}", *idle())
         if video:
             uploads.hold(session, video)
         try:
             result = run(video, *checked, request, progress, link_of(link), page=True)
         except gr.Error as exc:
             if exc.title == STOPPED:  # Stop, a new video or an example said what to show
-                return tuple(gr.skip() for _ in range(11))
-            what = _name(video) if video else render.markdown_text(link_of(link) or "the link")
-            return (*_empty(), f"**Cannot analyse {what}:** {render.markdown_text(exc.message)}", *idle())
+                # Every output: the results, the status line, Analyze, Stop and the progress.
+                return tuple(gr.skip() for _ in range(len(_empty()) + 1 + len(idle())))
+            what = _name(video) if video else text.plain(link_of(link) or "")
+            return (*_empty(), f"**Cannot analyse {what}:** {text.markdown_text(exc.message)}", *idle())
         finally:
             # Stopped because the page moved on (a new video, or it left): nothing holds it now.
             if video and not uploads.shows(session, video):
@@ -389,16 +395,37 @@ def build_demo(settings: Settings) -> gr.Blocks:
         )
 
     def busy(video: str | None, link: str | None, request: gr.Request) -> tuple[Any, ...]:
+        session = request.session_hash or ""
         # A run this page still has (an example clicked during one) ends before this one starts.
-        runs.forget(request.session_hash or "")
-        admissions.forget_page(request.session_hash or "")
-        shown_link = link_of(link)
-        what = _name(video) if video or not shown_link else render.markdown_text(shown_link)
-        working = f"Analysing {what}…"
-        return (*_empty(), working, gr.update(interactive=False), gr.update(visible=True))
+        runs.forget(session)
+        admissions.forget_page(session)
+        if not video and not link_of(link):
+            return (*_empty(), NOTHING_GIVEN, *idle())
+        refused_now = admissions.refusal(
+            ANALYSIS, visitor(request, settings.trusted_proxies), session, demo._queue.event_ids_to_events
+        )
+        if refused_now:
+            # The join will be refused, which ends the page's chain with no step after it: the
+            # page is left ready here. (Admission itself is ui.limits.guard_queue's, at the join.)
+            return (*_empty(), f"**Not started:** {text.markdown_text(refused_now)}", *idle())
+        return (*_empty(), working_text(video, link), *working())
+
+    def working_text(video: str | None, link: str | None) -> str:
+        if video:
+            # Both given: say which one is judged, and how to judge the other.
+            unused = " (the uploaded video; the link is not used: clear the video to check the link)"
+            return f"Analysing {_name(video)}…" + (unused if link_of(link) else "")
+        return f"Analysing {text.plain(link_of(link) or '')}…"
+
+    def working() -> tuple[Any, ...]:
+        return gr.update(interactive=False), gr.update(visible=True), gr.update(visible=True)
+
+    def refused() -> tuple[Any, ...]:
+        """After the server refused or failed the page's analysis (its message is in a toast)."""
+        return "", *idle()
 
     def idle() -> tuple[Any, ...]:
-        return gr.update(interactive=True), gr.update(visible=False)
+        return gr.update(interactive=True), gr.update(visible=False), gr.update(visible=False)
 
     def stop(request: gr.Request) -> tuple[Any, ...]:
         session = request.session_hash or ""
@@ -462,9 +489,13 @@ def build_demo(settings: Settings) -> gr.Blocks:
                             value=False, label="Explain: show where the model looked (about twice as slow)"
                         )
                         with gr.Row():
-                            analyze_button = gr.Button("Analyze", variant="primary", size="lg", scale=3)
+                            analyze_button = gr.Button(
+                                "Analyze", variant="primary", size="lg", scale=3, elem_id="analyze"
+                            )
                             stop_button = gr.Button("Stop", variant="stop", size="lg", scale=1, visible=False)
                         status = gr.Markdown(elem_id="status")
+                        # The one place an analysis shows its progress, the stage in words.
+                        progress_box = gr.Markdown(elem_id="progress", visible=False)
                         label = gr.Label(label="Verdict", num_top_classes=2)
                         summary = gr.Markdown(elem_id="summary")
                         provenance = gr.Markdown(elem_id="provenance")
@@ -494,12 +525,15 @@ def build_demo(settings: Settings) -> gr.Blocks:
                                 "face finder.",
                             )
                     with gr.Column(scale=1, min_width=300):
-                        timeline = gr.Plot(label="Fake probability across the clip", format="png")
+                        timeline = gr.Plot(
+                            label="Fake probability across the clip", format="png", elem_id="timeline"
+                        )
                         gallery = gr.Gallery(
-                            label="Faces scored (person, time, fake probability; 2nd: the second opinion)",
+                            label="Faces scored, by person (2nd: second opinion)",
                             columns=4,
                             height="auto",
                             object_fit="contain",
+                            elem_id="gallery",
                         )
                         report_file = gr.File(label="JSON report")
                         html_button = gr.DownloadButton("Download report (HTML)", visible=False)
@@ -510,6 +544,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
                     cache_examples=False,
                     api_visibility="private",
                 )
+                examples.dataset.elem_id = "examples"  # for the page's one-run-per-click script
             with gr.Tab("Live camera", id="live"):
                 live.tab(settings, streams, default_profile)
         gr.Markdown(
@@ -520,21 +555,25 @@ def build_demo(settings: Settings) -> gr.Blocks:
                 cannot=MEANING[CANNOT_JUDGE],
                 margin=settings.uncertain_margin,
                 weights=_weights_text(settings),
-            )
+            ),
+            elem_id="about",
         )
         shown = [label, summary, provenance, people, gallery, timeline, report_file, html_button, status]
-        buttons = [analyze_button, stop_button]
+        buttons = [analyze_button, stop_button, progress_box]
         inputs = [video, link, frames, checkpoint, explain, profile, second_opinion]
-        # An analysis starts from the button, or from an example once it is loaded (with the
-        # page's frames and Explain settings); either way with the outputs cleared first.
+        # An analysis starts from the button, Enter in the link box, or an example once it is loaded
+        # (with the page's frames and Explain settings); either way with the outputs cleared first.
         # Each run's last step sets the buttons back (a stopped run leaves all to what stopped it).
-        for start in (analyze_button.click, examples.load_input_event.then):
+        # Progress shows on one block only (the stage in words), not as a bar over every output.
+        # One click starts one run: see ui/clicks.py for why trigger_mode alone cannot ensure it.
+        for start in (analyze_button.click, link.submit, examples.load_input_event.then):
             start(
                 busy,
                 [video, link],
                 [*shown, *buttons],
                 queue=False,
                 api_visibility="private",
+                show_progress="hidden",
             ).then(
                 analyze_page,
                 inputs,
@@ -543,12 +582,13 @@ def build_demo(settings: Settings) -> gr.Blocks:
                 api_visibility="private",
                 validator=accept,
                 trigger_mode="always_last",
-            )
+                show_progress_on=[progress_box],
+            ).failure(refused, None, [status, *buttons], queue=False, api_visibility="private")
         # A new or cleared video, Stop, or leaving the page ends the analysis of the old one. The
         # run is told to stop and ends at its next check, so its event completes like any other:
         # Gradio's `cancels` would drop the event while its thread ran on, and the page then
         # sometimes kept the outputs' spinners going for good.
-        ends = {"queue": False, "api_visibility": "private"}
+        ends = {"queue": False, "api_visibility": "private", "show_progress": "hidden"}
         for event in (video.upload, video.clear, video.stop_recording):
             event(new_video, None, [*shown, *buttons], **ends)
         stop_button.click(stop, None, [*shown, *buttons], **ends)
@@ -606,7 +646,7 @@ def _empty() -> tuple[Any, ...]:
 
 
 def _name(video: str | None) -> str:
-    return render.plain(Path(video).name) if video else "the video"
+    return text.plain(Path(video).name) if video else "the video"
 
 
 def launch_options(demo: gr.Blocks, settings: Settings) -> dict[str, Any]:
@@ -622,6 +662,8 @@ def launch_options(demo: gr.Blocks, settings: Settings) -> dict[str, Any]:
         "max_file_size": int(settings.max_upload_mb * 1_000_000),
         "app_kwargs": {"middleware": [routes, quota]},
         "theme": THEME,
+        "css": CSS,
+        "js": PAGE_JS,
         "mcp_server": True,
         # Gradio's /monitoring/summary answers anyone with every endpoint's counts and timings.
         "enable_monitoring": settings.monitoring,

@@ -277,7 +277,8 @@ def test_generator_from_the_file_shows_as_plain_text(signed):
     panel = render.provenance_panel(SimpleNamespace(provenance=hostile))
     for smuggled in ("](", "![", "**REAL", "<b>", "\n#", "\x1b"):
         assert smuggled not in panel, smuggled
-    assert r"Sora\]\(https://evil\) \!\[x\]\(https://evil/p\.png\) \*\*REAL\*\* \# hi" in panel
+    # Links as plain code, the rest escaped (issue 30: no backslash shown in a link, none clickable).
+    assert r"Sora\]\(`https://evil`\) \!\[x\]\(`https://evil/p.png`\) \*\*REAL\*\* \# hi" in panel
     assert "&lt;b&gt;x&lt;/b&gt;" in panel
     # A real file's panel keeps its words.
     real = render.provenance_panel(SimpleNamespace(provenance=read(signed["laundered"], signed["anchors"])))

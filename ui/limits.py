@@ -86,25 +86,39 @@ class Admissions:
         """
         with self._lock:
             self._sweep(alive)
-            mine = [t for t in self._tickets if t.kind == kind]
-            if session is not None and any(t.session == session for t in mine):
-                raise AdmissionRefusedError(
-                    "This page already has an analysis waiting or running; wait for it, or press Stop."
-                )
-            if sum(t.visitor == who for t in mine) >= self.per_visitor:
-                what = "analyses" if kind == ANALYSIS else "live streams"
-                raise AdmissionRefusedError(
-                    f"You already have {self.per_visitor} {what} waiting or running; "
-                    "wait for them to end, or press Stop."
-                )
-            if len(mine) >= self.limits[kind]:
-                raise QueueFullError(
-                    "The server is busy: as many requests as it holds are waiting or running. "
-                    "Try again in a few minutes."
-                )
+            self._check(kind, who, session)
             ticket = Ticket(kind, who, session)
             self._tickets.append(ticket)
             return ticket
+
+    def refusal(self, kind: str, who: str, session: str | None, alive: Collection[str]) -> str | None:
+        """Why :meth:`take` would refuse such an event now, or None: read only, counts nothing."""
+        with self._lock:
+            self._sweep(alive)
+            try:
+                self._check(kind, who, session)
+            except AdmissionRefusedError as exc:
+                return str(exc)
+        return None
+
+    def _check(self, kind: str, who: str, session: str | None) -> None:
+        """Refuse an event of ``kind`` past a limit (under ``_lock``)."""
+        mine = [t for t in self._tickets if t.kind == kind]
+        if session is not None and any(t.session == session for t in mine):
+            raise AdmissionRefusedError(
+                "This page already has an analysis waiting or running; wait for it, or press Stop."
+            )
+        if sum(t.visitor == who for t in mine) >= self.per_visitor:
+            what = "analyses" if kind == ANALYSIS else "live streams"
+            raise AdmissionRefusedError(
+                f"You already have {self.per_visitor} {what} waiting or running; "
+                "wait for them to end, or press Stop."
+            )
+        if len(mine) >= self.limits[kind]:
+            raise QueueFullError(
+                "The server is busy: as many requests as it holds are waiting or running. "
+                "Try again in a few minutes."
+            )
 
     def bind(self, ticket: Ticket, event: str) -> None:
         """Gradio took the event: it is counted until ``event`` leaves Gradio's table."""

@@ -14,12 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import numpy as np
 from matplotlib.figure import Figure
 
-from inference import CANNOT_JUDGE, FAKE, REAL, AnalysisResult
+from inference import CANNOT_JUDGE, FAKE, REAL, UNCERTAIN, AnalysisResult
 from inference.models.explain import side_by_side
+from inference.provenance.credentials import NOT_TRUSTED
 from inference.result import DISAGREE, Verdict
 from ui.guards import for_visitors
+from ui.text import code, markdown_text, words_for_codes
 from ui.theme import PLOT_LINES, PLOT_MUTED
 
 REPORT_MAX_AGE_S = 3600
@@ -78,7 +81,7 @@ def gallery(result: AnalysisResult) -> list[tuple[Any, str]]:
             if frame.person != person.id:
                 continue
             image = crop if frame.heatmap is None else side_by_side(crop, frame.heatmap)
-            caption = f"P{frame.person} {frame.timestamp_s:.1f}s {frame.fake_probability:.2f}"
+            caption = f"P{frame.person} {frame.fake_probability:.2f}"
             mine.append((frame.timestamp_s, 0, image, caption))
         for opinion in person.opinions[1:]:
             for seen in opinion.frames:
@@ -88,10 +91,32 @@ def gallery(result: AnalysisResult) -> list[tuple[Any, str]]:
                 side = result.crops[person.representative].shape[0]
                 small = cv2.resize(face, (side, side), interpolation=cv2.INTER_AREA)
                 at = when.get(seen.frame_index, 0.0)
-                caption = f"P{person.id} {at:.1f}s 2nd {seen.fake_probability:.2f}"
+                caption = f"P{person.id} 2nd {seen.fake_probability:.2f}"
                 mine.append((at, 1, side_by_side(small, seen.attention), caption))
+        if len(result.people) > 1 and mine:
+            entries.append(
+                (heading(person.id, result.crops[person.representative].shape[0]), f"Person {person.id}")
+            )
         entries += [(image, caption) for _, _, image, caption in sorted(mine, key=lambda e: e[:2])]
     return entries
+
+
+def heading(person: int, side: int) -> Any:
+    """A tile that starts person ``person``'s faces in the gallery: their name on their plot colour.
+
+    Returns:
+        A (side, side, 3) uint8 RGB image.
+    """
+    colour = PLOT_LINES[(person - 1) % len(PLOT_LINES)].lstrip("#")
+    tile = np.full((side, side, 3), [int(colour[i : i + 2], 16) for i in (0, 2, 4)], np.uint8)
+    scale = side / 160
+    for text, y in ((f"Person {person}", 0.45), ("faces ->", 0.7)):
+        (width, _), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, max(1, round(2 * scale)))
+        origin = ((side - width) // 2, int(side * y))
+        cv2.putText(
+            tile, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), max(1, round(2 * scale))
+        )
+    return tile
 
 
 def people_table(result: AnalysisResult) -> str:
@@ -103,13 +128,17 @@ def people_table(result: AnalysisResult) -> str:
     is on the left, where it stays in view when the table is wider than the screen.
     """
     if not result.people:
-        return "<p><b>People in the clip:</b> nobody was seen.</p>"
+        return _declared(result) + "<p><b>People in the clip:</b> nobody was seen.</p>"
     pad = 'style="padding:6px"'
+    # The combined verdict stays on one line ("UNCERTAIN (51% fake)"): the table scrolls rather than
+    # cut it; each detector's may wrap at a space, never inside a word (CSS in ui/theme.py).
+    whole = 'style="padding:6px;white-space:nowrap"'
     names = [opinion.detector for opinion in result.people[0].opinions]
     roles = ("first detector", "second opinion")
     heads = (
         "".join(
-            f"<th {pad}>{html.escape(name)} ({role})</th>" for name, role in zip(names, roles, strict=False)
+            f'<th {pad}><span style="white-space:nowrap">{html.escape(name)}</span> ({role})</th>'
+            for name, role in zip(names, roles, strict=False)
         )
         if len(names) > 1
         else ""
@@ -130,14 +159,29 @@ def people_table(result: AnalysisResult) -> str:
         )
         seen = f"{person.seen} of {result.frames_sampled} frames, {span}"
         rows.append(
-            f'<tr><td style="min-width:56px;padding:6px">{image}</td><td {pad}>Person {person.id}</td>'
-            f"<td {pad}>{_said(person.verdict, combined=True)}</td>{cells}<td {pad}>{seen}</td></tr>"
+            f'<tr><td style="min-width:56px;padding:6px">{image}</td><td {whole}>Person {person.id}</td>'
+            f"<td {whole}>{_said(person.verdict, combined=True)}</td>{cells}<td {pad}>{seen}</td></tr>"
         )
     header = "".join(f"<th {pad}>{name}</th>" for name in ("Face", "Who", "Verdict"))
     header = f"<tr>{header}{heads}<th {pad}>Seen</th></tr>"
+    # The hint shows on a phone, and everywhere for the wide table of two detectors (CSS in ui/theme.py).
+    wide = " wide" if len(names) > 1 else ""
     return (
-        '<div style="overflow-x:auto"><table><caption style="text-align:left">People in the clip</caption>'
+        f'{_declared(result)}<div class="people-scroll"><table>'
+        '<caption style="text-align:left">People in the clip'
+        f'<span class="scroll-hint{wide}"> (scroll sideways for more →)</span></caption>'
         f"<thead>{header}</thead><tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+def _declared(result: AnalysisResult) -> str:
+    """Why the video is FAKE while its people's rows may say otherwise: a trusted AI declaration."""
+    if not result.provenance.decides:
+        return ""
+    return (
+        "<p>The video is FAKE because its Content Credentials declare it AI-generated "
+        f"({html.escape(result.provenance.declaration())}); the verdicts below are the detectors' own "
+        "view of the faces.</p>"
     )
 
 
@@ -156,6 +200,9 @@ def _said(verdict: Verdict, combined: bool = False) -> str:
     strong = "b" if combined else "span"
     if combined and DISAGREE in verdict.message:
         return f'<{strong} title="{title}">{verdict.label}</{strong}>: {DISAGREE}'
+    if verdict.label == UNCERTAIN and verdict.fake_probability is not None:
+        # Its confidence is in the likelier side, which UNCERTAIN does not name: say the fake side.
+        return f'<{strong} title="{title}">{verdict.label}</{strong}> ({verdict.fake_probability:.0%} fake)'
     return f'<{strong} title="{title}">{verdict.label}</{strong}> {verdict.confidence:.0%}'
 
 
@@ -168,7 +215,8 @@ def timeline(result: AnalysisResult, margin: float) -> Figure:
     """
     two = any(opinion.frames for person in result.people for opinion in person.opinions[1:])
     rows = len(result.people) if two else 0  # legend rows below the plot
-    figure = Figure(figsize=(6, 2.4 + 0.18 * rows), dpi=110, layout="constrained")
+    # Small enough in inches that its text stays readable when a phone shrinks it to 360 px.
+    figure = Figure(figsize=(3.8, 2.2 + 0.2 * rows), dpi=160, layout="constrained")
     figure.patch.set_alpha(0)
     axes = figure.add_subplot()
     axes.set_facecolor("none")
@@ -178,7 +226,6 @@ def timeline(result: AnalysisResult, margin: float) -> Figure:
     for person in result.people:
         colour = PLOT_LINES[(person.id - 1) % len(PLOT_LINES)]
         mine = [f for f in result.frames if f.person == person.id]
-        names = [opinion.detector for opinion in person.opinions] or [result.weights.name]
         axes.plot(
             [f.timestamp_s for f in mine],
             [f.fake_probability for f in mine],
@@ -186,7 +233,7 @@ def timeline(result: AnalysisResult, margin: float) -> Figure:
             marker="o",
             markersize=3,
             lw=1.6,
-            label=f"person {person.id}" + (f", {names[0]}" if len(names) > 1 else ""),
+            label=f"person {person.id}",
         )
         lines += 1
         for opinion in person.opinions[1:]:
@@ -201,16 +248,16 @@ def timeline(result: AnalysisResult, margin: float) -> Figure:
                 markersize=3,
                 lw=1.2,
                 ls="--",
-                label=f"person {person.id}, {opinion.detector}",
+                label=f"person {person.id}, 2nd opinion",
             )
             lines += 1
     if lines > 1:
         # Below the plot, where it hides no line (the second opinion's often runs along the top).
-        figure.legend(loc="outside lower center", ncol=2, fontsize=6, frameon=False, labelcolor=PLOT_MUTED)
+        figure.legend(loc="outside lower center", ncol=2, fontsize=8, frameon=False, labelcolor=PLOT_MUTED)
     axes.set_ylim(0, 1)
-    axes.set_xlabel("time (s)", color=PLOT_MUTED)
-    axes.set_ylabel("fake probability", color=PLOT_MUTED)
-    axes.tick_params(colors=PLOT_MUTED)
+    axes.set_xlabel("time (s)", color=PLOT_MUTED, fontsize=9)
+    axes.set_ylabel("fake probability", color=PLOT_MUTED, fontsize=9)
+    axes.tick_params(colors=PLOT_MUTED, labelsize=8)
     axes.grid(alpha=0.25, color=PLOT_MUTED)
     for spine in axes.spines.values():
         spine.set_color(PLOT_MUTED)
@@ -246,7 +293,7 @@ def summary(result: AnalysisResult) -> str:
     served = f"`{name}` (sha256 `{weights.sha256[:16]}…`{config})"
     if weights.unavailable:
         served += f", a mirror: {len(weights.unavailable)} earlier source(s) could not be used"
-    notes = "".join(f"\n\n⚠️ {html.escape(for_visitors(note))}" for note in result.notes)
+    notes = "".join(f"\n\nNote: {markdown_text(for_visitors(note))}" for note in result.notes)
     return (
         f"**{_shown_name(result)}**: **{markdown_text(result.verdict.message)}**\n\n"
         f"{_detectors(result)}"
@@ -270,30 +317,16 @@ def _probability(verdict: Verdict) -> str:
 
 def _shown_name(result: AnalysisResult) -> str:
     """The file's name, or for a video fetched from a link the link, in a code span (Markdown would
-    turn it into a live link and keep escapes in it)."""
-    if result.source is not None:
-        return "`" + " ".join(result.file_name.replace("`", "'").split()) + "`"
-    return plain(result.file_name)
-
-
-def markdown_text(value: str) -> str:
-    """Text from outside (a file's Content Credentials, a verdict quoting them) shown as plain text
-    in Markdown: HTML-escaped, every Markdown special character backslash-escaped, line breaks
-    flattened, so that no link, image, emphasis or heading can be smuggled in."""
-    flat = " ".join(html.escape(value, quote=False).split())
-    return "".join("\\" + char if char in "\\`*_{}[]()#+-.!|<>~=" else char for char in flat)
-
-
-def plain(text: str) -> str:
-    """A file name safe to put in Markdown (no markup from a visitor's file name)."""
-    return html.escape(text).replace("*", "\\*").replace("_", "\\_").replace("`", "'")
+    turn either into a live link, or show the escapes in it)."""
+    return code(result.file_name)
 
 
 def provenance_panel(result: AnalysisResult) -> str:
     """The file's Content Credentials in a few lines (Markdown): what they declare, who signed, trust.
 
     Everything that comes from the file (generator, signer, actions, time, titles in the message)
-    is shown as plain text (see :func:`markdown_text`).
+    is shown as plain text (see :func:`markdown_text`). Spoken to the visitor: the trust list is
+    the server's, and validation codes are said in words (the JSON report keeps the codes).
     """
     text = markdown_text
 
@@ -301,9 +334,10 @@ def provenance_panel(result: AnalysisResult) -> str:
     if not provenance.present:
         return f"**Content Credentials:** {text(provenance.message())}"
     icon = "⚠️" if provenance.status != "valid" or provenance.ai_generated else "🔏"
-    lines = [f"{icon} **Content Credentials:** {text(provenance.message())}"]
+    message = for_page(provenance.message())
+    lines = [f"{icon} **Content Credentials:** {text(words_for_codes(message))}"]
     if provenance.status in ("valid", "invalid"):
-        trust = "trusted" if provenance.trusted else "not on a trust list this server configured"
+        trust = "on this server's trust list" if provenance.trusted else "not on this server's trust list"
         details = [
             f"signed by {text(provenance.signer or 'unknown')} ({trust})",
             f"generator {text(provenance.generator or 'unknown')}",
@@ -311,8 +345,16 @@ def provenance_panel(result: AnalysisResult) -> str:
         if provenance.signed_at:
             details.append(f"signed {text(provenance.signed_at)}")
         if provenance.actions:
-            details.append("actions: " + text(", ".join(provenance.actions)))
+            details.append("actions: " + text(words_for_codes(", ".join(provenance.actions))))
         if provenance.ai_generated and not provenance.ai_declared_by_signer:
             details.append("AI generation declared only by an ingredient, not by the signer")
         lines.append("; ".join(details) + ".")
     return "\n\n".join(lines)
+
+
+def for_page(message: str) -> str:
+    """The engine's Content Credentials message (worded for the operator, as the CLI shows it) as
+    the page says it to a visitor, who did not configure the trust list."""
+    return message.replace(NOT_TRUSTED, "not on this server's trust list").replace(
+        "(on your trust list)", "(on this server's trust list)"
+    )

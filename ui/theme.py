@@ -44,3 +44,41 @@ THEME = gr.themes.Base(
     link_text_color="*primary_600",
     link_text_color_dark="*secondary_300",
 )
+
+# The page's own rules (``launch(css=...)``): where focus is, tables that fit a phone, the plot
+# under its label, one readable progress display.
+CSS = """
+/* Every control shows where keyboard focus is, in both themes. */
+button:focus-visible, [role="tab"]:focus-visible, a:focus-visible, select:focus-visible,
+input:focus-visible, textarea:focus-visible, .gallery-item:focus-visible, [tabindex]:focus-visible {
+  outline: 3px solid #c026d3 !important;
+  outline-offset: 2px !important;
+}
+.dark button:focus-visible, .dark [role="tab"]:focus-visible, .dark a:focus-visible,
+.dark select:focus-visible, .dark input:focus-visible, .dark textarea:focus-visible,
+.dark .gallery-item:focus-visible, .dark [tabindex]:focus-visible {
+  outline-color: #22d3ee !important;
+}
+
+/* Tables scroll sideways rather than break a word or cut a cell. */
+.people-scroll { overflow-x: auto; }
+#people td, #people th { word-break: normal; overflow-wrap: normal; overflow: visible; }
+#live-people td, #live-people th { white-space: nowrap; }
+#people .scroll-hint { display: none; font-weight: normal; opacity: 0.8; }
+#people .scroll-hint.wide { display: inline; }
+@media (max-width: 700px) { #people .scroll-hint { display: inline; } }
+.prose table td, .prose table th { word-break: normal !important; overflow-wrap: normal !important; }
+#about table { display: block; overflow-x: auto; width: max-content; max-width: 100%; }
+#about td:first-child { white-space: nowrap; }
+#about code { overflow-wrap: anywhere; word-break: break-all; }
+
+/* Gallery captions ("P2 2nd 0.87") whole, on a phone too. */
+#gallery .caption-label { max-width: calc(100% - 4px) !important; padding: 1px 4px !important; }
+
+/* The plot starts under its block label, which would cover the 1.0 tick. */
+#timeline img, #timeline .matplotlib { margin-top: 26px; }
+
+/* The one progress display of an analysis: room for its bar and the stage in words. */
+#progress { min-height: 72px; }
+#progress .progress-text, #progress .meta-text { font-size: 0.95rem; white-space: normal; }
+"""

@@ -1,0 +1,284 @@
+"""A visitor's page in Chromium: one run per click, progress in words, captions and tables on a phone,
+links shown as plain text, Enter in the link box. Fails on any page error and on any output still
+pending after the result. Screenshots go to $SCREENSHOT_DIR when set (else the test's tmp folder).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from conftest import EXAMPLES as EXAMPLES_DIR
+from conftest import shared_clip
+from test_browser import (
+    ANY_VERDICT,
+    CHROMIUM,
+    PENDING,
+    analyze_button,
+    frames_to_sample,
+    idle,
+    open_page,
+    results_seen,
+    settled,
+    shot,
+    upload,
+    watch_results,
+)
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium not installed")
+
+
+def analyses_of(caplog: pytest.LogCaptureFixture, name: str) -> int:
+    """How many analyses of ``name`` the server completed: the engine logs each one it finishes."""
+    return sum(
+        1 for r in caplog.records if r.name.startswith("inference") and r.getMessage().startswith(f"{name}: ")
+    )
+
+
+def test_a_double_click_starts_one_analysis(app_url: str, genuine_clip: Path, tmp_path: Path, caplog):
+    from playwright.sync_api import expect, sync_playwright
+
+    caplog.set_level(logging.INFO)
+    errors: list[str] = []
+    with sync_playwright() as playwright:
+        browser, page = open_page(playwright, app_url, errors)
+        try:
+            upload(page, genuine_clip)
+            frames_to_sample(page, 6)
+            analyze_button(page).dblclick()
+            settled(page, ANY_VERDICT)
+            idle(page)
+            # A second run would start as soon as the first ended; give it time to show.
+            page.wait_for_timeout(4000)
+            expect(page.locator(PENDING)).to_have_count(0)
+            idle(page)
+            shot(page, tmp_path, "double-click")
+        finally:
+            browser.close()
+    deadline = time.monotonic() + 5
+    while analyses_of(caplog, genuine_clip.name) < 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert analyses_of(caplog, genuine_clip.name) == 1, "one double-click ran the analysis more than once"
+    assert errors == [], f"errors thrown in the page: {errors}"
+
+
+@pytest.fixture(scope="module")
+def page_app(hub_cache: Path, second_opinion_env: dict[str, str]):
+    """The app with the second opinion on, links allowed from the loopback (test-only) and one
+    analysis per visitor, and a web server on the loopback holding the examples: (app URL, the
+    examples' base URL)."""
+    from conftest import EXAMPLES, files_on_loopback, serve
+
+    from inference import Settings
+
+    # One analysis per visitor, so that a second page from the same address is refused.
+    env = {**second_opinion_env, "DEEPFAKE_ALLOW_PRIVATE_URLS": "1", "DEEPFAKE_MAX_QUEUED_PER_VISITOR": "1"}
+    settings = Settings.from_env(env)
+    for files in files_on_loopback(EXAMPLES):
+        for app in serve(settings):
+            yield app, files
+
+
+@pytest.fixture(scope="module")
+def two_people(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two talking heads side by side, 3 s (made with ffmpeg from the shared clips)."""
+    left, right = (
+        shared_clip("iperov__DeepFaceLive__Obama_speaking.mp4"),
+        shared_clip("OpenTalker__SadTalker__WDA_KatieHill_000.mp4"),
+    )
+    path = tmp_path_factory.mktemp("two") / "two_people.mp4"
+    # Same frame rate and height for both, or hstack waits on the slower stream for ever.
+    scale = (
+        "[0:v]fps=25,scale=-2:256,setsar=1[a];[1:v]fps=25,scale=-2:256,setsar=1[b];[a][b]hstack=shortest=1"
+    )
+    command = ["ffmpeg", "-y", "-loglevel", "error", "-t", "3", "-i", str(left), "-t", "3", "-i", str(right)]
+    encode = ["-t", "3", "-an", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+    subprocess.run(
+        [*command, "-filter_complex", scale, *encode, str(path)], check=True, stdin=subprocess.DEVNULL
+    )
+    return path
+
+
+# Words a table cell breaks inside (a word drawn on two lines), and cells whose content is cut.
+BROKEN_WORDS = """() => {
+    const broken = [];
+    for (const cell of document.querySelectorAll("table td, table th")) {
+        if (!cell.offsetParent) continue;
+        const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+        for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+            for (const match of node.textContent.matchAll(/\\S+/g)) {
+                const range = document.createRange();
+                range.setStart(node, match.index);
+                range.setEnd(node, match.index + match[0].length);
+                const lines = new Set([...range.getClientRects()].map((r) => Math.round(r.top)));
+                if (lines.size > 1) broken.push(match[0]);
+            }
+        }
+    }
+    return broken;
+}"""
+CUT = "element => element.scrollWidth > element.clientWidth + 1"
+# The focused element draws an outline at least 2 px wide.
+FOCUS_RING = """() => {
+    const style = getComputedStyle(document.activeElement);
+    return style.outlineStyle !== "none" && parseFloat(style.outlineWidth) >= 2;
+}"""
+
+
+def check_phone_layout(page) -> None:
+    """Captions keep the fake probability, the Verdict cells are whole, no table breaks a word."""
+    from playwright.sync_api import expect
+
+    captions = page.locator("#gallery .caption-label")
+    expect(captions.first).to_be_visible()
+    texts = captions.all_inner_texts()
+    assert any(re.fullmatch(r"P\d 2nd \d\.\d\d", t.strip()) for t in texts), texts
+    assert any(t.strip() == "Person 2" for t in texts), f"no heading for person 2: {texts}"
+    faces = [t for t in texts if not t.startswith("Person")]
+    assert all(re.fullmatch(r"P\d (2nd )?\d\.\d\d", t.strip()) for t in faces), faces
+    cut = [captions.nth(i).inner_text() for i in range(captions.count()) if captions.nth(i).evaluate(CUT)]
+    assert cut == [], f"gallery captions cut: {cut}"
+    heads = [h.strip() for h in page.locator("#people th").all_inner_texts()]
+    column = heads.index("Verdict")
+    rows = page.locator("#people tbody tr")
+    assert rows.count() == 2
+    for i in range(rows.count()):
+        cell = rows.nth(i).locator("td").nth(column)
+        cell.scroll_into_view_if_needed()
+        assert not cell.evaluate(CUT), f"verdict cell cut: {cell.inner_text()}"
+        expect(cell).to_have_text(
+            re.compile(r"^\s*(FAKE \d+%|REAL \d+%|UNCERTAIN.*|could not judge|.*seen.*)$")
+        )
+    assert page.evaluate(BROKEN_WORDS) == [], "a table breaks a word inside"
+
+
+def shot_dir(tmp_path: Path) -> Path:
+    return Path(os.environ.get("SCREENSHOT_DIR") or tmp_path)
+
+
+def refused_while_running(browser, url: str) -> None:
+    """A second page from the same address asks for an analysis while the first runs: the server
+    refuses it (one per visitor here), and that page says so and is left ready, nothing pending."""
+    from playwright.sync_api import expect
+
+    other = browser.new_page(viewport={"width": 390, "height": 844}, color_scheme="dark", is_mobile=True)
+    errors: list[str] = []
+    other.on("pageerror", lambda error: errors.append(str(error)))
+    other.goto(url)
+    upload(other, EXAMPLES_DIR / "genuine_astronaut.mp4")
+    analyze_button(other).click()
+    expect(other.locator("#status")).to_contain_text("Not started: you already have 1 analyses waiting")
+    expect(analyze_button(other)).to_be_enabled()
+    expect(other.get_by_role("button", name="Stop")).to_be_hidden()
+    # Nothing pending: the one tracker left shown is Gradio's own note of the refusal on the input.
+    expect(other.locator(".block.pending")).to_have_count(0)
+    trackers = other.locator("[data-testid='status-tracker']:not(.hide)")
+    assert all("analyses waiting" in t.inner_text() for t in trackers.all()), trackers.all_inner_texts()
+    other.close()
+    assert errors == [], f"errors thrown in the refused page: {errors}"
+
+
+def test_phone_and_desktop_captions_tables_and_one_progress(
+    page_app: tuple[str, str], two_people: Path, tmp_path: Path
+):
+    """Two people, Explain and the second opinion, on a phone (dark) and then on a desktop."""
+    from playwright.sync_api import expect, sync_playwright
+
+    url, _ = page_app
+    errors: list[str] = []
+    with sync_playwright() as playwright:
+        browser, page = open_page(
+            playwright,
+            url,
+            errors,
+            viewport={"width": 390, "height": 844},
+            color_scheme="dark",
+            is_mobile=True,
+        )
+        try:
+            upload(page, two_people)
+            frames_to_sample(page, 6, explain=True)
+            analyze_button(page).click()
+            # One progress display, with the stage in words; no tracker over any other output.
+            stage = re.compile(r"Reading frames and finding faces|Scoring faces|Second opinion|Explaining")
+            expect(page.locator("#progress").get_by_text(stage).first).to_be_visible(timeout=60_000)
+            trackers = page.locator("[data-testid='status-tracker']:not(.hide)")
+            outside = [t for t in trackers.all() if not t.evaluate("e => !!e.closest('#progress')")]
+            assert outside == [], f"{len(outside)} progress trackers outside the progress display"
+            page.screenshot(path=str(shot_dir(tmp_path) / "phone-390-running.png"))
+            refused_while_running(browser, url)
+            settled(page, ANY_VERDICT)
+            idle(page)
+            expect(page.locator("#progress")).to_be_hidden()
+            check_phone_layout(page)
+            shot(page, tmp_path, "phone-390-dark")
+            page.set_viewport_size({"width": 1400, "height": 1000})
+            check_phone_layout(page)
+            shot(page, tmp_path, "desktop-1400-dark")
+        finally:
+            browser.close()
+    assert errors == [], f"errors thrown in the page: {errors}"
+
+
+def test_links_are_plain_text_and_enter_runs_the_analysis(
+    page_app: tuple[str, str], genuine_clip: Path, tmp_path: Path
+):
+    """A refused link, Enter in the link box, and a file whose name is Markdown: no link, no backslash."""
+    from playwright.sync_api import expect, sync_playwright
+
+    url, files = page_app
+    # Gradio drops ":" from uploaded names; the rest is a Markdown link all the same.
+    named = tmp_path / "[Verified REAL by moderators](evil.example).mp4"
+    shutil.copyfile(genuine_clip, named)
+    errors: list[str] = []
+    status = "#status"
+    with sync_playwright() as playwright:
+        browser, page = open_page(playwright, url, errors, color_scheme="dark")
+        try:
+            frames_to_sample(page, 4)
+            watch_results(page)
+            box = page.locator("#link textarea, #link input").first
+            box.fill(f"{files}/no_such_clip.mp4")
+            box.press("Enter")
+            expect(page.locator(status)).to_contain_text("Cannot analyse", timeout=60_000)
+            idle(page)
+            shown = page.locator(status).inner_text()
+            assert "\\" not in shown and "no_such_clip.mp4" in shown, shown
+            expect(page.locator(f"{status} a")).to_have_count(0)
+            shot(page, tmp_path, "refused-link")
+            # Keyboard focus shows: on the link box, and on Explain after a Tab.
+            box.focus()
+            assert page.evaluate(FOCUS_RING), "the link box shows no focus ring"
+            page.keyboard.press("Tab")
+            assert page.evaluate(FOCUS_RING), "the control after the link box shows no focus ring"
+
+            box.fill(f"{files}/manipulated_astronaut.mp4")
+            box.press("Enter")
+            expect(page.locator(status)).to_contain_text("Analysing")  # the refusal above is gone
+            settled(page, ANY_VERDICT)
+            idle(page)
+            expect(page.locator("#summary")).to_contain_text("manipulated_astronaut")
+
+            # With the link still typed: the page says the file is judged.
+            page.locator("input[type=file]").first.set_input_files(str(named))
+            expect(page.get_by_test_id("Video-player")).to_have_attribute(
+                "src", re.compile(r"evil\.example\)\.mp4$")
+            )
+            analyze_button(page).click()
+            settled(page, ANY_VERDICT)
+            expect(page.locator("#summary")).to_contain_text(named.name)
+            expect(page.locator("#summary a, #status a")).to_have_count(0)
+            shot(page, tmp_path, "markdown-name")
+            statuses = [seen[2] for seen in results_seen(page)]
+        finally:
+            browser.close()
+    assert [s for s in statuses if "\\" in s] == [], f"a status line shows backslashes: {statuses}"
+    assert any("Analysing http" in s for s in statuses), f"never said it analysed the link: {statuses}"
+    assert any(named.name in s and "the link is not used" in s for s in statuses), statuses
+    assert errors == [], f"errors thrown in the page: {errors}"
