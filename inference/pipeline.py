@@ -26,7 +26,7 @@ from inference.links import fetch_link
 from inference.models.classifier import BatchDone, Classifier, pick_device
 from inference.phases import throttled
 from inference.provenance import credentials
-from inference.provenance.credentials import Provenance
+from inference.provenance.claims import Provenance
 from inference.result import (
     AnalysisResult,
     DetectorInfo,

@@ -10,7 +10,7 @@ import numpy as np
 
 from inference.errors import NonFiniteScoreError
 from inference.faces.detect import Box
-from inference.provenance.credentials import Provenance
+from inference.provenance.claims import Provenance
 from inference.video.identity import FileIdentity, utc_now
 from inference.video.sampling import VideoInfo
 from inference.weights.hub import WeightsInfo

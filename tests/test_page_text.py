@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from inference.provenance.credentials import Provenance
+from inference.provenance.claims import Provenance
 from ui import render
 from ui.text import markdown_text, plain, stage, words_for_codes
 
