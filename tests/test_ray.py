@@ -228,7 +228,7 @@ def test_addresses(address: str, accepted: bool, loopback: bool):
     ("args", "message"),
     [
         (["--ray"], "--ray needs --output"),
-        (["--output", "rows.csv", "--json", "--ray"], "--json and --explain are for one machine"),
+        (["--output", "rows.csv", "--json", "--ray"], "--json, --explain and --html are for one machine"),
         (["--ray", "videos/", "--output", "rows.csv"], "'videos/' is not a Ray address"),
     ],
 )
