@@ -42,17 +42,10 @@ from inference.result import (
 from inference.second_opinion import SecondOpinion, Sighting
 from inference.settings import OFF, Settings, SettingsError
 from inference.video.identity import identify
-from inference.video.sampling import (
-    DecodeAhead,
-    DecodePlan,
-    Frame,
-    VideoInfo,
-    Window,
-    analysis_window,
-    plan_sampling,
-    probe,
-    sample_frames,
-)
+from inference.video.plan import DecodePlan, plan_sampling
+from inference.video.probe import VideoInfo, probe
+from inference.video.read import DecodeAhead, Frame, sample_frames
+from inference.video.window import Window, analysis_window
 from inference.weights import hub
 from inference.weights.config import PER_FRAME
 from inference.weights.registry import EFFICIENTNET, RESNEXT, CheckpointSpec

@@ -12,7 +12,7 @@ from inference.errors import NonFiniteScoreError
 from inference.faces.detect import Box
 from inference.provenance.credentials import Provenance
 from inference.video.identity import FileIdentity, utc_now
-from inference.video.sampling import VideoInfo
+from inference.video.probe import VideoInfo
 from inference.weights.hub import WeightsInfo
 
 FAKE = "FAKE"

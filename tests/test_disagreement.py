@@ -15,7 +15,7 @@ from inference.result import (
     combine,
     decide_video,
 )
-from inference.video.sampling import VideoInfo
+from inference.video.probe import VideoInfo
 from inference.weights.hub import WeightsInfo
 from ui import render
 

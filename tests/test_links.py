@@ -1219,14 +1219,14 @@ def test_an_interrupt_mid_request_stops_the_watchdog_and_closes_the_connection(
 def test_a_video_of_unknown_length_is_refused_when_there_is_a_limit(
     server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from inference.video import sampling
+    from inference.video import probe as video_probe
 
-    real = sampling.probe
+    real = video_probe.probe
 
-    def without_frame_rate(path: str | Path, max_pixels: int | None = None) -> sampling.VideoInfo:
+    def without_frame_rate(path: str | Path, max_pixels: int | None = None) -> video_probe.VideoInfo:
         return dataclasses.replace(real(path, max_pixels), fps=None, duration_s=None)
 
-    monkeypatch.setattr(sampling, "probe", without_frame_rate)
+    monkeypatch.setattr(video_probe, "probe", without_frame_rate)
     with pytest.raises(TooLongError, match="length cannot be read"):
         fetch_link(
             server.url("/clip.mp4"), max_bytes=MB, max_duration_s=600, allow_private=True, temp_dir=tmp_path

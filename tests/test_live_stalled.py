@@ -26,7 +26,7 @@ from conftest import REPO_ROOT
 from inference import Detector
 from inference.live import LiveAnalyser, LiveState
 from inference.tools import live as live_tool
-from inference.video.sampling import Frame
+from inference.video.read import Frame
 
 
 @pytest.fixture(scope="module")

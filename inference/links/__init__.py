@@ -43,7 +43,7 @@ from inference.links.errors import (
 )
 from inference.links.fetch import DEFAULT_TIMEOUT_S, SOCKET_TIMEOUT_S
 from inference.links.guard import looks_like_link
-from inference.video import sampling
+from inference.video import probe as video_probe
 
 logger = logging.getLogger(__name__)
 
@@ -247,7 +247,7 @@ def _check_file(path: Path, max_pixels: int | None, max_duration_s: float | None
         LimitExceededError: If its frames have more than ``max_pixels`` pixels.
     """
     try:
-        info = sampling.probe(path, max_pixels)
+        info = video_probe.probe(path, max_pixels)
     except VideoError as exc:
         # The decoders' text may quote the file's own metadata: logged, not shown.
         logger.info("the fetched file does not decode: %s", exc)

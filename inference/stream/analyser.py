@@ -25,7 +25,7 @@ from inference.settings import OFF
 from inference.stream.frames import Arrival, Found, Work, check_frame
 from inference.stream.report import stream_result
 from inference.stream.state import LiveState, Looks, Tally
-from inference.video.sampling import Frame
+from inference.video.read import Frame
 from inference.weights.config import PER_FRAME
 
 logger = logging.getLogger(__name__)

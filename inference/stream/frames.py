@@ -10,7 +10,7 @@ import numpy as np
 
 from inference.errors import LimitExceededError, VideoError
 from inference.pipeline import Face
-from inference.video.sampling import Frame
+from inference.video.read import Frame
 
 
 @dataclass(frozen=True)

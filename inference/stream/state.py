@@ -17,7 +17,7 @@ from inference.faces.detect import Box
 from inference.pipeline import Face
 from inference.result import verdict_for
 from inference.second_opinion import MAX_FRAMES, Sighting
-from inference.video.sampling import VideoInfo
+from inference.video.probe import VideoInfo
 
 # VideoInfo.decoder of a live stream: its frames came to the engine decoded.
 LIVE = "live"

@@ -22,7 +22,7 @@ from inference.result import AnalysisResult
 from inference.settings import OFF, Settings
 from inference.tools import html_reports, live, ray_runner
 from inference.tools.batch import RowFile, analyze_all, describe, find_videos
-from inference.video.sampling import InvalidWindowError, check_window
+from inference.video.window import InvalidWindowError, check_window
 from inference.weights import registry
 
 logger = logging.getLogger(__name__)

@@ -28,7 +28,8 @@ from inference.faces.profiles import get as get_profile
 from inference.pipeline import collect_faces
 from inference.settings import Settings
 from inference.tools.datasets import LabelledVideo
-from inference.video.sampling import analysis_window, probe
+from inference.video.probe import probe
+from inference.video.window import analysis_window
 
 logger = logging.getLogger(__name__)
 
