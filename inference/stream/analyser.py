@@ -17,9 +17,10 @@ from types import TracebackType
 import cv2
 import numpy as np
 
+from inference.collect import Face, faces_in_frame
 from inference.errors import DeepfakeDetectorError
 from inference.faces.tracking import MIN_WHOLE_FRAME_EVERY, WHOLE_FRAME_SEARCHES, PeopleTracker
-from inference.pipeline import Detector, Face, faces_in_frame
+from inference.pipeline import Detector
 from inference.result import AnalysisResult, check_finite
 from inference.settings import OFF
 from inference.stream.frames import Arrival, Found, Work, check_frame

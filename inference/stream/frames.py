@@ -8,8 +8,8 @@ from typing import TypeVar
 
 import numpy as np
 
+from inference.collect import Face
 from inference.errors import LimitExceededError, VideoError
-from inference.pipeline import Face
 from inference.video.read import Frame
 
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from inference.collect import Face
 from inference.faces.detect import Box
-from inference.pipeline import Face
 from inference.result import verdict_for
 from inference.second_opinion import MAX_FRAMES, Sighting
 from inference.video.probe import VideoInfo
