@@ -19,20 +19,10 @@ from inference.faces.detect import area
 from inference.faces.profiles import Profile
 from inference.models.classifier import BatchDone, Classifier
 from inference.provenance.claims import Provenance
-from inference.result import (
-    AnalysisResult,
-    DetectorInfo,
-    FrameScore,
-    Opinion,
-    Person,
-    Verdict,
-    combine,
-    decide_video,
-    judge_person,
-    with_provenance,
-)
+from inference.result import AnalysisResult, DetectorInfo, FrameScore, Opinion, Person, Verdict
 from inference.second_opinion import SecondOpinion
 from inference.settings import Settings
+from inference.verdict import combine, decide_video, judge_person, with_provenance
 from inference.video.probe import VideoInfo
 from inference.video.window import Window
 

@@ -14,7 +14,8 @@ from conftest import shared_clip
 from examples.make_examples import write_h264
 from inference import FAKE, REAL, UNCERTAIN, Detector
 from inference.faces.detect import crop, detect_faces
-from inference.result import Person, Verdict, decide_video
+from inference.result import Person, Verdict
+from inference.verdict import decide_video
 from inference.video.probe import probe
 from inference.video.read import sample_frames
 from inference.video.window import Window
