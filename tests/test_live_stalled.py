@@ -25,7 +25,7 @@ from conftest import REPO_ROOT
 
 from inference import Detector
 from inference.live import LiveAnalyser, LiveState
-from inference.tools import live as live_tool
+from inference.tools import live_cli as live_tool
 from inference.video.read import Frame
 
 
