@@ -24,7 +24,7 @@ import pytest
 from conftest import REPO_ROOT
 
 from inference import Detector
-from inference.live import LiveAnalyser, LiveState
+from inference.stream import LiveAnalyser, LiveState
 from inference.tools import live_cli as live_tool
 from inference.video.read import Frame
 
