@@ -16,7 +16,7 @@ from pathlib import Path
 from inference.errors import VideoError
 from inference.video import opencv as video_opencv
 from inference.video import pyav as video_pyav
-from inference.video.backend import OPENCV, PYAV
+from inference.video.backend import OPENCV, PYAV, StreamInfo
 
 logger = logging.getLogger(__name__)
 
@@ -67,15 +67,7 @@ def probe(path: str | Path, max_pixels: int | None = None) -> VideoInfo:
     count = stream.frame_count or count_frames(path)
     if count == 0:
         raise VideoError(f"{Path(path).name} has no decodable video frames")
-    duration = count / stream.fps if stream.fps else None
-    return VideoInfo(
-        width=stream.width,
-        height=stream.height,
-        fps=stream.fps,
-        frame_count=count,
-        duration_s=duration,
-        codec=stream.codec,
-    )
+    return _video_info(stream, count, OPENCV)
 
 
 def _probe_pyav(path: str | Path, max_pixels: int | None) -> VideoInfo:
@@ -91,14 +83,19 @@ def _probe_pyav(path: str | Path, max_pixels: int | None) -> VideoInfo:
         )
         raise VideoError(f"{exc}.{hint}") from exc
     logger.info("%s: %s stream decoded with PyAV", Path(path).name, stream.codec)
-    duration = stream.frame_count / stream.fps if stream.fps else None
+    return _video_info(stream, stream.frame_count, PYAV)
+
+
+def _video_info(stream: StreamInfo, frame_count: int, decoder: str) -> VideoInfo:
+    """The video's info from what ``decoder`` read of its stream, with ``frame_count`` frames."""
+    duration = frame_count / stream.fps if stream.fps else None
     return VideoInfo(
         width=stream.width,
         height=stream.height,
         fps=stream.fps,
-        frame_count=stream.frame_count,
+        frame_count=frame_count,
         duration_s=duration,
-        decoder=PYAV,
+        decoder=decoder,
         codec=stream.codec,
     )
 
