@@ -24,7 +24,9 @@ from benchmarks.run import clips, write_table
 from inference.faces.detect import Box, iou
 from inference.faces.profiles import PROFILES, Profile
 from inference.faces.tracking import PeopleTracker
-from inference.video.sampling import analysis_window, probe, sample_frames
+from inference.video.probe import probe
+from inference.video.read import sample_frames
+from inference.video.window import analysis_window
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ frame was decoded). This builds such clips in a temporary folder (deleted afterw
   to 600 s (600 000 frames, 500 keyframes): the largest frame rate, size and duration the
   settings accept (DEEPFAKE_MAX_PIXELS, 1000 fps, DEEPFAKE_MAX_DURATION_S), in about 60 MB.
 
-and times :func:`inference.video.sampling.sample_frames` (probe, plan, decode and convert every
+and times :func:`inference.video.read.sample_frames` (probe, plan, decode and convert every
 sampled frame to BGR) for each frame count, after (this tree) and before (:data:`BEFORE`, the
 sampling module before decoding was bounded, loaded as a separate module). The "before" runs stop at
 ``--before-limit-s`` and are projected from the samples done by then (they come evenly spread,
@@ -35,7 +35,10 @@ from types import ModuleType
 
 import cv2
 
-from inference.video import sampling as video
+from inference.video.plan import DECODE_BUDGET_PIXELS, plan_sampling
+from inference.video.probe import probe
+from inference.video.read import sample_frames
+from inference.video.window import analysis_window
 
 REPO = Path(__file__).resolve().parents[1]
 MEDIA = REPO.parent / "shared" / "media"
@@ -97,11 +100,11 @@ def old_video_module(folder: Path) -> ModuleType:
 
 def time_after(clip: Path, count: int) -> dict[str, float | int | str]:
     started = time.perf_counter()
-    info = video.probe(clip)
-    window = video.analysis_window(info, None, None, 600)
-    plan = video.plan_sampling(clip, info, window, count)
+    info = probe(clip)
+    window = analysis_window(info, None, None, 600)
+    plan = plan_sampling(clip, info, window, count)
     planned = time.perf_counter()
-    frames = sum(1 for _ in video.sample_frames(clip, window, count, info.decoder, plan))
+    frames = sum(1 for _ in sample_frames(clip, window, count, info.decoder, plan))
     done = time.perf_counter()
     return {
         "mode": plan.mode,
@@ -164,7 +167,7 @@ READING = [
 
 def budget_lines(full_hd_ms: float, eight_k_ms: float) -> list[str]:
     """The budget in frames and, at the measured decoding speeds, in seconds."""
-    budget = video.DECODE_BUDGET_PIXELS
+    budget = DECODE_BUDGET_PIXELS
     eight_k_frames = budget // (7680 * 4320)
     return [
         "## The budget in seconds",

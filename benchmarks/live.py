@@ -37,7 +37,7 @@ def cpu_seconds() -> float:
 def play(detector, profile: str, second: str, seconds: float) -> dict[str, float]:
     """Play the clip for ``seconds`` into a live analyser; its figures."""
     from inference.stream import LiveAnalyser
-    from inference.tools.live import Player, open_source
+    from inference.tools.live_cli import Player, open_source
 
     load = os.getloadavg()[0]
     started, cpu = time.perf_counter(), cpu_seconds()

@@ -32,7 +32,7 @@ from inference.result import (
     Verdict,
 )
 from inference.settings import Settings, SettingsError, UnpinnedCheckpointError
-from inference.video.sampling import InvalidWindowError
+from inference.video.window import InvalidWindowError
 from inference.weights.config import ModelConfig
 
 __all__ = [

@@ -41,3 +41,11 @@ class CheckpointFormatError(DeepfakeDetectorError):
 
 class NonFiniteScoreError(DeepfakeDetectorError):
     """The model gave NaN or infinite scores: the weights are broken, so nothing is judged."""
+
+
+class SettingsError(DeepfakeDetectorError):
+    """An environment variable has a value the engine cannot use."""
+
+
+class UnpinnedCheckpointError(SettingsError):
+    """DEEPFAKE_PINNED_ONLY is set and the chosen weights have no pin."""

@@ -5,98 +5,46 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from inference import second_opinion as opinions
+from inference.assemble import Assembler
+from inference.collect import DECODED, CollectedFaces, Face, Progress, collect_faces
 from inference.errors import CheckpointFormatError, LimitExceededError, VideoError, WeightsUnavailableError
-from inference.faces.detect import Box, area
 from inference.faces.profiles import Profile
 from inference.faces.profiles import get as get_profile
-from inference.faces.refine import BoxRefiner
-from inference.faces.tracking import PeopleTracker
 from inference.links import fetch_link
 from inference.models.classifier import BatchDone, Classifier, pick_device
 from inference.phases import throttled
 from inference.provenance import credentials
 from inference.provenance.claims import Provenance
-from inference.result import (
-    AnalysisResult,
-    DetectorInfo,
-    FrameScore,
-    Opinion,
-    Person,
-    Verdict,
-    combine,
-    decide_video,
-    judge_person,
-    with_provenance,
-)
-from inference.second_opinion import SecondOpinion, Sighting
+from inference.result import AnalysisResult, DetectorInfo
+from inference.second_opinion import SecondOpinion
 from inference.settings import OFF, Settings, SettingsError
 from inference.video.identity import identify
-from inference.video.sampling import (
-    DecodeAhead,
-    DecodePlan,
-    Frame,
-    VideoInfo,
-    Window,
-    analysis_window,
-    plan_sampling,
-    probe,
-    sample_frames,
-)
+from inference.video.probe import VideoInfo, probe
+from inference.video.window import analysis_window
 from inference.weights import hub
 from inference.weights.config import PER_FRAME
 from inference.weights.registry import EFFICIENTNET, RESNEXT, CheckpointSpec
 
 logger = logging.getLogger(__name__)
 
-Progress = Callable[[float, str], None]
-"""Called with (fraction done in [0, 1], what is happening) between the phases before decoding
-(probe, Content Credentials, frame listing; during a link's download, every 0.25 s at most),
-after every sampled frame and every batch of faces scored or explained; it may raise to stop
-the analysis there."""
-# Share of the progress bar that finding faces fills; scoring (and explaining) fill the rest.
-DECODED = 0.8
+# Share of the progress bar filled once the faces are scored (DECODED: once they are found);
+# explaining fills the rest.
 SCORED = 0.9
 
 
-@dataclass(frozen=True)
-class Face:
-    """A face found while decoding: whose, where, and its crop already resized (S, S, 3) uint8 BGR."""
+class Detector(Assembler):
+    """Analyses videos with one loaded classifier; create it once and reuse it.
 
-    frame_index: int
-    timestamp_s: float
-    box: Box
-    crop_bgr: np.ndarray
-    person: int
-
-
-@dataclass
-class CollectedFaces:
-    """Faces gathered while decoding, and the time spent in each stage."""
-
-    faces: list[Face] = field(default_factory=list)
-    sampled: int = 0
-    unrefined: int = 0
-    decode_s: float = 0.0
-    faces_s: float = 0.0
-    plan: DecodePlan | None = None  # how the frames were decoded
-    sightings: list[Sighting] = field(default_factory=list)  # the second opinion's faces
-    looked_at: Counter[int] = field(default_factory=Counter)  # person -> frames BlazeFace looked at
-    second_s: float = 0.0
-
-
-class Detector:
-    """Analyses videos with one loaded classifier; create it once and reuse it."""
+    The result is assembled by the methods of :class:`~inference.assemble.Assembler`.
+    """
 
     def __init__(self, classifier: Classifier, settings: Settings) -> None:
         self.classifier = classifier
@@ -183,13 +131,50 @@ class Detector:
         collected = collect_faces(path, info, window, count, chosen, self.settings, size, report, second)
         if collected.sampled == 0:
             raise VideoError(f"{path.name}: no frame could be decoded")
+        notes = self._notes(collected, count, window, info)
+        result = self._scored(
+            path.name,
+            collected,
+            chosen,
+            second,
+            detectors,
+            info=info,
+            notes=notes,
+            provenance=provenance,
+            explain=explain,
+            report=report,
+            started=started,
+        )
+        result.file = identity
+        report(1.0, "done")
+        return result
+
+    def _scored(
+        self,
+        name: str,
+        collected: CollectedFaces,
+        chosen: Profile,
+        second: SecondOpinion | None,
+        detectors: list[DetectorInfo],
+        *,
+        info: VideoInfo,
+        notes: list[str],
+        provenance: Provenance,
+        explain: bool,
+        report: Progress,
+        started: float,
+    ) -> AnalysisResult:
+        """The rest of :meth:`analyze` once the faces are collected: scored, judged, explained.
+
+        Raises:
+            NonFiniteScoreError: If the model gives NaN or infinite scores (broken weights).
+        """
         report(DECODED, "scoring faces")
         model_started = time.perf_counter()
         numbers = self.ranking(collected.faces)
         faces, dropped = self.keep_most_seen(collected.faces, numbers)
         collected.sightings = [s for s in collected.sightings if s.person in numbers]
         crops = chosen.finish([face.crop_bgr for face in faces])
-        notes = self._notes(collected, count, window, info)
         # Grad-CAM is for per-frame first detectors; the second opinion's attention maps are its own.
         gradcam = explain and self.classifier.config.kind == PER_FRAME
         if explain and not gradcam:
@@ -221,8 +206,8 @@ class Detector:
                 replace(frame, heatmap=heatmap) for frame, heatmap in zip(frame_scores, heatmaps, strict=True)
             ]
             timings["explain"] = time.perf_counter() - explain_started
-        result = self.build_result(
-            path.name,
+        return self.build_result(
+            name,
             collected,
             frame_scores,
             crops,
@@ -235,114 +220,6 @@ class Detector:
             timings={**timings, "total": time.perf_counter() - started},
             provenance=provenance,
             second_crops=self._second_crops(collected, numbers) if explain and second else {},
-        )
-        result.file = identity
-        report(1.0, "done")
-        return result
-
-    def judge_people(
-        self,
-        faces: list[Face],
-        scores: np.ndarray,
-        collected: CollectedFaces,
-        numbers: dict[int, int],
-        second: SecondOpinion | None,
-        explain: bool,
-        done: BatchDone,
-    ) -> tuple[list[FrameScore], list[Person]]:
-        """The scored faces as frame scores, and each person judged by every detector.
-
-        Args:
-            faces: The kept faces in time order, renumbered (see :meth:`keep_most_seen`).
-            scores: The first detector's fake probability of each face, same order.
-            collected: What was gathered while decoding (sampled count, second opinion's faces).
-            numbers: Tracker's person number -> our number (see :meth:`ranking`).
-            second: The loaded second opinion, or None.
-            explain: Also give the second opinion's attention maps.
-            done: Told of the second opinion's faces after each batch (it may raise to stop).
-
-        Raises:
-            NonFiniteScoreError: If a score is NaN or infinite.
-        """
-        frame_scores = [
-            FrameScore(face.frame_index, face.timestamp_s, face.box, float(score), None, face.person)
-            for face, score in zip(faces, scores, strict=True)
-        ]
-        people = self._people(frame_scores, collected.sampled)
-        return frame_scores, self._opinions(people, second, collected, numbers, explain, done)
-
-    def build_result(
-        self,
-        name: str,
-        collected: CollectedFaces,
-        frame_scores: list[FrameScore],
-        crops_bgr: list[np.ndarray],
-        people: list[Person],
-        detectors: list[DetectorInfo],
-        *,
-        info: VideoInfo,
-        profile: Profile,
-        notes: list[str],
-        dropped: int,
-        timings: dict[str, float],
-        provenance: Provenance | None = None,
-        second_crops: dict[tuple[int, int], np.ndarray] | None = None,
-    ) -> AnalysisResult:
-        """The result of an analysis once its faces are scored and its people judged.
-
-        Args:
-            name: The file's (or stream's) name for the report.
-            collected: What was gathered while decoding.
-            frame_scores: One per kept face, in time order (see :meth:`judge_people`).
-            crops_bgr: The crops the network scored, (S, S, 3) uint8 BGR, same order.
-            people: The people judged by every detector (see :meth:`judge_people`).
-            detectors: The detectors asked, the first one first (see :meth:`load_detectors`).
-            info: The video's size, frame rate and length.
-            profile: The preprocessing profile the crops were made with.
-            notes: What the report says first; the unavailable detectors, the people left out
-                and the unconfirmed boxes follow.
-            dropped: How many people were seen but left out (see :meth:`keep_most_seen`).
-            timings: Seconds per stage, "total" included.
-            provenance: The file's Content Credentials; none for a stream.
-            second_crops: The second opinion's faces, when explained.
-
-        Raises:
-            NonFiniteScoreError: If a person's fake probability is NaN or infinite.
-        """
-        provenance = provenance or Provenance()
-        detectors = list(detectors)
-        detectors[0] = replace(detectors[0], frames_scored=len(frame_scores))
-        if detectors[1].status == "used":
-            detectors[1] = replace(
-                detectors[1], frames_scored=sum(p.opinions[1].frames_scored for p in people)
-            )
-        frames_with_face = len({frame.frame_index for frame in frame_scores})
-        verdict, video_opinions = self._video_verdicts(people, collected.sampled, frames_with_face, detectors)
-        verdict = with_provenance(verdict, provenance)
-        logger.info("%s: %s", name, verdict.message)
-        return AnalysisResult(
-            file_name=name,
-            verdict=verdict,
-            frames_sampled=collected.sampled,
-            frames=frame_scores,
-            crops=[cv2.cvtColor(face_crop, cv2.COLOR_BGR2RGB) for face_crop in crops_bgr],
-            weights=self.classifier.info,
-            video=info,
-            timings=timings,
-            notes=notes
-            + [
-                f"second opinion {d.name} unavailable: {d.reason}"
-                for d in detectors
-                if d.status == "unavailable"
-            ]
-            + self._dropped_note(dropped)
-            + _unrefined_note(collected.unrefined, len(collected.faces), profile),
-            people=people,
-            profile=profile.name,
-            detectors=detectors,
-            opinions=video_opinions,
-            second_crops=second_crops or {},
-            provenance=provenance,
         )
 
     def analyze_link(self, url: str, **options: Any) -> AnalysisResult:
@@ -426,63 +303,6 @@ class Detector:
             DetectorInfo(name, EFFICIENTNET, "second opinion", "used", weights=second.info),
         ]
 
-    def _opinions(
-        self,
-        people: list[Person],
-        second: SecondOpinion | None,
-        collected: CollectedFaces,
-        numbers: dict[int, int],
-        explain: bool,
-        done: BatchDone,
-    ) -> list[Person]:
-        """Each person with every detector's opinion and their combined verdict.
-
-        ``done`` is told of the second opinion's faces after each batch (it may raise to stop).
-        """
-        raw = {new: old for old, new in numbers.items()}
-        total = len(collected.sightings)
-        scored = 0
-        judged = []
-        for person in people:
-            mine = [Opinion(self.classifier.info.name, person.verdict, person.seen)]
-            if second is not None:
-                sightings = [s for s in collected.sightings if s.person == raw[person.id]]
-                looked_at = collected.looked_at[raw[person.id]]
-
-                def batch_done(faces: int, _: int, before: int = scored) -> None:
-                    done(before + faces, total)
-
-                mine.append(second.judge(person, sightings, looked_at, self.settings, explain, batch_done))
-                scored += len(sightings)
-            judged.append(replace(person, verdict=combine(mine), opinions=tuple(mine)))
-        return judged
-
-    def _video_verdicts(
-        self, people: list[Person], sampled: int, frames_with_face: int, detectors: list[DetectorInfo]
-    ) -> tuple[Verdict, list[Opinion]]:
-        """The video's combined verdict (from its people's) and each answering detector's own."""
-        rule = (sampled, frames_with_face, self.settings.min_face_fraction, self.settings.uncertain_margin)
-        verdict = decide_video(people, *rule)
-        names = [detector.name for detector in detectors if detector.status == "used"]
-        if not any(name in verdict.message for name in names):
-            verdict = replace(verdict, message=f"{verdict.message} (detectors: {', '.join(names)})")
-        video_opinions = []
-        for index, name in enumerate(names):
-            own = [replace(p, verdict=p.opinions[index].verdict) for p in people]
-            scored = sum(p.opinions[index].frames_scored for p in people)
-            video_opinions.append(Opinion(name, decide_video(own, *rule), scored))
-        return verdict, video_opinions
-
-    def _second_crops(
-        self, collected: CollectedFaces, numbers: dict[int, int]
-    ) -> dict[tuple[int, int], np.ndarray]:
-        """The second opinion's 224 px RGB faces by (our person number, frame index)."""
-        return {
-            (numbers[s.person], s.frame_index): s.crop.face
-            for s in collected.sightings
-            if s.person in numbers
-        }
-
     def _score(self, faces: list[Face], crops: list[np.ndarray], done: BatchDone) -> np.ndarray:
         """Fake probability per face: per crop, or per person's sequence for ``temporal`` models."""
         if self.classifier.config.kind == PER_FRAME:
@@ -495,77 +315,6 @@ class Detector:
             scored += len(mine)
             done(scored, len(faces))
         return scores
-
-    def ranking(self, faces: list[Face]) -> dict[int, int]:
-        """Tracker's person number -> our number from 1 for the most-seen people (at most
-        DEEPFAKE_MAX_PEOPLE), the most seen first, ties by first appearance."""
-        seen = Counter(face.person for face in faces)
-        first: dict[int, int] = {}
-        for face in faces:
-            first.setdefault(face.person, face.frame_index)
-        ranked = sorted(seen, key=lambda person: (-seen[person], first[person]))
-        return {person: rank + 1 for rank, person in enumerate(ranked[: self.settings.max_people])}
-
-    def keep_most_seen(self, faces: list[Face], numbers: dict[int, int]) -> tuple[list[Face], int]:
-        """The faces of the people ``numbers`` keeps, renumbered.
-
-        Returns:
-            The kept faces in time order (by person within a frame), and how many people were
-            left out.
-        """
-        kept = [replace(face, person=numbers[face.person]) for face in faces if face.person in numbers]
-        left_out = len({face.person for face in faces}) - len(numbers)
-        return sorted(kept, key=lambda face: (face.frame_index, face.person)), left_out
-
-    def _people(self, frames: list[FrameScore], sampled: int) -> list[Person]:
-        people = []
-        for number in sorted({frame.person for frame in frames}):
-            mine = [i for i, frame in enumerate(frames) if frame.person == number]
-            scores = [frames[i].fake_probability for i in mine]
-            people.append(
-                Person(
-                    id=number,
-                    verdict=judge_person(
-                        number,
-                        scores,
-                        sampled,
-                        self.settings.min_face_fraction,
-                        self.settings.uncertain_margin,
-                    ),
-                    seen=len(mine),
-                    first_seen_s=frames[mine[0]].timestamp_s,
-                    last_seen_s=frames[mine[-1]].timestamp_s,
-                    representative=max(mine, key=lambda i: area(frames[i].box)),
-                )
-            )
-        return people
-
-    def _dropped_note(self, dropped: int) -> list[str]:
-        if not dropped:
-            return []
-        return [
-            f"{dropped} more people were seen but not analysed: at most {self.settings.max_people} "
-            "per video, the most seen first (DEEPFAKE_MAX_PEOPLE)"
-        ]
-
-    def _notes(self, collected: CollectedFaces, count: int, window: Window, info: VideoInfo) -> list[str]:
-        notes = []
-        plan = collected.plan
-        # Frames the decoding plan leaves out on purpose are told by its own note, not here.
-        expected = plan.samples if plan is not None else min(count, window.stop - window.first)
-        if collected.sampled < expected:
-            notes.append(
-                f"only {collected.sampled} of the {expected} requested frames could be decoded "
-                "(the file is shorter than it claims, or partly broken)"
-            )
-        if plan is not None and (decoding := plan.note()):
-            notes.append(decoding)
-        if window.truncated:
-            notes.append(
-                f"only the first {self.settings.max_duration_s:g} s of the window were analysed "
-                f"(DEEPFAKE_MAX_DURATION_S); the video is {info.duration_s:.0f} s long"
-            )
-        return notes
 
     def _check_request(self, path: Path, frames: int | None) -> int:
         count = self.default_frames if frames is None else int(frames)
@@ -583,86 +332,6 @@ class Detector:
         return count
 
 
-def collect_faces(
-    path: Path,
-    info: VideoInfo,
-    window: Window,
-    count: int,
-    profile: Profile,
-    settings: Settings,
-    image_size: int,
-    report: Progress | None = None,
-    second: SecondOpinion | None = None,
-) -> CollectedFaces:
-    """Decode ``count`` frames of ``window``, follow every face and crop it with ``profile``.
-
-    The one place crops are made, for analysis and for training (:mod:`inference.tools.training`).
-    The crops are resized to ``image_size`` but not yet through :meth:`Profile.finish`. With
-    ``second``, BlazeFace also looks for each person in their due frames (see
-    :meth:`SecondOpinion.due`) while those are in memory.
-
-    Raises:
-        DecodeBudgetError: If no frame of the window can be had within settings.max_decode_pixels.
-    """
-    plan = plan_sampling(path, info, window, count, settings.max_decode_pixels)
-    if report is not None:
-        report(0.0, "decoding the frames")  # listing the frames for the plan may take a while
-    tracker = PeopleTracker(settings.face_model, settings.detect_max_side, count)
-    refiner = profile.refiner()
-    collected = CollectedFaces(plan=plan)
-    frames = DecodeAhead(sample_frames(path, window, count, info.decoder, plan))
-    total = max(1, plan.samples)
-    appearances: Counter[int] = Counter()
-    for frame in frames:
-        tick = time.perf_counter()
-        found, unrefined = faces_in_frame(frame, tracker, refiner, profile, image_size)
-        collected.faces += found
-        collected.unrefined += unrefined
-        located = [(face.person, face.box) for face in found]
-        collected.faces_s += time.perf_counter() - tick
-        appearances.update(person for person, _ in located)
-        due = {
-            person for person, _ in located if second is not None and second.due(appearances[person], total)
-        }
-        if due:
-            tick = time.perf_counter()
-            collected.looked_at.update(due)
-            collected.sightings += second.watch(frame.image, frame.index, located, due)
-            collected.second_s += time.perf_counter() - tick
-        collected.sampled += 1
-        if report is not None:
-            report(DECODED * collected.sampled / total, f"frame {collected.sampled} of {total}")
-    collected.decode_s = frames.busy_s
-    return collected
-
-
-def faces_in_frame(
-    frame: Frame, tracker: PeopleTracker, refiner: BoxRefiner, profile: Profile, image_size: int
-) -> tuple[list[Face], int]:
-    """Follow the faces of one frame and crop each with ``profile`` (the one place crops are made).
-
-    Args:
-        frame: The frame, its image (H, W, 3) uint8 BGR.
-        tracker: The video's tracker; it takes this frame as its next step.
-        refiner: The profile's refiner of this video (see :meth:`Profile.refiner`).
-        profile: How the crops are made.
-        image_size: Side of the crops, pixels.
-
-    Returns:
-        The faces, left to right, with boxes (top, right, bottom, left) in frame pixels and crops
-        (image_size, image_size, 3) uint8 BGR before :meth:`Profile.finish`; and how many of the
-        boxes the profile's detector did not confirm.
-    """
-    faces = []
-    unrefined = 0
-    for person, found in tracker.locate(frame.image):
-        box, refined = refiner.box(frame.image, found)
-        unrefined += not refined
-        face_crop = profile.crop(frame.image, box, image_size)
-        faces.append(Face(frame.index, frame.timestamp_s, box, face_crop, person))
-    return faces, unrefined
-
-
 def _stage(report: Progress, start: float, end: float, doing: str) -> BatchDone:
     """Progress of a model stage, from ``start`` to ``end`` of the whole analysis."""
 
@@ -670,15 +339,6 @@ def _stage(report: Progress, start: float, end: float, doing: str) -> BatchDone:
         report(start + (end - start) * crops / max(1, total), f"{doing} faces: {crops} of {total}")
 
     return done
-
-
-def _unrefined_note(unrefined: int, faces: int, profile: Profile) -> list[str]:
-    if not unrefined:
-        return []
-    return [
-        f"{unrefined} of {faces} faces were cropped from the face finder's own box: the "
-        f"{profile.detector.upper()} detector of the '{profile.name}' profile did not confirm them"
-    ]
 
 
 _loading = threading.Lock()

@@ -28,16 +28,9 @@ from inference.faces.icpr_crops import PaperCrop, paper_crop
 from inference.models.classifier import BatchDone, pick_device
 from inference.models.efficientnet import IcprScorer, load_network
 from inference.models.network import read_checked, read_state_dict
-from inference.result import (
-    CANNOT_JUDGE,
-    Opinion,
-    OpinionFrame,
-    Person,
-    Verdict,
-    needed_frames,
-    verdict_for,
-)
+from inference.result import CANNOT_JUDGE, Opinion, OpinionFrame, Person, Verdict
 from inference.settings import Settings
+from inference.verdict import needed_frames, verdict_for
 from inference.weights import hub
 from inference.weights.hub import WeightsInfo
 from inference.weights.registry import CheckpointSpec

@@ -1,5 +1,10 @@
 """Runtime settings, all read from environment variables here and nowhere else.
 
+Grouped by concern: each group is one table of :class:`Variable` rows (the setting it fills, how
+it is read, which values are allowed), and :class:`Settings` lists its fields in the same groups;
+:meth:`Settings.from_env` reads every table once. Which weights the weights group chooses is
+worked out by :class:`inference.weights.choice.WeightsChoice`, a base class of :class:`Settings`.
+
 | variable | meaning | default |
 | --- | --- | --- |
 | DEEPFAKE_CHECKPOINT | name of a registered checkpoint (see checkpoints.json) | registry default |
@@ -53,50 +58,158 @@
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from pathlib import Path
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
-from inference.errors import DeepfakeDetectorError
+from inference.errors import SettingsError, UnpinnedCheckpointError
 from inference.faces.profiles import PROFILES
 from inference.provenance import credentials
 from inference.weights import registry
-from inference.weights.registry import CheckpointSpec
+from inference.weights.choice import OFF, SHA256, Pin, WeightsChoice, parse_pins
 
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-OFF = "off"
+__all__ = ["OFF", "Pin", "Settings", "SettingsError", "UnpinnedCheckpointError", "Variable"]
+
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("", "0", "false", "no", "off")
 
-
-class SettingsError(DeepfakeDetectorError):
-    """An environment variable has a value the engine cannot use."""
-
-
-class UnpinnedCheckpointError(SettingsError):
-    """DEEPFAKE_PINNED_ONLY is set and the chosen weights have no pin."""
+Reader = Callable[[Mapping[str, str], str], Any]
 
 
 @dataclass(frozen=True)
-class Pin:
-    """An operator's pin for one registry entry (from DEEPFAKE_PINS).
+class Variable:
+    """One environment variable: the :class:`Settings` field it fills, how it is read, what is allowed.
 
     Attributes:
-        name: The registry entry.
-        sha256: Hex SHA-256 of its weights file.
-        config_sha256: Hex SHA-256 of its config.json (``.safetensors`` entries only).
+        field: The attribute of :class:`Settings`.
+        name: The environment variable.
+        read: Called with the environment and ``name``; raises SettingsError for a value that
+            does not parse.
+        allowed: Whether a value read is in range (checked by :meth:`Settings.validate`).
     """
 
+    field: str
     name: str
-    sha256: str
-    config_sha256: str | None = None
+    read: Reader
+    allowed: Callable[[Any], bool] = lambda value: True
+
+
+def _text(default: str | None = None) -> Reader:
+    """The value, or ``default`` when the variable is unset or empty."""
+    return lambda env, name: env.get(name) or default
+
+
+def _given(default: str) -> Reader:
+    """The value as given (an empty one is kept, and refused by its check), or ``default`` when unset."""
+    return lambda env, name: env.get(name, default)
+
+
+def _digest(env: Mapping[str, str], name: str) -> str | None:
+    return (env.get(name) or "").strip().lower() or None
+
+
+def _of(default: float, kind: type) -> Reader:
+    return lambda env, name: _number(env, name, default, kind)
+
+
+def _positive(value: float) -> bool:
+    return value > 0
+
+
+def _at_least(low: int) -> Callable[[Any], bool]:
+    return lambda value: value >= low
+
+
+WEIGHTS = (
+    Variable(
+        "checkpoint",
+        "DEEPFAKE_CHECKPOINT",
+        lambda env, name: env.get(name) or registry.default_name(),
+        lambda value: value in registry.names(),
+    ),
+    Variable("weights_path", "DEEPFAKE_WEIGHTS_PATH", _text()),
+    Variable("weights_repo", "DEEPFAKE_WEIGHTS_REPO", _text()),
+    Variable("weights_file", "DEEPFAKE_WEIGHTS_FILE", _text()),
+    Variable("weights_subfolder", "DEEPFAKE_WEIGHTS_SUBFOLDER", _text()),
+    Variable("weights_revision", "DEEPFAKE_WEIGHTS_REVISION", _text()),
+    Variable("weights_sha256", "DEEPFAKE_WEIGHTS_SHA256", _digest, lambda value: _is_sha256(value)),
+    Variable("config_sha256", "DEEPFAKE_CONFIG_SHA256", _digest, lambda value: _is_sha256(value)),
+    Variable("pins", "DEEPFAKE_PINS", lambda env, name: parse_pins(env.get(name) or "")),
+    Variable("pinned_only", "DEEPFAKE_PINNED_ONLY", lambda env, name: _flag(env, name)),
+    Variable(
+        "second_opinion",
+        "DEEPFAKE_SECOND_OPINION",
+        lambda env, name: (env.get(name) or registry.default_second_opinion()).strip(),
+        lambda value: value in [*registry.names(registry.EFFICIENTNET), OFF],
+    ),
+    Variable("second_opinion_path", "DEEPFAKE_SECOND_OPINION_PATH", _text()),
+    Variable("blazeface_path", "DEEPFAKE_BLAZEFACE_PATH", _text()),
+)
+COMPUTE = (
+    Variable("device", "DEEPFAKE_DEVICE", _given("auto"), lambda value: value in ("auto", "cpu", "cuda")),
+    Variable("torch_threads", "DEEPFAKE_TORCH_THREADS", _of(0, int), _at_least(0)),
+)
+ANALYSIS = (
+    Variable("profile", "DEEPFAKE_PROFILE", _text(), lambda value: value in (None, *PROFILES)),
+    Variable("face_model", "DEEPFAKE_FACE_MODEL", _given("hog"), lambda value: value in ("hog", "cnn")),
+    Variable("detect_max_side", "DEEPFAKE_DETECT_MAX_SIDE", _of(480, int), _at_least(64)),
+    Variable(
+        "min_face_fraction", "DEEPFAKE_MIN_FACE_FRACTION", _of(0.25, float), lambda value: 0 < value <= 1
+    ),
+    Variable(
+        "uncertain_margin", "DEEPFAKE_UNCERTAIN_MARGIN", _of(0.1, float), lambda value: 0 <= value < 0.5
+    ),
+    Variable("max_people", "DEEPFAKE_MAX_PEOPLE", _of(4, int), _at_least(1)),
+    Variable("c2pa_trust_anchors", "DEEPFAKE_C2PA_TRUST_ANCHORS", _text()),
+)
+LIMITS = (
+    Variable("max_upload_mb", "DEEPFAKE_MAX_UPLOAD_MB", _of(200.0, float), _positive),
+    Variable("max_duration_s", "DEEPFAKE_MAX_DURATION_S", _of(600.0, float), _positive),
+    Variable("max_pixels", "DEEPFAKE_MAX_PIXELS", _of(7680 * 4320, int), _positive),
+    Variable("max_frames", "DEEPFAKE_MAX_FRAMES", _of(200, int), _at_least(1)),
+    Variable("max_decode_pixels", "DEEPFAKE_MAX_DECODE_PIXELS", _of(2000 * 1920 * 1080, int), _positive),
+)
+APP = (
+    Variable("queue_size", "DEEPFAKE_QUEUE_SIZE", _of(16, int), _at_least(1)),
+    Variable("request_timeout_s", "DEEPFAKE_REQUEST_TIMEOUT_S", _of(300.0, float), _positive),
+    Variable("max_queued_per_visitor", "DEEPFAKE_MAX_QUEUED_PER_VISITOR", _of(2, int), _at_least(1)),
+    Variable("upload_quota_mb", "DEEPFAKE_UPLOAD_QUOTA_MB", _of(2000.0, float), _positive),
+    Variable("upload_ttl_s", "DEEPFAKE_UPLOAD_TTL_S", _of(600.0, float), _positive),
+    Variable("max_uploads", "DEEPFAKE_MAX_UPLOADS", _of(100, int), _at_least(1)),
+    Variable("upload_timeout_s", "DEEPFAKE_UPLOAD_TIMEOUT_S", _of(300.0, float), _positive),
+    # A Space (SPACE_ID set) runs behind one proxy of Hugging Face's.
+    Variable(
+        "trusted_proxies",
+        "DEEPFAKE_TRUSTED_PROXIES",
+        lambda env, name: _number(env, name, 1 if env.get("SPACE_ID") else 0, int),
+        _at_least(0),
+    ),
+    Variable("monitoring", "DEEPFAKE_MONITORING", lambda env, name: _flag(env, name)),
+)
+LINKS = (
+    Variable("allow_private_urls", "DEEPFAKE_ALLOW_PRIVATE_URLS", lambda env, name: _flag(env, name)),
+    Variable("link_timeout_s", "DEEPFAKE_LINK_TIMEOUT_S", _of(120.0, float), _positive),
+    Variable("link_max_duration_s", "DEEPFAKE_LINK_MAX_DURATION_S", _of(600.0, float), _positive),
+)
+LIVE = (
+    Variable("live_window_s", "DEEPFAKE_LIVE_WINDOW_S", _of(3.0, float), _positive),
+    Variable("live_time_limit_s", "DEEPFAKE_LIVE_TIME_LIMIT_S", _of(120.0, float), _positive),
+    Variable("live_max_streams", "DEEPFAKE_LIVE_MAX_STREAMS", _of(1, int), _at_least(1)),
+)
+RAY = (
+    Variable("ray_address", "RAY_ADDRESS", _text()),
+    Variable("ray_actors", "DEEPFAKE_RAY_ACTORS", _of(0, int), _at_least(0)),
+    Variable("ray_cpus_per_actor", "DEEPFAKE_RAY_CPUS_PER_ACTOR", _of(1.0, float), _positive),
+    Variable("ray_gpus_per_actor", "DEEPFAKE_RAY_GPUS_PER_ACTOR", _of(1.0, float), _positive),
+)
+VARIABLES = WEIGHTS + COMPUTE + ANALYSIS + LIMITS + APP + LINKS + LIVE + RAY
 
 
 @dataclass(frozen=True)
-class Settings:
-    """Every runtime setting of the engine; build it with :meth:`from_env`."""
+class Settings(WeightsChoice):
+    """Every runtime setting of the engine, grouped as the tables above; build it with :meth:`from_env`."""
 
+    # Weights (WEIGHTS): which checkpoint, its overrides and pins, the second opinion, BlazeFace.
     checkpoint: str
     weights_path: str | None = None
     weights_repo: str | None = None
@@ -107,24 +220,28 @@ class Settings:
     config_sha256: str | None = None
     pins: tuple[Pin, ...] = ()
     pinned_only: bool = False
+    second_opinion: str = OFF
+    second_opinion_path: str | None = None
+    blazeface_path: str | None = None
+    # Compute (COMPUTE).
     device: str = "auto"
+    torch_threads: int = 0
+    # How a video is judged (ANALYSIS).
     profile: str | None = None
     face_model: str = "hog"
     detect_max_side: int = 480
     min_face_fraction: float = 0.25
     uncertain_margin: float = 0.1
     max_people: int = 4
+    c2pa_trust_anchors: str | None = None
+    # What one request may ask (LIMITS).
     max_upload_mb: float = 200.0
     max_duration_s: float = 600.0
     max_pixels: int = 7680 * 4320
     max_frames: int = 200
-    queue_size: int = 16
-    torch_threads: int = 0
-    ray_address: str | None = None
-    ray_actors: int = 0
-    ray_cpus_per_actor: float = 1.0
-    ray_gpus_per_actor: float = 1.0
     max_decode_pixels: int = 2000 * 1920 * 1080
+    # The app's server: its queue, visitors and uploads (APP).
+    queue_size: int = 16
     request_timeout_s: float = 300.0
     max_queued_per_visitor: int = 2
     upload_quota_mb: float = 2000.0
@@ -132,75 +249,30 @@ class Settings:
     max_uploads: int = 100
     upload_timeout_s: float = 300.0
     trusted_proxies: int = 0
-    second_opinion: str = OFF
-    second_opinion_path: str | None = None
-    blazeface_path: str | None = None
-    c2pa_trust_anchors: str | None = None
+    monitoring: bool = False
+    # Links (LINKS).
     allow_private_urls: bool = False
     link_timeout_s: float = 120.0
     link_max_duration_s: float = 600.0
+    # Live streams (LIVE).
     live_window_s: float = 3.0
     live_time_limit_s: float = 120.0
     live_max_streams: int = 1
-    monitoring: bool = False
+    # Ray (RAY).
+    ray_address: str | None = None
+    ray_actors: int = 0
+    ray_cpus_per_actor: float = 1.0
+    ray_gpus_per_actor: float = 1.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Read the settings from ``environ`` (default ``os.environ``).
+        """Read the settings from ``environ`` (default ``os.environ``), every table once.
 
         Raises:
             SettingsError: If a variable cannot be parsed or is out of range.
         """
         env = os.environ if environ is None else environ
-        settings = cls(
-            checkpoint=env.get("DEEPFAKE_CHECKPOINT") or registry.default_name(),
-            weights_path=env.get("DEEPFAKE_WEIGHTS_PATH") or None,
-            weights_repo=env.get("DEEPFAKE_WEIGHTS_REPO") or None,
-            weights_file=env.get("DEEPFAKE_WEIGHTS_FILE") or None,
-            weights_subfolder=env.get("DEEPFAKE_WEIGHTS_SUBFOLDER") or None,
-            weights_revision=env.get("DEEPFAKE_WEIGHTS_REVISION") or None,
-            weights_sha256=(env.get("DEEPFAKE_WEIGHTS_SHA256") or "").strip().lower() or None,
-            config_sha256=(env.get("DEEPFAKE_CONFIG_SHA256") or "").strip().lower() or None,
-            pins=_pins(env.get("DEEPFAKE_PINS") or ""),
-            pinned_only=_flag(env, "DEEPFAKE_PINNED_ONLY"),
-            device=env.get("DEEPFAKE_DEVICE", "auto"),
-            profile=env.get("DEEPFAKE_PROFILE") or None,
-            face_model=env.get("DEEPFAKE_FACE_MODEL", "hog"),
-            detect_max_side=_number(env, "DEEPFAKE_DETECT_MAX_SIDE", 480, int),
-            min_face_fraction=_number(env, "DEEPFAKE_MIN_FACE_FRACTION", 0.25, float),
-            uncertain_margin=_number(env, "DEEPFAKE_UNCERTAIN_MARGIN", 0.1, float),
-            max_people=_number(env, "DEEPFAKE_MAX_PEOPLE", 4, int),
-            max_upload_mb=_number(env, "DEEPFAKE_MAX_UPLOAD_MB", 200.0, float),
-            max_duration_s=_number(env, "DEEPFAKE_MAX_DURATION_S", 600.0, float),
-            max_pixels=_number(env, "DEEPFAKE_MAX_PIXELS", 7680 * 4320, int),
-            max_frames=_number(env, "DEEPFAKE_MAX_FRAMES", 200, int),
-            queue_size=_number(env, "DEEPFAKE_QUEUE_SIZE", 16, int),
-            torch_threads=_number(env, "DEEPFAKE_TORCH_THREADS", 0, int),
-            ray_address=env.get("RAY_ADDRESS") or None,
-            ray_actors=_number(env, "DEEPFAKE_RAY_ACTORS", 0, int),
-            ray_cpus_per_actor=_number(env, "DEEPFAKE_RAY_CPUS_PER_ACTOR", 1.0, float),
-            ray_gpus_per_actor=_number(env, "DEEPFAKE_RAY_GPUS_PER_ACTOR", 1.0, float),
-            max_decode_pixels=_number(env, "DEEPFAKE_MAX_DECODE_PIXELS", 2000 * 1920 * 1080, int),
-            request_timeout_s=_number(env, "DEEPFAKE_REQUEST_TIMEOUT_S", 300.0, float),
-            max_queued_per_visitor=_number(env, "DEEPFAKE_MAX_QUEUED_PER_VISITOR", 2, int),
-            upload_quota_mb=_number(env, "DEEPFAKE_UPLOAD_QUOTA_MB", 2000.0, float),
-            upload_ttl_s=_number(env, "DEEPFAKE_UPLOAD_TTL_S", 600.0, float),
-            max_uploads=_number(env, "DEEPFAKE_MAX_UPLOADS", 100, int),
-            upload_timeout_s=_number(env, "DEEPFAKE_UPLOAD_TIMEOUT_S", 300.0, float),
-            # A Space (SPACE_ID set) runs behind one proxy of Hugging Face's.
-            trusted_proxies=_number(env, "DEEPFAKE_TRUSTED_PROXIES", 1 if env.get("SPACE_ID") else 0, int),
-            second_opinion=(env.get("DEEPFAKE_SECOND_OPINION") or registry.default_second_opinion()).strip(),
-            second_opinion_path=env.get("DEEPFAKE_SECOND_OPINION_PATH") or None,
-            blazeface_path=env.get("DEEPFAKE_BLAZEFACE_PATH") or None,
-            c2pa_trust_anchors=env.get("DEEPFAKE_C2PA_TRUST_ANCHORS") or None,
-            allow_private_urls=_flag(env, "DEEPFAKE_ALLOW_PRIVATE_URLS"),
-            link_timeout_s=_number(env, "DEEPFAKE_LINK_TIMEOUT_S", 120.0, float),
-            link_max_duration_s=_number(env, "DEEPFAKE_LINK_MAX_DURATION_S", 600.0, float),
-            live_window_s=_number(env, "DEEPFAKE_LIVE_WINDOW_S", 3.0, float),
-            live_time_limit_s=_number(env, "DEEPFAKE_LIVE_TIME_LIMIT_S", 120.0, float),
-            live_max_streams=_number(env, "DEEPFAKE_LIVE_MAX_STREAMS", 1, int),
-            monitoring=_flag(env, "DEEPFAKE_MONITORING"),
-        )
+        settings = cls(**{variable.field: variable.read(env, variable.name) for variable in VARIABLES})
         settings.validate()
         return settings
 
@@ -213,53 +285,11 @@ class Settings:
             UnpinnedCheckpointError: If DEEPFAKE_PINNED_ONLY is set and the weights in use
                 have no pin.
         """
-        checks = [
-            (self.checkpoint in registry.names(), "DEEPFAKE_CHECKPOINT", self.checkpoint),
-            (_is_sha256(self.weights_sha256), "DEEPFAKE_WEIGHTS_SHA256", self.weights_sha256),
-            (_is_sha256(self.config_sha256), "DEEPFAKE_CONFIG_SHA256", self.config_sha256),
-            (self.device in ("auto", "cpu", "cuda"), "DEEPFAKE_DEVICE", self.device),
-            (self.profile in (None, *PROFILES), "DEEPFAKE_PROFILE", self.profile),
-            (self.face_model in ("hog", "cnn"), "DEEPFAKE_FACE_MODEL", self.face_model),
-            (self.detect_max_side >= 64, "DEEPFAKE_DETECT_MAX_SIDE", self.detect_max_side),
-            (0 < self.min_face_fraction <= 1, "DEEPFAKE_MIN_FACE_FRACTION", self.min_face_fraction),
-            (0 <= self.uncertain_margin < 0.5, "DEEPFAKE_UNCERTAIN_MARGIN", self.uncertain_margin),
-            (self.max_people >= 1, "DEEPFAKE_MAX_PEOPLE", self.max_people),
-            (self.max_upload_mb > 0, "DEEPFAKE_MAX_UPLOAD_MB", self.max_upload_mb),
-            (self.max_duration_s > 0, "DEEPFAKE_MAX_DURATION_S", self.max_duration_s),
-            (self.max_pixels > 0, "DEEPFAKE_MAX_PIXELS", self.max_pixels),
-            (self.max_frames >= 1, "DEEPFAKE_MAX_FRAMES", self.max_frames),
-            (self.queue_size >= 1, "DEEPFAKE_QUEUE_SIZE", self.queue_size),
-            (self.torch_threads >= 0, "DEEPFAKE_TORCH_THREADS", self.torch_threads),
-            (self.ray_actors >= 0, "DEEPFAKE_RAY_ACTORS", self.ray_actors),
-            (self.ray_cpus_per_actor > 0, "DEEPFAKE_RAY_CPUS_PER_ACTOR", self.ray_cpus_per_actor),
-            (self.ray_gpus_per_actor > 0, "DEEPFAKE_RAY_GPUS_PER_ACTOR", self.ray_gpus_per_actor),
-            (self.max_decode_pixels > 0, "DEEPFAKE_MAX_DECODE_PIXELS", self.max_decode_pixels),
-            (self.request_timeout_s > 0, "DEEPFAKE_REQUEST_TIMEOUT_S", self.request_timeout_s),
-            (
-                self.max_queued_per_visitor >= 1,
-                "DEEPFAKE_MAX_QUEUED_PER_VISITOR",
-                self.max_queued_per_visitor,
-            ),
-            (self.upload_quota_mb > 0, "DEEPFAKE_UPLOAD_QUOTA_MB", self.upload_quota_mb),
-            (self.upload_ttl_s > 0, "DEEPFAKE_UPLOAD_TTL_S", self.upload_ttl_s),
-            (self.max_uploads >= 1, "DEEPFAKE_MAX_UPLOADS", self.max_uploads),
-            (self.upload_timeout_s > 0, "DEEPFAKE_UPLOAD_TIMEOUT_S", self.upload_timeout_s),
-            (self.trusted_proxies >= 0, "DEEPFAKE_TRUSTED_PROXIES", self.trusted_proxies),
-            (self.link_timeout_s > 0, "DEEPFAKE_LINK_TIMEOUT_S", self.link_timeout_s),
-            (self.link_max_duration_s > 0, "DEEPFAKE_LINK_MAX_DURATION_S", self.link_max_duration_s),
-            (self.live_window_s > 0, "DEEPFAKE_LIVE_WINDOW_S", self.live_window_s),
-            (self.live_time_limit_s > 0, "DEEPFAKE_LIVE_TIME_LIMIT_S", self.live_time_limit_s),
-            (self.live_max_streams >= 1, "DEEPFAKE_LIVE_MAX_STREAMS", self.live_max_streams),
-            (
-                self.second_opinion in self.second_opinions(),
-                "DEEPFAKE_SECOND_OPINION",
-                self.second_opinion,
-            ),
-        ]
-        for ok, name, value in checks:
-            if not ok:
+        for variable in VARIABLES:
+            value = getattr(self, variable.field)
+            if not variable.allowed(value):
                 raise SettingsError(
-                    f"{name}={value!r} is not allowed; see inference/settings.py or the README"
+                    f"{variable.name}={value!r} is not allowed; see inference/settings.py or the README"
                 )
         if self.c2pa_trust_anchors is not None:
             try:
@@ -286,193 +316,9 @@ class Settings:
             )
         self._check_pinned(spec)
 
-    def with_checkpoint(self, name: str) -> Settings:
-        """Return settings that use the registered checkpoint ``name``.
-
-        Naming the checkpoint already in use changes nothing (its overrides and
-        DEEPFAKE_WEIGHTS_SHA256 / DEEPFAKE_CONFIG_SHA256 stay). Another entry is used without
-        the overrides and those two pins (they describe other files), pinned by its
-        DEEPFAKE_PINS entry or the registry.
-
-        Raises:
-            WeightsUnavailableError: If no checkpoint has that name.
-            UnpinnedCheckpointError: If DEEPFAKE_PINNED_ONLY is set and the entry has no pin.
-        """
-        if name == self.checkpoint:
-            return self
-        registry.get(name)
-        chosen = self._switched(name)
-        chosen._check_pinned(chosen._spec())
-        return chosen
-
-    def allowed_checkpoints(self) -> list[str]:
-        """Names of the registry entries that may be chosen, in registry order (default first).
-
-        All of them, or with DEEPFAKE_PINNED_ONLY the pinned ones only (the checkpoint in use as
-        these settings pin it, the others by DEEPFAKE_PINS or the registry). The app's and the
-        API's checkpoint choice should offer these.
-        """
-        names = registry.names()
-        if not self.pinned_only:
-            return names
-        return [name for name in names if self._switched(name)._spec().pinned]
-
-    def second_opinions(self) -> list[str]:
-        """The choices for the second detector: the registered ICPR 2020 entries, then "off"."""
-        return [*registry.names(registry.EFFICIENTNET), OFF]
-
-    def second_opinion_spec(self, name: str | None = None) -> CheckpointSpec | None:
-        """The second detector's weights: entry ``name`` (default DEEPFAKE_SECOND_OPINION), or None for "off".
-
-        DEEPFAKE_SECOND_OPINION_PATH replaces the file of the configured entry (not of another
-        one a visitor picks). A DEEPFAKE_PINS entry pins it, else the registry's pin does: a
-        local copy of the public file has the public hash.
-
-        Raises:
-            SettingsError: If ``name`` is neither a registered second opinion nor "off".
-            UnpinnedCheckpointError: If DEEPFAKE_PINNED_ONLY is set and the weights have no pin.
-        """
-        name = name or self.second_opinion
-        if name == OFF:
-            return None
-        if name not in self.second_opinions():
-            raise SettingsError(
-                f"second opinion {name!r} is not known; choose one of {', '.join(self.second_opinions())}"
-            )
-        base = registry.get(name)
-        pin = next((pin.sha256 for pin in self.pins if pin.name == name), None)
-        spec = replace(base, sha256=pin or base.sha256)
-        if self.second_opinion_path and name == self.second_opinion:
-            spec = replace(
-                spec,
-                local_path=self.second_opinion_path,
-                repo_id=None,
-                urls=(),
-            )
-        self._check_pinned(spec)
-        return spec
-
-    def blazeface_specs(self) -> tuple[CheckpointSpec, CheckpointSpec]:
-        """BlazeFace's weights and anchors, from DEEPFAKE_BLAZEFACE_PATH (anchors.npy beside it)
-        or the registry's sources; always pinned by the registry's sha256."""
-        weights, anchors = registry.file("blazeface"), registry.file("blazeface-anchors")
-        if not self.blazeface_path:
-            return weights, anchors
-        local = Path(self.blazeface_path).expanduser()
-        return (
-            replace(weights, local_path=str(local), repo_id=None, urls=()),
-            replace(anchors, local_path=str(local.with_name("anchors.npy")), repo_id=None, urls=()),
-        )
-
-    def checkpoint_spec(self) -> CheckpointSpec:
-        """Where the weights come from: a local path, a Hub override, or a registry entry.
-
-        A registry entry keeps its mirrors and registry pins only while no override changes
-        which file it names. DEEPFAKE_WEIGHTS_SHA256 and DEEPFAKE_CONFIG_SHA256 pin any of them;
-        a DEEPFAKE_PINS entry pins its registry entry (under them in precedence).
-
-        Raises:
-            UnpinnedCheckpointError: If DEEPFAKE_PINNED_ONLY is set and the weights have no pin.
-        """
-        spec = self._spec()
-        self._check_pinned(spec)
-        return spec
-
-    def _spec(self) -> CheckpointSpec:
-        if self.weights_path:
-            return CheckpointSpec(
-                name="local file",
-                local_path=self.weights_path,
-                frames=registry.frames_in_name(Path(self.weights_path).name),
-                sha256=self.weights_sha256,
-                config_sha256=self.config_sha256,
-            )
-        base = registry.get(self.checkpoint)
-        if self.weights_repo:
-            filename = self.weights_file or base.filename
-            return CheckpointSpec(
-                name=f"{self.weights_repo} (DEEPFAKE_WEIGHTS_REPO)",
-                repo_id=self.weights_repo,
-                filename=filename,
-                subfolder=self.weights_subfolder,
-                revision=self.weights_revision,
-                frames=registry.frames_in_name(filename),
-                sha256=self.weights_sha256,
-                config_sha256=self.config_sha256,
-            )
-        if self.weights_file or self.weights_subfolder or self.weights_revision:
-            base = replace(
-                base,
-                filename=self.weights_file or base.filename,
-                subfolder=self.weights_subfolder or base.subfolder,
-                revision=self.weights_revision or base.revision,
-                mirrors=(),
-                sha256=None,
-                config_sha256=None,
-            )
-        pin = next((pin for pin in self.pins if pin.name == base.name), Pin(base.name, ""))
-        return replace(
-            base,
-            sha256=self.weights_sha256 or pin.sha256 or base.sha256,
-            config_sha256=self.config_sha256 or pin.config_sha256 or base.config_sha256,
-        )
-
-    def _switched(self, name: str) -> Settings:
-        """These settings on registry entry ``name``, unchecked (see :meth:`with_checkpoint`)."""
-        if name == self.checkpoint:
-            return self
-        return replace(
-            self,
-            checkpoint=name,
-            weights_path=None,
-            weights_repo=None,
-            weights_file=None,
-            weights_subfolder=None,
-            weights_revision=None,
-            weights_sha256=None,
-            config_sha256=None,
-        )
-
-    def _check_pinned(self, spec: CheckpointSpec) -> None:
-        if not self.pinned_only or spec.pinned:
-            return
-        missing = "its config.json has no pin" if spec.sha256 else "it has no pin"
-        allowed = ", ".join(self.allowed_checkpoints()) or "none is pinned"
-        raise UnpinnedCheckpointError(
-            f"checkpoint {spec.name!r} may not be used: DEEPFAKE_PINNED_ONLY is set and {missing}. "
-            f"Allowed: {allowed}. Pin it with DEEPFAKE_PINS='{spec.name}=<weights sha256>"
-            + (":<config.json sha256>'" if spec.has_config_file else "'")
-            + " (or, for the weights in use, DEEPFAKE_WEIGHTS_SHA256"
-            + (" and DEEPFAKE_CONFIG_SHA256)" if spec.has_config_file else ")")
-        )
-
 
 def _is_sha256(value: str | None) -> bool:
-    return value is None or _SHA256.fullmatch(value) is not None
-
-
-def _pins(raw: str) -> tuple[Pin, ...]:
-    """Parse DEEPFAKE_PINS: "name=sha256[:config_sha256]" items, comma-separated.
-
-    Raises:
-        SettingsError: Naming the item that is malformed or repeated.
-    """
-    pins: list[Pin] = []
-    for item in (part.strip() for part in raw.split(",")):
-        if not item:
-            continue
-        name, _, value = item.partition("=")
-        name = name.strip()
-        weights, _, config = value.strip().lower().partition(":")
-        if not name or not _SHA256.fullmatch(weights) or (config and not _SHA256.fullmatch(config)):
-            raise SettingsError(
-                f"DEEPFAKE_PINS item {item!r} is not 'name=sha256' or 'name=weights_sha256:config_sha256' "
-                "(each sha256 64 hex digits)"
-            )
-        if any(pin.name == name for pin in pins):
-            raise SettingsError(f"DEEPFAKE_PINS pins {name!r} twice; give one pin per checkpoint")
-        pins.append(Pin(name, weights, config or None))
-    return tuple(pins)
+    return value is None or SHA256.fullmatch(value) is not None
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:

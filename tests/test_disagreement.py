@@ -3,19 +3,9 @@
 
 from __future__ import annotations
 
-from inference.result import (
-    DISAGREE,
-    FAKE,
-    REAL,
-    UNCERTAIN,
-    AnalysisResult,
-    Opinion,
-    Person,
-    Verdict,
-    combine,
-    decide_video,
-)
-from inference.video.sampling import VideoInfo
+from inference.result import DISAGREE, FAKE, REAL, UNCERTAIN, AnalysisResult, Opinion, Person, Verdict
+from inference.verdict import combine, decide_video
+from inference.video.probe import VideoInfo
 from inference.weights.hub import WeightsInfo
 from ui import render
 

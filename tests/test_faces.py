@@ -15,7 +15,9 @@ from examples.make_examples import ASTRONAUT_FACE, astronaut_bgr, astronaut_fram
 from inference.faces import tracking
 from inference.faces.detect import area, crop, detect_faces, iou
 from inference.faces.tracking import PeopleTracker
-from inference.video.sampling import analysis_window, probe, sample_frames
+from inference.video.probe import probe
+from inference.video.read import sample_frames
+from inference.video.window import analysis_window
 
 
 def test_astronaut_face_found_at_full_and_reduced_size():

@@ -306,7 +306,9 @@ def test_live_stream_report(detector: Detector, genuine_clip: Path):
     import cv2
 
     from inference.stream import LiveAnalyser
-    from inference.video.sampling import analysis_window, probe, sample_frames
+    from inference.video.probe import probe
+    from inference.video.read import sample_frames
+    from inference.video.window import analysis_window
 
     info = probe(genuine_clip)
     frames = sample_frames(genuine_clip, analysis_window(info, None, None, 600.0), 4, info.decoder)

@@ -50,6 +50,8 @@ from inference.links import (
     TooLongError,
     UnreachableError,
     UnsupportedLinkError,
+    connection,
+    download,
     fetch,
     fetch_link,
     guard,
@@ -272,14 +274,14 @@ def redirect_to_query(h: Handler) -> None:
 @pytest.fixture
 def route_public(monkeypatch: pytest.MonkeyPatch, server: Server) -> Server:
     """Connections to the made-up PUBLIC address reach the local server instead (any port)."""
-    real = fetch._connect
+    real = connection._connect
 
     def connect(address: str, port: int, timeout: float) -> socket.socket:
         if address == PUBLIC:
             return real("127.0.0.1", server.port, timeout)
         return real(address, port, timeout)
 
-    monkeypatch.setattr(fetch, "_connect", connect)
+    monkeypatch.setattr(connection, "_connect", connect)
     return server
 
 
@@ -588,11 +590,11 @@ def test_a_body_without_content_length_downloads_too(
 
 
 def test_ranged_download_joins_the_parts(server: Server, tmp_path: Path) -> None:
-    got = fetch.download(
+    got = download.download(
         server.url("/clip.mp4"),
         tmp_path,
         max_bytes=MB,
-        deadline=fetch.Deadline(10),
+        deadline=connection.Deadline(10),
         allow_private=True,
         chunk_bytes=20_000,
     )
@@ -772,7 +774,7 @@ def test_https_checks_the_certificate_against_the_host_name(
     server_side.load_cert_chain(cert, key)
     route_public.socket = server_side.wrap_socket(route_public.socket, server_side=True)
     # The client trusts this one certificate, and still checks that it names the host.
-    monkeypatch.setattr(fetch, "_tls_context", lambda: ssl.create_default_context(cafile=str(cert)))
+    monkeypatch.setattr(connection, "_tls_context", lambda: ssl.create_default_context(cafile=str(cert)))
     downloads = tmp_path / "downloads"
     downloads.mkdir()
     if ok:
@@ -1013,7 +1015,7 @@ def test_yt_dlp_runs_without_the_generic_extractor_or_a_cache(tmp_path: Path) ->
     assert {"-generic", "-pornhub", "-iqiyi", "-douyutv"} <= set(params["allowed_extractors"])
     assert params["cachedir"] is False
     assert params["noplaylist"] is True
-    session = ytdlp_requests._Session(deadline=fetch.Deadline(5), allow_private=False)
+    session = ytdlp_requests._Session(deadline=connection.Deadline(5), allow_private=False)
     with ytdlp_options._GuardedYoutubeDL(params, session) as ydl:
         assert "Generic" not in ydl._ies
         assert not {"PornHub", "Iqiyi", "DouyuTV", "DouyuShow", "Iq", "IqAlbum"} & set(ydl._ies)
@@ -1153,11 +1155,11 @@ def test_a_malformed_content_range_is_a_link_error(
     head = f"HTTP/1.1 206 Partial\r\nContent-Range: {content_range}\r\nContent-Length: 2\r\n\r\n"
     server.routes["/odd.mp4"] = raw_answer(head.encode("latin-1") + b"ab")
     with pytest.raises(UnreachableError, match="wrong range"):
-        fetch.download(
+        download.download(
             server.url("/odd.mp4"),
             tmp_path,
             max_bytes=MB,
-            deadline=fetch.Deadline(10),
+            deadline=connection.Deadline(10),
             allow_private=True,
             chunk_bytes=100,
         )
@@ -1167,20 +1169,20 @@ def test_a_malformed_content_range_is_a_link_error(
 
 
 @pytest.fixture
-def watchdogs(monkeypatch: pytest.MonkeyPatch) -> list[fetch._Watchdog]:
+def watchdogs(monkeypatch: pytest.MonkeyPatch) -> list[connection.Watchdog]:
     """Every watchdog made during the test."""
-    made: list[fetch._Watchdog] = []
+    made: list[connection.Watchdog] = []
 
-    class Recording(fetch._Watchdog):
-        def __init__(self, deadline: fetch.Deadline) -> None:
+    class Recording(connection.Watchdog):
+        def __init__(self, deadline: connection.Deadline) -> None:
             super().__init__(deadline)
             made.append(self)
 
-    monkeypatch.setattr(fetch, "_Watchdog", Recording)
+    monkeypatch.setattr(fetch, "Watchdog", Recording)
     return made
 
 
-def all_stopped(made: list[fetch._Watchdog]) -> bool:
+def all_stopped(made: list[connection.Watchdog]) -> bool:
     """Whether every watchdog's timer thread has ended (cancelled, not waiting for its deadline)."""
     for watchdog in made:
         watchdog._timer.join(2)
@@ -1192,7 +1194,7 @@ def test_an_interrupt_mid_request_stops_the_watchdog_and_closes_the_connection(
     server: Server,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    watchdogs: list[fetch._Watchdog],
+    watchdogs: list[connection.Watchdog],
     stage: str,
 ) -> None:
     connections: list[http.client.HTTPConnection] = []
@@ -1219,14 +1221,14 @@ def test_an_interrupt_mid_request_stops_the_watchdog_and_closes_the_connection(
 def test_a_video_of_unknown_length_is_refused_when_there_is_a_limit(
     server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from inference.video import sampling
+    from inference.video import probe as video_probe
 
-    real = sampling.probe
+    real = video_probe.probe
 
-    def without_frame_rate(path: str | Path, max_pixels: int | None = None) -> sampling.VideoInfo:
+    def without_frame_rate(path: str | Path, max_pixels: int | None = None) -> video_probe.VideoInfo:
         return dataclasses.replace(real(path, max_pixels), fps=None, duration_s=None)
 
-    monkeypatch.setattr(sampling, "probe", without_frame_rate)
+    monkeypatch.setattr(video_probe, "probe", without_frame_rate)
     with pytest.raises(TooLongError, match="length cannot be read"):
         fetch_link(
             server.url("/clip.mp4"), max_bytes=MB, max_duration_s=600, allow_private=True, temp_dir=tmp_path
@@ -1255,7 +1257,7 @@ def test_credentials_follow_a_redirect_only_within_its_origin(
     route_public: Server, target: str, kept: bool
 ) -> None:
     link = "http://allowed.test/redirect?to=" + urllib.parse.quote(target, safe="")
-    with fetch.open_url(link, deadline=fetch.Deadline(10), headers=SECRETS) as response:
+    with fetch.open_url(link, deadline=connection.Deadline(10), headers=SECRETS) as response:
         assert response.status == 200
     first, last = route_public.seen[0][2], route_public.seen[-1][2]
     assert len(route_public.seen) == 2
@@ -1274,19 +1276,19 @@ def test_credentials_do_not_follow_https_to_http_on_the_same_host(
     tls.socket = context.wrap_socket(tls.socket, server_side=True)
     tls.routes["/redirect"] = redirect_to_query
     threading.Thread(target=tls.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    real = fetch._connect
+    real = connection._connect
 
     def connect(address: str, port: int, timeout: float) -> socket.socket:
         assert address == PUBLIC
         return real("127.0.0.1", tls.port if port == 443 else server.port, timeout)
 
-    monkeypatch.setattr(fetch, "_connect", connect)
-    monkeypatch.setattr(fetch, "_tls_context", lambda: ssl.create_default_context(cafile=str(cert)))
+    monkeypatch.setattr(connection, "_connect", connect)
+    monkeypatch.setattr(connection, "_tls_context", lambda: ssl.create_default_context(cafile=str(cert)))
     try:
         link = "https://allowed.test/redirect?to=" + urllib.parse.quote(
             "http://allowed.test/clip.mp4", safe=""
         )
-        with fetch.open_url(link, deadline=fetch.Deadline(10), headers=SECRETS) as response:
+        with fetch.open_url(link, deadline=connection.Deadline(10), headers=SECRETS) as response:
             assert response.status == 200
     finally:
         tls.shutdown()
@@ -1323,7 +1325,7 @@ def test_yt_dlp_plugins_stay_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     import yt_dlp.globals
 
     monkeypatch.setattr(yt_dlp.globals.plugin_dirs, "value", ["default"])
-    session = ytdlp_requests._Session(deadline=fetch.Deadline(5), allow_private=False)
+    session = ytdlp_requests._Session(deadline=connection.Deadline(5), allow_private=False)
     with ytdlp_options._GuardedYoutubeDL(ytdlp_options._params(tmp_path, 5.0), session):
         assert yt_dlp.globals.plugin_dirs.value == []
     ytdlp_options._no_plugins()  # again: nothing changes
@@ -1357,7 +1359,7 @@ def tagged_clip(number: int) -> bytes:
 
 @pytest.mark.timeout(30)
 def test_several_fetches_at_once_each_get_their_own_file(
-    server: Server, tmp_path: Path, watchdogs: list[fetch._Watchdog]
+    server: Server, tmp_path: Path, watchdogs: list[connection.Watchdog]
 ) -> None:
     clips = {f"/clip{number}.mp4": tagged_clip(number) for number in range(4)}
     for path, data in clips.items():

@@ -22,7 +22,9 @@ from inference.models.classifier import Classifier
 from inference.result import FAKE, REAL, UNCERTAIN
 from inference.stream import LiveAnalyser, LiveError, LiveSlots
 from inference.tools import cli
-from inference.video.sampling import analysis_window, probe, sample_frames
+from inference.video.probe import probe
+from inference.video.read import sample_frames
+from inference.video.window import analysis_window
 from inference.weights.config import TEMPORAL
 
 # Frames of the short clip: the tracker of a file analysis of up to 32 frames searches the whole

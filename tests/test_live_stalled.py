@@ -24,9 +24,9 @@ import pytest
 from conftest import REPO_ROOT
 
 from inference import Detector
-from inference.live import LiveAnalyser, LiveState
-from inference.tools import live as live_tool
-from inference.video.sampling import Frame
+from inference.stream import LiveAnalyser, LiveState
+from inference.tools import live_cli as live_tool
+from inference.video.read import Frame
 
 
 @pytest.fixture(scope="module")

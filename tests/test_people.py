@@ -14,8 +14,11 @@ from conftest import shared_clip
 from examples.make_examples import write_h264
 from inference import FAKE, REAL, UNCERTAIN, Detector
 from inference.faces.detect import crop, detect_faces
-from inference.result import Person, Verdict, decide_video
-from inference.video.sampling import Window, probe, sample_frames
+from inference.result import Person, Verdict
+from inference.verdict import decide_video
+from inference.video.probe import probe
+from inference.video.read import sample_frames
+from inference.video.window import Window
 
 GENUINE = "polimi-ispl__icpr2020dfdc__ffpp-youtube-634.mp4"
 SWAPPED = "polimi-ispl__icpr2020dfdc__ffpp-FaceSwap-634_660.mp4"  # the same scene, face-swapped

@@ -10,7 +10,7 @@ import pytest
 from conftest import shared_clip
 
 from inference import CANNOT_JUDGE, FAKE, REAL, UNCERTAIN, Detector, LimitExceededError, VideoError
-from inference.result import decide
+from inference.verdict import decide
 
 
 def test_genuine_example_is_judged(detector: Detector, genuine_clip: Path):

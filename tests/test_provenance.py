@@ -18,9 +18,10 @@ from inference import FAKE, Settings, SettingsError
 from inference.provenance import boxes, claims
 from inference.provenance.claims import Provenance, from_store
 from inference.provenance.credentials import check_trust_anchors, read
-from inference.result import Verdict, with_provenance
+from inference.result import Verdict
 from inference.tools import cli
 from inference.tools.batch import ROW_FIELDS, RowFile
+from inference.verdict import with_provenance
 from tests.c2pa_signing import (
     GENERATOR,
     IPTC,

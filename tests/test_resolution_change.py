@@ -18,7 +18,11 @@ from hostile_corpus import ENTRIES, Entry
 
 from inference import Detector, Settings
 from inference.errors import FrameSizeError, LimitExceededError
-from inference.video.sampling import OPENCV, PYAV, analysis_window, plan_sampling, probe, sample_frames
+from inference.video.backend import OPENCV, PYAV
+from inference.video.plan import plan_sampling
+from inference.video.probe import probe
+from inference.video.read import sample_frames
+from inference.video.window import analysis_window
 
 NAMES = ("size_change_h264.mp4", "size_change_shrinks.mp4", "size_change_av1.mkv")
 CHANGES = "changes size inside the stream"

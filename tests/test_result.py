@@ -13,7 +13,8 @@ from inference import CANNOT_JUDGE, Detector, Settings
 from inference.errors import NonFiniteScoreError
 from inference.models.classifier import Classifier
 from inference.models.network import build_network
-from inference.result import Person, Verdict, decide, decide_video, judge_person, needed_frames
+from inference.result import Person, Verdict
+from inference.verdict import decide, decide_video, judge_person, needed_frames
 from inference.weights.config import ModelConfig
 from inference.weights.hub import WeightsInfo
 

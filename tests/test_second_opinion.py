@@ -23,14 +23,15 @@ from gradio_client.exceptions import AppError
 from inference import CANNOT_JUDGE, FAKE, REAL, UNCERTAIN, Settings, SettingsError
 from inference.errors import WeightsIntegrityError, WeightsUnavailableError
 from inference.models.efficientnet import AUTOATT, IcprScorer, build, to_tensor
-from inference.result import Opinion, Verdict, combine
+from inference.result import Opinion, Verdict
 from inference.tools import cli
+from inference.verdict import combine
 from inference.weights import hub, registry
 from inference.weights.registry import CheckpointSpec
 
 CLIP = "aaronchong888__DeepFake-Detect__abqwwspghj.mp4"
 PROBABILITY = {FAKE: 0.9, REAL: 0.1, UNCERTAIN: 0.52, CANNOT_JUDGE: None}
-# Every pair of verdicts -> the combined label (the rule in inference.result.combine).
+# Every pair of verdicts -> the combined label (the rule in inference.verdict.combine).
 RULE = {
     (FAKE, FAKE): FAKE,
     (FAKE, REAL): UNCERTAIN,

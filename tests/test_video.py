@@ -14,19 +14,10 @@ import pytest
 
 from examples.make_examples import astronaut_frames, write_opencv
 from inference.errors import DeepfakeDetectorError, LimitExceededError, VideoError
-from inference.video.sampling import (
-    DecodeAhead,
-    DecodeBudgetError,
-    DecodePlan,
-    Frame,
-    InvalidWindowError,
-    Window,
-    analysis_window,
-    plan_sampling,
-    probe,
-    sample_frames,
-    sample_indices,
-)
+from inference.video.plan import DecodeBudgetError, DecodePlan, plan_sampling
+from inference.video.probe import probe
+from inference.video.read import DecodeAhead, Frame, sample_frames
+from inference.video.window import InvalidWindowError, Window, analysis_window, sample_indices
 
 
 def numbered_frames(count: int, size: tuple[int, int] = (96, 64)) -> list[np.ndarray]:

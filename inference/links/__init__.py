@@ -1,6 +1,6 @@
 """Links: fetch the video behind a URL safely, to judge it like an uploaded file.
 
-A direct link to a video file is downloaded by :mod:`inference.links.fetch`; the page of a video
+A direct link to a video file is downloaded by :mod:`inference.links.download`; the page of a video
 site that yt-dlp knows (YouTube, X, TikTok, Instagram, Facebook, Reddit, Vimeo ...) is read by
 :mod:`inference.links.sites`. Either way every connection goes to an address that
 :mod:`inference.links.guard` vetted as public, the bytes and time are capped, the file's content is
@@ -27,7 +27,9 @@ from pathlib import Path
 from types import TracebackType
 
 from inference.errors import VideoError
+from inference.links import download as to_disk
 from inference.links import fetch, guard, sites
+from inference.links.connection import Deadline
 from inference.links.errors import (
     UPLOAD_INSTEAD,
     AddressNotAllowedError,
@@ -43,7 +45,7 @@ from inference.links.errors import (
 )
 from inference.links.fetch import DEFAULT_TIMEOUT_S, SOCKET_TIMEOUT_S
 from inference.links.guard import looks_like_link
-from inference.video import sampling
+from inference.video import probe as video_probe
 
 logger = logging.getLogger(__name__)
 
@@ -183,54 +185,74 @@ def fetch_link(
             "fetching links from private and loopback addresses is allowed "
             "(DEEPFAKE_ALLOW_PRIVATE_URLS): for tests only, never on a public server"
         )
-    deadline = fetch.Deadline(timeout_s, stop)
+    deadline = Deadline(timeout_s, stop)
     folder = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=temp_dir))
-    done = False
     try:
-        extractor = sites.extractor_for(link)
-        logger.info("fetching %s (%s)", fetch.shown_url(link), extractor or DIRECT)
-        if extractor is None:
-            download = fetch.download(
-                link,
-                folder,
-                max_bytes=max_bytes,
-                deadline=deadline,
-                allow_private=allow_private,
-                socket_timeout=socket_timeout,
-            )
-            final_url = download.final_url
-        else:
-            got = sites.fetch_site(
-                link,
-                folder,
-                max_bytes=max_bytes,
-                deadline=deadline,
-                allow_private=allow_private,
-                max_duration_s=max_duration_s,
-                socket_timeout=socket_timeout,
-            )
-            download, extractor, final_url = got.download, got.extractor, got.page_url
-        _check_file(download.path, max_pixels, max_duration_s)
-        fetched = Fetched(
-            path=download.path,
-            link=link,
-            final_url=final_url,
-            extractor=extractor or DIRECT,
-            size_bytes=download.size_bytes,
-            sha256=download.sha256,
+        return _fetch_into(
+            link,
+            folder,
+            deadline,
+            max_bytes=max_bytes,
+            max_duration_s=max_duration_s,
+            max_pixels=max_pixels,
+            allow_private=allow_private,
+            socket_timeout=socket_timeout,
         )
-        done = True
-        return fetched
-    except Exception as exc:
+    except BaseException as exc:
+        # Whatever went wrong (our errors, yt-dlp's, an interrupt), nothing stays on disk.
+        shutil.rmtree(folder, ignore_errors=True)
         # The caller's stop may come back wrapped (yt-dlp turns what its requests raise into
         # its own errors): it is what ended the fetch.
-        if deadline.stopped is not None and exc is not deadline.stopped:
+        if isinstance(exc, Exception) and deadline.stopped is not None and exc is not deadline.stopped:
             raise deadline.stopped from exc
         raise
-    finally:
-        # Whatever went wrong (our errors, yt-dlp's, an interrupt), nothing stays on disk.
-        if not done:
-            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _fetch_into(
+    link: str,
+    folder: Path,
+    deadline: Deadline,
+    *,
+    max_bytes: int,
+    max_duration_s: float | None,
+    max_pixels: int | None,
+    allow_private: bool,
+    socket_timeout: float,
+) -> Fetched:
+    """Download the video behind ``link`` into ``folder`` (as a file, or with yt-dlp for a site's
+    page) and probe it; the arguments and errors are those of :func:`fetch_link`."""
+    extractor = sites.extractor_for(link)
+    logger.info("fetching %s (%s)", fetch.shown_url(link), extractor or DIRECT)
+    if extractor is None:
+        download = to_disk.download(
+            link,
+            folder,
+            max_bytes=max_bytes,
+            deadline=deadline,
+            allow_private=allow_private,
+            socket_timeout=socket_timeout,
+        )
+        final_url = download.final_url
+    else:
+        got = sites.fetch_site(
+            link,
+            folder,
+            max_bytes=max_bytes,
+            deadline=deadline,
+            allow_private=allow_private,
+            max_duration_s=max_duration_s,
+            socket_timeout=socket_timeout,
+        )
+        download, extractor, final_url = got.download, got.extractor, got.page_url
+    _check_file(download.path, max_pixels, max_duration_s)
+    return Fetched(
+        path=download.path,
+        link=link,
+        final_url=final_url,
+        extractor=extractor or DIRECT,
+        size_bytes=download.size_bytes,
+        sha256=download.sha256,
+    )
 
 
 def _check_file(path: Path, max_pixels: int | None, max_duration_s: float | None) -> None:
@@ -247,7 +269,7 @@ def _check_file(path: Path, max_pixels: int | None, max_duration_s: float | None
         LimitExceededError: If its frames have more than ``max_pixels`` pixels.
     """
     try:
-        info = sampling.probe(path, max_pixels)
+        info = video_probe.probe(path, max_pixels)
     except VideoError as exc:
         # The decoders' text may quote the file's own metadata: logged, not shown.
         logger.info("the fetched file does not decode: %s", exc)

@@ -1,7 +1,7 @@
 """Pages of video sites, read with yt-dlp embedded as a library, every request it makes guarded.
 
 :func:`fetch_site` has yt-dlp read the page and pick a format (``extract_info(download=False)``),
-then downloads the video itself with :func:`inference.links.fetch.download`, which checks size and
+then downloads the video itself with :func:`inference.links.download.download`, which checks size and
 content as it streams. Where the work is done:
 
 - :mod:`inference.links.ytdlp_requests`: yt-dlp's only request handler, :class:`GuardedRH`, each
@@ -28,7 +28,9 @@ from pathlib import Path
 
 from yt_dlp.utils import DownloadError, ExtractorError
 
+from inference.links import download as to_disk
 from inference.links import fetch
+from inference.links.connection import Deadline
 from inference.links.errors import (
     UPLOAD_INSTEAD,
     AddressNotAllowedError,
@@ -66,7 +68,7 @@ class SiteDownload:
             the media URL is not kept, it carries signatures and sometimes this server's address.
     """
 
-    download: fetch.Download
+    download: to_disk.Download
     extractor: str
     page_url: str
 
@@ -76,7 +78,7 @@ def fetch_site(
     folder: Path,
     *,
     max_bytes: int,
-    deadline: fetch.Deadline,
+    deadline: Deadline,
     allow_private: bool = False,
     max_duration_s: float | None = None,
     socket_timeout: float = fetch.SOCKET_TIMEOUT_S,
@@ -132,7 +134,7 @@ def fetch_site(
             video.get("vcodec"),
             video.get("ext"),
         )
-        download = fetch.download(
+        download = to_disk.download(
             video["url"],
             folder,
             max_bytes=max_bytes,

@@ -22,6 +22,7 @@ from yt_dlp.networking.common import Response as YtdlpResponse
 from yt_dlp.networking.exceptions import HTTPError, TransportError, UnsupportedRequest
 
 from inference.links import fetch
+from inference.links.connection import Deadline
 from inference.links.errors import (
     UPLOAD_INSTEAD,
     LinkError,
@@ -44,7 +45,7 @@ MAX_REQUESTS = 50
 class _Session:
     """What one extraction shares with its request handler: the limits and the errors met."""
 
-    deadline: fetch.Deadline
+    deadline: Deadline
     allow_private: bool
     page_max_bytes: int = PAGE_MAX_BYTES
     requests: int = 0

@@ -8,8 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from inference.result import LABELS, MEANING, THRESHOLD, UNCERTAIN, AnalysisResult, needed_frames
+from inference.result import LABELS, MEANING, THRESHOLD, UNCERTAIN, AnalysisResult
 from inference.settings import OFF, Settings
+from inference.verdict import needed_frames
 from inference.weights import registry
 from inference.weights.hub import WeightsInfo
 

@@ -17,15 +17,17 @@ from types import TracebackType
 import cv2
 import numpy as np
 
+from inference.collect import Face, faces_in_frame
 from inference.errors import DeepfakeDetectorError
 from inference.faces.tracking import MIN_WHOLE_FRAME_EVERY, WHOLE_FRAME_SEARCHES, PeopleTracker
-from inference.pipeline import Detector, Face, faces_in_frame
-from inference.result import AnalysisResult, check_finite
+from inference.pipeline import Detector
+from inference.result import AnalysisResult
 from inference.settings import OFF
 from inference.stream.frames import Arrival, Found, Work, check_frame
 from inference.stream.report import stream_result
 from inference.stream.state import LiveState, Looks, Tally
-from inference.video.sampling import Frame
+from inference.verdict import check_finite
+from inference.video.read import Frame
 from inference.weights.config import PER_FRAME
 
 logger = logging.getLogger(__name__)

@@ -8,9 +8,9 @@ from typing import TypeVar
 
 import numpy as np
 
+from inference.collect import Face
 from inference.errors import LimitExceededError, VideoError
-from inference.pipeline import Face
-from inference.video.sampling import Frame
+from inference.video.read import Frame
 
 
 @dataclass(frozen=True)

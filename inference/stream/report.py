@@ -11,9 +11,10 @@ import time
 
 import numpy as np
 
+from inference.collect import CollectedFaces
 from inference.errors import VideoError
 from inference.faces.profiles import Profile
-from inference.pipeline import CollectedFaces, Detector
+from inference.pipeline import Detector
 from inference.result import AnalysisResult, DetectorInfo
 from inference.second_opinion import SecondOpinion
 from inference.stream.state import Looks, Tally

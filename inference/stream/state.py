@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from inference.collect import Face
 from inference.faces.detect import Box
-from inference.pipeline import Face
-from inference.result import verdict_for
 from inference.second_opinion import MAX_FRAMES, Sighting
-from inference.video.sampling import VideoInfo
+from inference.verdict import verdict_for
+from inference.video.probe import VideoInfo
 
 # VideoInfo.decoder of a live stream: its frames came to the engine decoded.
 LIVE = "live"
@@ -38,7 +38,7 @@ class LivePerson:
         seen_s: That frame's timestamp, seconds.
         fake_probability: Mean of their per-frame fake probabilities over the window.
         verdict: FAKE, REAL or UNCERTAIN for that mean, with the file path's margin
-            (DEEPFAKE_UNCERTAIN_MARGIN; :func:`inference.result.verdict_for`).
+            (DEEPFAKE_UNCERTAIN_MARGIN; :func:`inference.verdict.verdict_for`).
         message: Short text, e.g. "FAKE (0.81 over the last 3 s, 24 frames)".
         history: (timestamp_s, fake probability) of each of their scored frames in the window,
             oldest first (for a live plot).

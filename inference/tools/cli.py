@@ -20,9 +20,9 @@ from inference.models.explain import side_by_side
 from inference.pipeline import Detector
 from inference.result import AnalysisResult
 from inference.settings import OFF, Settings
-from inference.tools import html_reports, live, ray_runner
+from inference.tools import html_reports, live_cli, ray_runner
 from inference.tools.batch import RowFile, analyze_all, describe, find_videos
-from inference.video.sampling import InvalidWindowError, check_window
+from inference.video.window import InvalidWindowError, check_window
 from inference.weights import registry
 
 logger = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
         "<video name>-<8 hex digits>.html (the --output row names it)",
     )
     ray_runner.add_argument(parser, "analyse (rows to --output)")
-    live.add_arguments(parser)
+    live_cli.add_arguments(parser)
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the engine does")
     return parser
 
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    live.check_arguments(parser, args)
+    live_cli.check_arguments(parser, args)
     if args.live is not None:
         return run_live(args)
     if not args.inputs:
@@ -202,10 +202,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_live(args: argparse.Namespace) -> int:
-    """Judge ``args.live`` while it plays (see :mod:`inference.tools.live`); returns the exit code."""
+    """Judge ``args.live`` while it plays (see :mod:`inference.tools.live_cli`); returns the exit code."""
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
     try:
-        live.run(Detector.from_settings(settings_from_args(args)), args)
+        live_cli.run(Detector.from_settings(settings_from_args(args)), args)
     except (DeepfakeDetectorError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CANNOT_RUN

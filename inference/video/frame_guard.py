@@ -1,6 +1,6 @@
 """Every decoded frame checked against the size the decoding plan was made for.
 
-:func:`~inference.video.sampling.probe` reads the size of the first frame, and both
+:func:`~inference.video.probe.probe` reads the size of the first frame, and both
 DEEPFAKE_MAX_PIXELS and the decoding budget are computed from it. H.264, HEVC, VP9 and AV1 may
 change size inside the stream (a 64x64 first frame, then 8K ones), so the size is checked again
 for every frame the decoder returns, and FFmpeg is told the plan's pixel count (its

@@ -4,7 +4,7 @@ Stages, one module each:
 
 - :mod:`~inference.tools.training.split`: train/validation split by person, never by frame.
 - :mod:`~inference.tools.training.crops`: face-crop sequences made by the engine's own crop code
-  (:func:`inference.pipeline.collect_faces`, the chosen profile), cached on disk.
+  (:func:`inference.collect.collect_faces`, the chosen profile), cached on disk.
 - :mod:`~inference.tools.training.data`: PyTorch datasets of single crops or crop sequences.
 - :mod:`~inference.tools.training.loop`: the training loop (Accelerate: CPU, one or many GPUs).
 - :mod:`~inference.tools.training.export`: ``model.safetensors`` + ``config.json`` + model card, and

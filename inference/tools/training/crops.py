@@ -1,6 +1,6 @@
 """Face-crop sequences for training, made by the engine's crop code and cached on disk.
 
-Each video's crops are those :func:`inference.pipeline.collect_faces` makes for analysis with
+Each video's crops are those :func:`inference.collect.collect_faces` makes for analysis with
 the same profile (boxes, resize, MJPG round trip), of the person seen most often, saved as one
 ``.npy`` array (N, S, S, 3) uint8 BGR. A file is named by a hash of the video (path, size,
 modification time) and the settings, so a stopped run resumes where it stopped and a changed
@@ -23,12 +23,13 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from inference.collect import collect_faces
 from inference.errors import DeepfakeDetectorError
 from inference.faces.profiles import get as get_profile
-from inference.pipeline import collect_faces
 from inference.settings import Settings
 from inference.tools.datasets import LabelledVideo
-from inference.video.sampling import analysis_window, probe
+from inference.video.probe import probe
+from inference.video.window import analysis_window
 
 logger = logging.getLogger(__name__)
 

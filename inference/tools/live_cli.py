@@ -33,7 +33,10 @@ from inference.pipeline import Detector
 from inference.result import AnalysisResult
 from inference.settings import OFF
 from inference.stream import LiveAnalyser, LiveState
-from inference.video.sampling import Frame, analysis_window, plan_sampling, probe, sample_frames
+from inference.video.plan import plan_sampling
+from inference.video.probe import probe
+from inference.video.read import Frame, sample_frames
+from inference.video.window import analysis_window
 
 logger = logging.getLogger(__name__)
 
