@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 
 from inference import CANNOT_JUDGE, FAKE, REAL, UNCERTAIN, AnalysisResult
 from inference.models.explain import side_by_side
-from inference.provenance.credentials import NOT_TRUSTED
+from inference.provenance.claims import NOT_TRUSTED
 from inference.result import DISAGREE, Verdict
 from ui.guards import for_visitors
 from ui.text import code, markdown_text, words_for_codes
