@@ -33,7 +33,7 @@ from inference.faces import profiles
 from inference.result import MEANING
 from inference.stream import LiveSlots
 from inference.weights import hub
-from ui import live, render, reports, text
+from ui import live_streams, live_tab, render, reports, text
 from ui.clicks import PAGE_JS
 from ui.guards import (
     ANALYSIS,
@@ -210,13 +210,15 @@ def build_demo(settings: Settings) -> gr.Blocks:
     """Build the app for ``settings`` (weights are loaded on the first request, then reused)."""
     default_frames, default_profile = _defaults(settings)
     runs = Runs()
-    streams = live.LiveStreams(
-        LiveSlots(settings.live_max_streams), settings.live_time_limit_s, live.make_analyser(settings)
+    streams = live_streams.LiveStreams(
+        LiveSlots(settings.live_max_streams), settings.live_time_limit_s, live_streams.make_analyser(settings)
     )
     choices = _offered(settings)
     second_choices = _offered_second(settings)
     admissions = Admissions(
-        settings.max_queued_per_visitor, settings.queue_size, settings.live_max_streams + live.REFUSED_AT_ONCE
+        settings.max_queued_per_visitor,
+        settings.queue_size,
+        settings.live_max_streams + live_streams.REFUSED_AT_ONCE,
     )
 
     def run(
@@ -546,7 +548,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
                 )
                 examples.dataset.elem_id = "examples"  # for the page's one-run-per-click script
             with gr.Tab("Live camera", id="live"):
-                live.tab(settings, streams, default_profile)
+                live_tab.tab(settings, streams, default_profile)
         gr.Markdown(
             ABOUT.format(
                 fake=MEANING[FAKE],
@@ -692,7 +694,7 @@ def warm_up(settings: Settings) -> None:
     except DeepfakeDetectorError as exc:
         logger.warning("weights not loaded, every request will say so: %s", exc)
         return
-    live.warm_up(detector, EXAMPLES_DIR / next(iter(EXAMPLES)))
+    live_streams.warm_up(detector, EXAMPLES_DIR / next(iter(EXAMPLES)))
 
 
 if __name__ == "__main__":

@@ -6,243 +6,41 @@ own thread, so the page always shows the verdict on the latest frame it could sc
 backlog. When the frames stop (the visitor stopped the camera) or the server's time limit is
 reached, a one-second timer sees it and shows the whole stream as a report of the same shape as
 a file's.
+
+The streams themselves (the cap, the time limit, pages that vanish) are ``ui/live_streams.py``.
 """
 
 from __future__ import annotations
 
 import html
-import logging
-import threading
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import cv2
 import gradio as gr
 import numpy as np
 
-from inference import FAKE, REAL, UNCERTAIN, AnalysisResult, DeepfakeDetectorError, Detector, Settings
+from inference import FAKE, REAL, UNCERTAIN, AnalysisResult, DeepfakeDetectorError, Settings
 from inference.faces import profiles
-from inference.stream import LiveAnalyser, LivePerson, LiveSlots, LiveState
+from inference.stream import LivePerson, LiveState
 from ui import render, reports
 from ui.guards import visitor_message
 from ui.live_frames import CheckedCamera
+from ui.live_streams import REFUSED_AT_ONCE, LiveRefusedError, LiveStreams
 from ui.theme import PLOT_MUTED
-
-logger = logging.getLogger(__name__)
 
 # Seconds between two frames the browser sends (when the last one is answered): 10 a second is
 # more than the 2 cores score, so the analyser always has a fresh frame to take.
 STREAM_EVERY = 0.1
-# No frame for this long: the camera was stopped (or the stream ended), so the report is due.
-QUIET_S = 4.0
-# A stream with no frame and no report for this long lost its page: it is closed, its slot freed.
-STALE_S = 30.0
 # Frames with a longer side than this are shrunk before they are judged: a camera may send up to
 # 1920x1440 when asked for 640x480, and a client of its own any size DEEPFAKE_MAX_PIXELS allows.
 MAX_SIDE = 1280
 # The preview sent back ten times a second: small, so that it costs little to send and to store
 # (each is a file in Gradio's cache until it is swept).
 PREVIEW_SIDE = 640
-# Streams beyond the cap that are answered (refused) rather than kept waiting in Gradio's queue.
-REFUSED_AT_ONCE = 8
 # A person's box stays on the preview this long after their latest scored frame (no flicker).
 BOX_HOLD_S = 1.0
-# Frames judged at start-up: the first two cost seconds each, the next ones a fraction of that.
-WARM_UP_FRAMES = 3
 # The verdicts' colours, RGB, readable on a camera picture; the same as the page's labels.
 COLOURS = {FAKE: (239, 68, 68), REAL: (34, 197, 94), UNCERTAIN: (245, 158, 11)}
-
-
-class LiveRefusedError(DeepfakeDetectorError):
-    """A live stream was refused: the server judges as many streams at once as it may."""
-
-
-@dataclass
-class _Stream:
-    """One page's live stream: its analyser, when it started and when its latest frame came."""
-
-    analyser: LiveAnalyser
-    started: float
-    latest: float
-
-
-class LiveStreams:
-    """The live streams of the served app, by page session: at most ``slots.limit`` at once.
-
-    Thread-safe: Gradio calls :meth:`feed` from its workers and the timer's :meth:`due` from
-    others.
-
-    Args:
-        slots: The cap on concurrent streams (DEEPFAKE_LIVE_MAX_STREAMS).
-        time_limit_s: How long one stream is judged (DEEPFAKE_LIVE_TIME_LIMIT_S).
-        make: Builds the analyser of a new stream for a crop profile (loads the weights on first use).
-    """
-
-    def __init__(
-        self, slots: LiveSlots, time_limit_s: float, make: Callable[[str | None], LiveAnalyser]
-    ) -> None:
-        self.slots = slots
-        self.time_limit_s = time_limit_s
-        self._make = make
-        self._lock = threading.Lock()
-        self._streams: dict[str, _Stream] = {}
-        # Pages whose stream was refused or reported while their camera still sends, with the time
-        # of its latest frame: those frames are ignored until the camera pauses for QUIET_S.
-        self._ended: dict[str, float] = {}
-
-    def feed(self, session: str, frame_rgb: np.ndarray, profile: str | None = None) -> LiveState | None:
-        """Hand the page's latest camera frame, (H, W, 3) uint8 RGB, to its stream's analyser.
-
-        A new stream crops faces with ``profile`` (default: the server's); a running one keeps its own.
-
-        Returns:
-            The stream's state after the frames scored so far (the new one is scored later), or
-            None for a frame of a stream that was refused, reported or ran out of time.
-
-        Raises:
-            LiveRefusedError: Once per stream, when every slot is taken.
-            DeepfakeDetectorError: If the weights cannot load or the frame is refused.
-        """
-        now = time.monotonic()
-        if self._still_ended(session, now):
-            return None
-        stream = self._stream(session, now, profile)
-        if now - stream.started > self.time_limit_s:
-            # Ignored frames keep nothing alive: the timer reports the stream, and one whose
-            # page never asks for its report is closed by the next stream that needs a slot.
-            return None
-        stream.latest = now
-        try:
-            stream.analyser.offer(frame_rgb, now - stream.started)
-        except DeepfakeDetectorError:
-            self.leave(session)  # a refused frame ends the stream, and frees its slot at once
-            raise
-        return stream.analyser.state()
-
-    def _still_ended(self, session: str, now: float) -> bool:
-        """Whether this frame belongs to a stream that ended (a pause of QUIET_S starts a new one)."""
-        with self._lock:
-            ended = self._ended.get(session)
-            if ended is None:
-                return False
-            if now - ended > QUIET_S:
-                del self._ended[session]
-                return False
-            self._ended[session] = now
-            return True
-
-    def due(self, session: str) -> str | None:
-        """Why the page's stream is over, or None while it goes on (or when it has none).
-
-        Returns:
-            "stopped" when no frame came for QUIET_S (the camera was stopped), "time" when it ran
-            for DEEPFAKE_LIVE_TIME_LIMIT_S.
-        """
-        with self._lock:
-            stream = self._streams.get(session)
-        if stream is None:
-            return None
-        now = time.monotonic()
-        if now - stream.started > self.time_limit_s:
-            return "time"
-        return "stopped" if now - stream.latest > QUIET_S else None
-
-    def finish(self, session: str) -> AnalysisResult | None:
-        """End the page's stream and report it whole; None when it has none.
-
-        Frames the camera still sends after this (it ran out of time, or its frames came too
-        slowly to tell from a stopped camera) are ignored until it pauses for QUIET_S.
-
-        Raises:
-            DeepfakeDetectorError: If no frame was scored, or the scoring failed.
-        """
-        with self._lock:
-            if session in self._streams:
-                self._ended[session] = time.monotonic()
-        stream = self._end(session)
-        if stream is None:
-            return None
-        try:
-            return stream.analyser.finish()
-        finally:
-            stream.analyser.close()
-
-    def leave(self, session: str) -> None:
-        """The page left: end its stream, if any, without a report.
-
-        A frame of its camera still on its way is ignored: it must not start a stream for a page
-        that is gone (its reloaded page is another session).
-        """
-        with self._lock:
-            self._ended[session] = time.monotonic()
-        stream = self._end(session)
-        if stream is not None:
-            stream.analyser.close()
-
-    def _stream(self, session: str, now: float, profile: str | None) -> _Stream:
-        with self._lock:
-            stream = self._streams.get(session)
-            if stream is not None:
-                return stream
-            stale = self._stale(now)
-            taken = self.slots.take(session)
-            if not taken:
-                self._ended[session] = now
-        # Closing waits for a frame being scored: never under the lock every page's frames take.
-        for old in stale:
-            old.analyser.close()
-        if not taken:
-            raise LiveRefusedError(
-                f"This server judges {self.slots.limit} live stream(s) at once, and that many are "
-                "running now. Stop the camera and try again in a minute, or upload a recording."
-            )
-        try:
-            made = _Stream(self._make(profile), now, now)
-        except BaseException:
-            self.slots.give_back(session)
-            raise
-        with self._lock:
-            # Two frames of one page can both get here: the first analyser stays, the other goes.
-            stream = self._streams.setdefault(session, made)
-        if stream is not made:
-            made.analyser.close()
-            return stream
-        logger.info("live stream of session %s started (%d running)", session[:8], self.slots.active())
-        return stream
-
-    def _stale(self, now: float) -> list[_Stream]:
-        """Take out the streams of pages that went without a word (under ``_lock``); close them after.
-
-        A page reports its stream within seconds of its last frame, and says when it leaves; a
-        stream silent for STALE_S lost its page (a crashed tab, a dropped network), and must not
-        hold a slot and two threads for good.
-        """
-        # Past its time limit, a stream's page has QUIET_S to fetch the report; a client that
-        # never does (it need not run the page's timer) must not keep the slot.
-        over = self.time_limit_s + QUIET_S
-        stale = [
-            session
-            for session, stream in self._streams.items()
-            if now - stream.latest > STALE_S or now - stream.started > over
-        ]
-        for session in stale:
-            self.slots.give_back(session)
-            self._ended[session] = now  # its camera's later frames start nothing until it pauses
-            logger.info(
-                "live stream of session %s closed: its page went silent or ran out of time", session[:8]
-            )
-        self._ended = {session: t for session, t in self._ended.items() if now - t <= STALE_S}
-        return [self._streams.pop(session) for session in stale]
-
-    def _end(self, session: str) -> _Stream | None:
-        with self._lock:
-            stream = self._streams.pop(session, None)
-        if stream is not None:
-            self.slots.give_back(session)
-        return stream
 
 
 def fit(image: np.ndarray, side: int) -> np.ndarray:
@@ -393,54 +191,9 @@ def tab(settings: Settings, streams: LiveStreams, default_profile: str) -> None:
             )
     timer = gr.Timer(1.0, active=False)
 
-    def frame(picture: np.ndarray | None, crops: str | None, request: gr.Request) -> tuple[Any, ...]:
-        if picture is None:
-            return tuple(gr.skip() for _ in range(9))
-        picture = fit(picture, MAX_SIDE)
-        try:
-            state = streams.feed(request.session_hash or "", picture, crops)
-        except LiveRefusedError as exc:
-            # Said once, in the page and as a notice; the camera's later frames are ignored.
-            gr.Warning(str(exc), title="Live stream refused")
-            return gr.skip(), gr.skip(), f"**{exc}**", *(gr.skip() for _ in range(6))
-        except DeepfakeDetectorError as exc:
-            raise gr.Error(visitor_message(exc), title="Cannot judge the camera") from exc
-        if state is None:
-            return tuple(gr.skip() for _ in range(9))
-        # A new stream's first frame clears the report of the page's previous one.
-        fresh = state.received == 1
-        return (
-            fit(preview(picture, state), PREVIEW_SIDE),
-            people_now(state, settings.live_window_s, settings.uncertain_margin),
-            counts(state, settings.live_time_limit_s),
-            gr.Timer(active=True),
-            *((None, "", "", None, reports.hidden()) if fresh else (gr.skip(),) * 5),
-        )
-
-    def tick(request: gr.Request) -> tuple[Any, ...]:
-        session = request.session_hash or ""
-        why = streams.due(session)
-        if why is None:
-            return tuple(gr.skip() for _ in range(7))
-        try:
-            result = streams.finish(session)
-        except DeepfakeDetectorError as exc:
-            message = f"**The stream ended without a report:** {render.markdown_text(visitor_message(exc))}"
-            return None, "", "", None, reports.hidden(), message, gr.Timer(active=False)
-        if result is None:
-            return (*(gr.skip() for _ in range(6)), gr.Timer(active=False))
-        return (
-            render.label_file(result),
-            render.summary(result),
-            render.people_table(result),
-            render.report_file(result),
-            reports.download(result, settings),
-            (time_up(settings.live_time_limit_s) if why == "time" else "") + stopped(result, why),
-            gr.Timer(active=False),
-        )
-
+    handlers = _Handlers(settings, streams)
     camera.stream(
-        frame,
+        handlers.frame,
         [camera, profile],
         [seen, now, status, timer, label, summary, people, report_file, html_button],
         stream_every=STREAM_EVERY,
@@ -454,7 +207,7 @@ def tab(settings: Settings, streams: LiveStreams, default_profile: str) -> None:
         api_visibility="private",
     )
     timer.tick(
-        tick,
+        handlers.tick,
         None,
         [label, summary, people, report_file, html_button, status, timer],
         queue=False,
@@ -462,34 +215,57 @@ def tab(settings: Settings, streams: LiveStreams, default_profile: str) -> None:
     )
 
 
-def make_analyser(settings: Settings) -> Callable[[str | None], LiveAnalyser]:
-    """A factory of live analysers on the server's checkpoint, for a crop profile, second opinion off."""
+class _Handlers:
+    """The tab's two events: a camera frame in, and the timer that sees a stream end."""
 
-    def make(profile: str | None) -> LiveAnalyser:
-        return LiveAnalyser(Detector.from_settings(settings), name="live-camera", profile=profile)
+    def __init__(self, settings: Settings, streams: LiveStreams) -> None:
+        self.settings = settings
+        self.streams = streams
 
-    return make
+    def frame(self, picture: np.ndarray | None, crops: str | None, request: gr.Request) -> tuple[Any, ...]:
+        """A camera frame, (H, W, 3) uint8 RGB, handed to the page's stream; its preview and counts."""
+        if picture is None:
+            return tuple(gr.skip() for _ in range(9))
+        picture = fit(picture, MAX_SIDE)
+        try:
+            state = self.streams.feed(request.session_hash or "", picture, crops)
+        except LiveRefusedError as exc:
+            # Said once, in the page and as a notice; the camera's later frames are ignored.
+            gr.Warning(str(exc), title="Live stream refused")
+            return gr.skip(), gr.skip(), f"**{exc}**", *(gr.skip() for _ in range(6))
+        except DeepfakeDetectorError as exc:
+            raise gr.Error(visitor_message(exc), title="Cannot judge the camera") from exc
+        if state is None:
+            return tuple(gr.skip() for _ in range(9))
+        # A new stream's first frame clears the report of the page's previous one.
+        fresh = state.received == 1
+        return (
+            fit(preview(picture, state), PREVIEW_SIDE),
+            people_now(state, self.settings.live_window_s, self.settings.uncertain_margin),
+            counts(state, self.settings.live_time_limit_s),
+            gr.Timer(active=True),
+            *((None, "", "", None, reports.hidden()) if fresh else (gr.skip(),) * 5),
+        )
 
-
-def warm_up(detector: Detector, clip: Path) -> None:
-    """Judge the first frames of ``clip`` on the live path, so that a first stream starts at full speed.
-
-    The first frames a process judges cost seconds (the face finder's and the network's first
-    runs); a visitor's camera should not wait for them. Every crop profile is warmed.
-
-    Args:
-        detector: The server's engine, its weights loaded.
-        clip: A short video with a face (an example's).
-    """
-    capture = cv2.VideoCapture(str(clip))
-    try:
-        frames = [frame for ok, frame in (capture.read() for _ in range(WARM_UP_FRAMES)) if ok]
-    finally:
-        capture.release()
-    try:
-        for name in profiles.PROFILES:
-            with LiveAnalyser(detector, name="warm-up", profile=name, threaded=False) as analyser:
-                for index, frame_bgr in enumerate(frames):
-                    analyser.score(cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB), index / 25)
-    except DeepfakeDetectorError as exc:
-        logger.warning("the live path was not warmed up: %s", exc)
+    def tick(self, request: gr.Request) -> tuple[Any, ...]:
+        """Once a second while a stream runs: its whole report when it stopped or ran out of time."""
+        session = request.session_hash or ""
+        why = self.streams.due(session)
+        if why is None:
+            return tuple(gr.skip() for _ in range(7))
+        try:
+            result = self.streams.finish(session)
+        except DeepfakeDetectorError as exc:
+            message = f"**The stream ended without a report:** {render.markdown_text(visitor_message(exc))}"
+            return None, "", "", None, reports.hidden(), message, gr.Timer(active=False)
+        if result is None:
+            return (*(gr.skip() for _ in range(6)), gr.Timer(active=False))
+        return (
+            render.label_file(result),
+            render.summary(result),
+            render.people_table(result),
+            render.report_file(result),
+            reports.download(result, self.settings),
+            (time_up(self.settings.live_time_limit_s) if why == "time" else "") + stopped(result, why),
+            gr.Timer(active=False),
+        )
