@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from inference import Detector
-from inference.live import LiveSlots
+from inference.stream import LiveSlots
 from ui import live_streams as live
 from ui.live_streams import LiveRefusedError, LiveStreams
 
