@@ -20,7 +20,7 @@ import pytest
 from conftest import shared_clip
 from test_browser import CHROMIUM, CHROMIUM_ARGS, PENDING, shot
 
-from ui.live import COLOURS
+from ui.live_tab import COLOURS
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium not installed")
 

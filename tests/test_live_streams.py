@@ -15,8 +15,8 @@ import pytest
 
 from inference import Detector
 from inference.stream import LiveSlots
-from ui import live
-from ui.live import LiveRefusedError, LiveStreams
+from ui import live_streams as live
+from ui.live_streams import LiveRefusedError, LiveStreams
 
 
 @pytest.fixture(scope="module")

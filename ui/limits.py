@@ -29,7 +29,7 @@ from ui.guards import ANALYSIS
 logger = logging.getLogger(__name__)
 
 LIVE = "live"
-"""The concurrency group of the live camera's stream event (see ``ui/live.py``)."""
+"""The concurrency group of the live camera's stream event (see ``ui/live_tab.py``)."""
 
 # A refusal is logged with at most this many characters of what the client sent.
 LOG_CHARS = 200
