@@ -138,112 +138,15 @@ def pad_manifest(signed: Path, dest: Path, extra: int) -> None:
 def main(size_mb: int) -> None:
     from tests.c2pa_signing import chain, sign
 
-    lines = [
-        "## Reading time per file",
-        "",
-        "| file | size MB | status | ms (median of 5) |",
-        "|---|---|---|---|",
-    ]
     with tempfile.TemporaryDirectory(prefix="c2pa-bench-") as folder:
         work = Path(folder)
         anchors = work / "anchors.pem"
         anchors.write_bytes(chain().root_pem)
         signed = work / "signed_example.mp4"
         sign(EXAMPLE, signed, "trainedAlgorithmicMedia")
-        clips = sorted(MEDIA.glob("*.mp4")) if MEDIA.is_dir() else []
-        if not clips:
-            print(f"{MEDIA} absent: shared clips skipped")
-        shared = []
-        for clip in clips:
-            ms, status = median_ms(clip)
-            shared.append(ms)
-            lines.append(f"| {clip.name} | {clip.stat().st_size / 1e6:.1f} | {status} | {ms:.2f} |")
-        for label, anchored in (
-            ("signed example, no trust anchors", None),
-            ("signed example, test root", anchors),
-        ):
-            ms, status = median_ms(signed, anchored)
-            lines.append(f"| {label} | {signed.stat().st_size / 1e6:.2f} | {status} | {ms:.2f} |")
+        lines, shared = reading_times(signed, anchors)
         print("\n".join(lines))
-
-        large = work / "large.mp4"
-        started = time.perf_counter()
-        seconds = make_large(large, size_mb)
-        made_s = time.perf_counter() - started
-        print(f"made {large.stat().st_size / 1e6:.0f} MB ({seconds} s of 1080p) in {made_s:.0f} s")
-        large_signed = work / "large_signed.mp4"
-        started = time.perf_counter()
-        sign(large, large_signed, "trainedAlgorithmicMedia")
-        signing_s = time.perf_counter() - started
-        # The app's upload cap (DEEPFAKE_MAX_UPLOAD_MB, 200 by default): the first part, signed.
-        upload = work / "upload_cap.mp4"
-        cut = str(math.floor(UPLOAD_CAP_MB * seconds / (large.stat().st_size / 1e6)))
-        subprocess.run(
-            ["ffmpeg", "-loglevel", "error", "-y", "-i", str(large), "-t", cut, "-c", "copy", str(upload)],
-            check=True,
-        )
-        upload_signed = work / "upload_cap_signed.mp4"
-        sign(upload, upload_signed, "trainedAlgorithmicMedia")
-        padded = work / "padded_manifest.mp4"
-        pad_manifest(signed, padded, PADDED_MB * 10**6)
-        runs = [
-            (f"{large.name}, unsigned", large, None, True),
-            (f"{large_signed.name}, signed, test root as anchor", large_signed, anchors, True),
-            (f"{upload_signed.name}, signed, test root as anchor", upload_signed, anchors, True),
-            ("signed example, manifest box padded to 150 MB, with the caps", padded, None, True),
-            ("signed example, manifest box padded to 150 MB, caps off", padded, None, False),
-        ]
-        lines += [
-            "",
-            "## Peak memory of one read (fresh process)",
-            "",
-            "| file | size MB | status | s | peak RSS above start, MB |",
-            "|---|---|---|---|---|",
-        ]
-        results = []
-        for label, path, anchored, caps in runs:
-            result = in_child(path, signed, anchored, caps)
-            results.append(result)
-            print(label, result)
-            status = result["status"] + (f" ({result['codes'][0][:40]}…)" if result["codes"] else "")
-            lines.append(
-                f"| {label} | {path.stat().st_size / 1e6:.0f} | {status} | {result['seconds']:.2f} | "
-                f"**{result['peak_delta_mb']}** |"
-            )
-        lines += [
-            "",
-            f"Signing the {large.stat().st_size / 1e6:.0f} MB file (not part of an analysis): "
-            f"{signing_s:.1f} s.",
-        ]
-        if shared:
-            lines += [
-                "",
-                f"Shared clips: median {statistics.median(shared):.2f} ms, at most {max(shared):.2f} ms "
-                "per file.",
-            ]
-        big, capped = results[1], results[2]
-        large_mb, upload_mb = large_signed.stat().st_size / 1e6, upload_signed.stat().st_size / 1e6
-        lines += [
-            "",
-            "## What it means",
-            "",
-            "- A file without Content Credentials (every shared clip, the unsigned large file) costs a "
-            "walk of its boxes with a few small reads: well under a millisecond, no memory, the library "
-            "never called.",
-            "- A signed file is validated by the library, which hashes every box outside the manifest. "
-            "It hashes each box through one buffer of up to 256 MB (c2pa-rs' MAX_HASH_BUF, not a "
-            "setting in this version), so the memory of a read grows with the largest box, to about "
-            f"256 MB and somewhat more: {big['peak_delta_mb']} MB for the {large_mb:.0f} MB file in "
-            f"{big['seconds']:.1f} s, {capped['peak_delta_mb']} MB for one at the app's upload cap "
-            f"({upload_mb:.0f} MB) in {capped['seconds']:.1f} s. The time is that of reading the file "
-            "once; the memory is freed when the read ends.",
-            "- Against an analysis of 5 to 15 s, reading credentials is under 0.1% of it for a file "
-            f"without them, {capped['seconds'] / 15:.0%} to {capped['seconds'] / 5:.0%} for a signed "
-            f"file at the upload cap, {big['seconds'] / 15:.0%} to {big['seconds'] / 5:.0%} for the "
-            "signed large file (whose own analysis, of a longer video, takes longer too).",
-            "- The reading caps keep a manifest box stuffed to 150 MB from costing its double: it is "
-            'refused after a walk of the boxes ("unreadable", not read).',
-        ]
+        lines += peak_memory(work, signed, anchors, size_mb, shared)
     intro = (
         f"Made by `python -m benchmarks.provenance` on {_cores()} CPU cores, c2pa-python "
         f"{_c2pa_version()}. An analysis takes about 5 to 15 s (benchmarks/second_opinion.md), so "
@@ -253,6 +156,118 @@ def main(size_mb: int) -> None:
         "# Reading Content Credentials\n\n" + intro + "\n\n" + "\n".join(lines) + "\n", encoding="utf-8"
     )
     print(f"wrote {RESULTS}")
+
+
+def reading_times(signed: Path, anchors: Path) -> tuple[list[str], list[float]]:
+    """The reading-time table's lines (shared clips, the signed example), and the shared clips' ms."""
+    lines = [
+        "## Reading time per file",
+        "",
+        "| file | size MB | status | ms (median of 5) |",
+        "|---|---|---|---|",
+    ]
+    clips = sorted(MEDIA.glob("*.mp4")) if MEDIA.is_dir() else []
+    if not clips:
+        print(f"{MEDIA} absent: shared clips skipped")
+    shared = []
+    for clip in clips:
+        ms, status = median_ms(clip)
+        shared.append(ms)
+        lines.append(f"| {clip.name} | {clip.stat().st_size / 1e6:.1f} | {status} | {ms:.2f} |")
+    for label, anchored in (
+        ("signed example, no trust anchors", None),
+        ("signed example, test root", anchors),
+    ):
+        ms, status = median_ms(signed, anchored)
+        lines.append(f"| {label} | {signed.stat().st_size / 1e6:.2f} | {status} | {ms:.2f} |")
+    return lines, shared
+
+
+def peak_memory(work: Path, signed: Path, anchors: Path, size_mb: int, shared: list[float]) -> list[str]:
+    """The peak-memory table's lines (large, upload-cap and padded files) and what they mean."""
+    from tests.c2pa_signing import sign
+
+    large = work / "large.mp4"
+    started = time.perf_counter()
+    seconds = make_large(large, size_mb)
+    made_s = time.perf_counter() - started
+    print(f"made {large.stat().st_size / 1e6:.0f} MB ({seconds} s of 1080p) in {made_s:.0f} s")
+    large_signed = work / "large_signed.mp4"
+    started = time.perf_counter()
+    sign(large, large_signed, "trainedAlgorithmicMedia")
+    signing_s = time.perf_counter() - started
+    # The app's upload cap (DEEPFAKE_MAX_UPLOAD_MB, 200 by default): the first part, signed.
+    upload = work / "upload_cap.mp4"
+    cut = str(math.floor(UPLOAD_CAP_MB * seconds / (large.stat().st_size / 1e6)))
+    subprocess.run(
+        ["ffmpeg", "-loglevel", "error", "-y", "-i", str(large), "-t", cut, "-c", "copy", str(upload)],
+        check=True,
+    )
+    upload_signed = work / "upload_cap_signed.mp4"
+    sign(upload, upload_signed, "trainedAlgorithmicMedia")
+    padded = work / "padded_manifest.mp4"
+    pad_manifest(signed, padded, PADDED_MB * 10**6)
+    runs = [
+        (f"{large.name}, unsigned", large, None, True),
+        (f"{large_signed.name}, signed, test root as anchor", large_signed, anchors, True),
+        (f"{upload_signed.name}, signed, test root as anchor", upload_signed, anchors, True),
+        ("signed example, manifest box padded to 150 MB, with the caps", padded, None, True),
+        ("signed example, manifest box padded to 150 MB, caps off", padded, None, False),
+    ]
+    lines = [
+        "",
+        "## Peak memory of one read (fresh process)",
+        "",
+        "| file | size MB | status | s | peak RSS above start, MB |",
+        "|---|---|---|---|---|",
+    ]
+    results = []
+    for label, path, anchored, caps in runs:
+        result = in_child(path, signed, anchored, caps)
+        results.append(result)
+        print(label, result)
+        status = result["status"] + (f" ({result['codes'][0][:40]}…)" if result["codes"] else "")
+        lines.append(
+            f"| {label} | {path.stat().st_size / 1e6:.0f} | {status} | {result['seconds']:.2f} | "
+            f"**{result['peak_delta_mb']}** |"
+        )
+    lines += [
+        "",
+        f"Signing the {large.stat().st_size / 1e6:.0f} MB file (not part of an analysis): {signing_s:.1f} s.",
+    ]
+    if shared:
+        lines += [
+            "",
+            f"Shared clips: median {statistics.median(shared):.2f} ms, at most {max(shared):.2f} ms "
+            "per file.",
+        ]
+    sizes = large_signed.stat().st_size / 1e6, upload_signed.stat().st_size / 1e6
+    return lines + meaning(results[1], results[2], *sizes)
+
+
+def meaning(big: dict, capped: dict, large_mb: float, upload_mb: float) -> list[str]:
+    """What the two tables mean, in words, with the signed large and upload-cap files' figures."""
+    return [
+        "",
+        "## What it means",
+        "",
+        "- A file without Content Credentials (every shared clip, the unsigned large file) costs a "
+        "walk of its boxes with a few small reads: well under a millisecond, no memory, the library "
+        "never called.",
+        "- A signed file is validated by the library, which hashes every box outside the manifest. "
+        "It hashes each box through one buffer of up to 256 MB (c2pa-rs' MAX_HASH_BUF, not a "
+        "setting in this version), so the memory of a read grows with the largest box, to about "
+        f"256 MB and somewhat more: {big['peak_delta_mb']} MB for the {large_mb:.0f} MB file in "
+        f"{big['seconds']:.1f} s, {capped['peak_delta_mb']} MB for one at the app's upload cap "
+        f"({upload_mb:.0f} MB) in {capped['seconds']:.1f} s. The time is that of reading the file "
+        "once; the memory is freed when the read ends.",
+        "- Against an analysis of 5 to 15 s, reading credentials is under 0.1% of it for a file "
+        f"without them, {capped['seconds'] / 15:.0%} to {capped['seconds'] / 5:.0%} for a signed "
+        f"file at the upload cap, {big['seconds'] / 15:.0%} to {big['seconds'] / 5:.0%} for the "
+        "signed large file (whose own analysis, of a longer video, takes longer too).",
+        "- The reading caps keep a manifest box stuffed to 150 MB from costing its double: it is "
+        'refused after a walk of the boxes ("unreadable", not read).',
+    ]
 
 
 def _cores() -> int:
