@@ -131,6 +131,8 @@ class Settings:
     upload_ttl_s: float = 600.0
     max_uploads: int = 100
     upload_timeout_s: float = 300.0
+    uploads_per_visitor: int = 3
+    upload_visitor_share: float = 0.5
     trusted_proxies: int = 0
     second_opinion: str = OFF
     second_opinion_path: str | None = None
@@ -187,6 +189,8 @@ class Settings:
             upload_ttl_s=_number(env, "DEEPFAKE_UPLOAD_TTL_S", 600.0, float),
             max_uploads=_number(env, "DEEPFAKE_MAX_UPLOADS", 100, int),
             upload_timeout_s=_number(env, "DEEPFAKE_UPLOAD_TIMEOUT_S", 300.0, float),
+            uploads_per_visitor=_number(env, "DEEPFAKE_UPLOADS_PER_VISITOR", 3, int),
+            upload_visitor_share=_number(env, "DEEPFAKE_UPLOAD_VISITOR_SHARE", 0.5, float),
             # A Space (SPACE_ID set) runs behind one proxy of Hugging Face's.
             trusted_proxies=_number(env, "DEEPFAKE_TRUSTED_PROXIES", 1 if env.get("SPACE_ID") else 0, int),
             second_opinion=(env.get("DEEPFAKE_SECOND_OPINION") or registry.default_second_opinion()).strip(),
@@ -244,6 +248,12 @@ class Settings:
             (self.upload_ttl_s > 0, "DEEPFAKE_UPLOAD_TTL_S", self.upload_ttl_s),
             (self.max_uploads >= 1, "DEEPFAKE_MAX_UPLOADS", self.max_uploads),
             (self.upload_timeout_s > 0, "DEEPFAKE_UPLOAD_TIMEOUT_S", self.upload_timeout_s),
+            (self.uploads_per_visitor >= 1, "DEEPFAKE_UPLOADS_PER_VISITOR", self.uploads_per_visitor),
+            (
+                0 < self.upload_visitor_share <= 1,
+                "DEEPFAKE_UPLOAD_VISITOR_SHARE",
+                self.upload_visitor_share,
+            ),
             (self.trusted_proxies >= 0, "DEEPFAKE_TRUSTED_PROXIES", self.trusted_proxies),
             (self.link_timeout_s > 0, "DEEPFAKE_LINK_TIMEOUT_S", self.link_timeout_s),
             (self.link_max_duration_s > 0, "DEEPFAKE_LINK_MAX_DURATION_S", self.link_max_duration_s),
