@@ -16,6 +16,7 @@ even read). Only the routes Gradio's MCP server is meant to serve are let throug
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -49,6 +50,8 @@ MESSAGE_SLACK = 1_000_000
 OTHERS = {f"{MCP}/sse", f"{MCP}/schema"}
 READING_AT_ONCE = 2
 SMALL = 64_000
+LATE_S = 30.0
+"""An SSE message's files that no queued request names this long after it was accepted go."""
 """MCP bodies (up to one video's base64 each) read into memory at once; more wait their turn
 by being refused (503), so that memory stays bounded."""
 
@@ -116,6 +119,11 @@ def release_after_calls(blocks: gr.Blocks, uploads: Uploads) -> bool:
 
     handlers[types.CallToolRequest] = releasing
     return True
+
+
+def _release(uploads: Uploads, paths: list[str]) -> None:
+    for path in paths:
+        uploads.done(path)
 
 
 def _strings(data: Any) -> list[str]:
@@ -202,6 +210,12 @@ async def mcp_call(
         if streamable or not accepted:
             for path in stored:
                 await anyio.to_thread.run_sync(uploads.done, path)
+        elif stored:
+            # A message the session never runs as a tool call (sent before the session was
+            # initialised, say) must not hold its files for the TTL: once LATE_S has passed,
+            # they go unless a queued request or a page names them.
+            loop = asyncio.get_running_loop()
+            loop.call_later(LATE_S, lambda: loop.run_in_executor(None, _release, uploads, stored))
 
 
 async def _read_body(
