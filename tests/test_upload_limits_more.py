@@ -1,4 +1,4 @@
-"""Holes the review of issues 29 and 35 found in the upload and MCP limits (findings A, B, D, E).
+"""Holes the review of issues 29 and 35 found in the upload and MCP limits (findings A, B, D, E, F, H).
 
 The served app on 127.0.0.1 with small limits; visitors are told apart by their loopback source
 address (127.0.0.x), as the app tells visitors apart by address.
@@ -20,7 +20,10 @@ import httpx
 import pytest
 from mcp import ClientSession
 from mcp.client.sse import sse_client
+from starlette.requests import Request
 from test_upload_limits import address, connect, data_uri, head, mcp_post, served, settled, upload
+
+from ui.routes import McpCallers
 
 
 @pytest.fixture(scope="module")
@@ -121,3 +124,25 @@ def test_idle_connections_of_one_visitor_do_not_block_others(empty):
         for sock in sockets:
             sock.close()
     assert statuses == [200]
+
+
+def test_a_flood_of_mcp_tokens_keeps_other_callers_tokens():
+    """F: every MCP request got a token and at most the oldest went: 10 000 cheap requests from
+    one address pushed out another caller's token (its join then counted for the loopback)."""
+    callers = McpCallers(0)
+    mine = callers.issue("10.0.0.1")
+    for _ in range(McpCallers.MOST):
+        callers.issue("10.0.0.2")
+    headers = [(McpCallers.HEADER.encode(), mine.encode())]
+    assert (
+        callers.who(Request({"type": "http", "headers": headers, "client": ("127.0.0.1", 1)})) == "10.0.0.1"
+    )
+
+
+def test_an_upload_gradio_deleted_first_leaves_no_empty_folder(empty):
+    """H: when Gradio's delete_cache removed a file first, its token folder stayed, empty."""
+    url, demo = empty
+    stored = Path(upload(url, b"x").json()[0])
+    stored.unlink()  # what Gradio's delete_cache does to old files
+    demo.uploads.done(str(stored))
+    assert not stored.parent.exists()

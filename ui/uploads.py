@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from inference import Settings
 from ui.guards import queued_events, visitor
 from ui.mcp_files import STREAMABLE, is_mcp, is_mcp_post, mcp_call, release_after_calls, served
+from ui.route_path import route_of
 from ui.upload_route import ARRIVING_PER_VISITOR, BUSY, FULL, YOURS, plain_response, receive_upload
 
 logger = logging.getLogger(__name__)
@@ -77,10 +78,11 @@ def remove_upload(path: str | None) -> None:
         return
     folder = Path(get_upload_folder()).resolve()
     file = Path(path).resolve()
-    if file.is_relative_to(folder) and file.is_file():
-        file.unlink(missing_ok=True)
-        if file.parent != folder and not any(file.parent.iterdir()):
-            file.parent.rmdir()
+    if not file.is_relative_to(folder) or file.is_dir():
+        return
+    file.unlink(missing_ok=True)  # already gone when Gradio's delete_cache came first
+    if file.parent != folder and file.parent.is_dir() and not any(file.parent.iterdir()):
+        file.parent.rmdir()  # the upload's own token folder, not to pile up empty
 
 
 BLOCK = 4096
@@ -130,6 +132,7 @@ class Uploads:
         self.visitor_files = max_files
         self.visitor_bytes = quota_bytes
         self._sweeper: threading.Thread | None = None
+        self._pending: set[str] = set()  # uploads whose last requests may have ended together
         self.mcp_reading = 0  # MCP bodies over ui.mcp_files.SMALL being read (the event loop's)
 
     def limit_visitors(self, files: int, share: float) -> None:
@@ -222,13 +225,15 @@ class Uploads:
 
     def hold(self, session: str, path: str) -> None:
         """Note ``path`` as the video of page ``session``, letting go of the one it had."""
+        evicted = None
         with self._lock:
             previous = self._pages.pop(session, None)
             if len(self._pages) >= self.MAX_PAGES:  # sessions that never said goodbye
-                self._pages.pop(next(iter(self._pages)))
+                evicted = self._pages.pop(next(iter(self._pages)))
             self._pages[session] = path
-        if previous not in (None, path):
-            self.done(previous)
+        for old in (previous, evicted):
+            if old not in (None, path):
+                self.done(old)
 
     def leave(self, session: str) -> None:
         """Page ``session`` shows no video any more (a new or cleared one, or the visitor left)."""
@@ -249,8 +254,15 @@ class Uploads:
             path: The uploaded file (anything that is not an upload of this ledger is left alone).
             by_request: Called from the request that used it (which the queue still holds).
         """
-        if path and self.holds(path) and self._unneeded(path, 1 if by_request else 0):
+        if not (path and self.holds(path)):
+            return
+        if self._unneeded(path, 1 if by_request else 0):
             self._forget(path)
+        elif by_request:
+            # Two requests on one upload that end together each see the other still queued:
+            # the sweeper looks again in a few seconds rather than after the TTL.
+            with self._lock:
+                self._pending.add(os.path.realpath(path))
 
     def expired(self) -> bool:
         """Whether an upload is older than ``ttl_s`` (cheap: no disk access)."""
@@ -279,7 +291,11 @@ class Uploads:
 
     def _sweep_loop(self) -> None:
         while True:
-            time.sleep(min(30.0, max(1.0, self.ttl_s / 4)))
+            time.sleep(min(10.0, max(1.0, self.ttl_s / 4)))
+            with self._lock:
+                pending, self._pending = self._pending, set()
+            for path in pending:
+                self.done(path)
             if self.expired():
                 try:
                     self.sweep()
@@ -378,10 +394,3 @@ class UploadQuota:
 
 UPLOAD = "/gradio_api/upload"
 RECORDING = "/gradio_api/process_recording"
-
-
-def route_of(scope: Scope) -> str:
-    """The request's path below the app's root path (how every middleware of this app names a
-    route)."""
-    path, root = scope["path"], scope.get("root_path") or ""
-    return path[len(root) :] if root and path.startswith(root + "/") else path
