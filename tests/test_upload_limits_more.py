@@ -21,7 +21,7 @@ import pytest
 from mcp import ClientSession
 from mcp.client.sse import sse_client
 from starlette.requests import Request
-from test_upload_limits import address, connect, data_uri, head, mcp_post, served, settled, upload
+from test_upload_limits import address, answer, connect, data_uri, head, mcp_post, served, settled, upload
 
 from ui.routes import McpCallers
 
@@ -146,3 +146,25 @@ def test_an_upload_gradio_deleted_first_leaves_no_empty_folder(empty):
     stored.unlink()  # what Gradio's delete_cache does to old files
     demo.uploads.done(str(stored))
     assert not stored.parent.exists()
+
+
+def test_one_visitor_reads_one_large_mcp_body_at_a_time(empty):
+    """C: any number of MCP bodies (up to a video's base64 each) were read into memory at once.
+    Two large posts of one address at the same instant that send no body: one is refused at
+    once, the other ends at the upload timeout (2 s here)."""
+    url, _ = empty
+    source, barrier, statuses = address(), threading.Barrier(2), []
+    headers = {"Content-Type": "application/json", "Accept": "application/json", "Content-Length": "300000"}
+
+    def post() -> None:
+        with connect(url, source) as sock:
+            barrier.wait()
+            sock.sendall(head("/gradio_api/mcp/", headers))
+            statuses.append(answer(sock)[0])
+
+    threads = [threading.Thread(target=post) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [408, 503]

@@ -34,7 +34,7 @@ from starlette.datastructures import Headers
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ui.upload_route import FULL, UploadRefused, json_response, plain_response
+from ui.upload_route import FULL, IDLE_S, UploadRefused, json_response, plain_response
 
 if TYPE_CHECKING:
     from ui.uploads import Uploads
@@ -52,8 +52,8 @@ READING_AT_ONCE = 2
 SMALL = 64_000
 LATE_S = 30.0
 """An SSE message's files that no queued request names this long after it was accepted go."""
-"""MCP bodies (up to one video's base64 each) read into memory at once; more wait their turn
-by being refused (503), so that memory stays bounded."""
+"""MCP bodies over ``SMALL`` (up to one video's base64 each) read into memory at once, one per
+visitor; more are refused (503), so that memory stays bounded."""
 
 
 def is_mcp(route: str) -> bool:
@@ -164,15 +164,18 @@ async def mcp_call(
         await plain_response(send, 507, FULL)
         return
     large = not length.isdigit() or int(length) > SMALL
-    if large and uploads.mcp_reading >= READING_AT_ONCE:
+    reading = uploads.mcp_reading  # visitors whose large MCP body is being read: one each
+    if large and (len(reading) >= READING_AT_ONCE or who in reading):
         await plain_response(send, 503, "The server is busy reading other requests; try again shortly.")
         return
-    uploads.mcp_reading += large
+    if large:
+        reading.add(who)
     try:
         cap = int(max_file_bytes * 4 / 3) + MESSAGE_SLACK
         body, refusal = await _read_body(scope, receive, cap, timeout_s)
     finally:
-        uploads.mcp_reading -= large
+        if large:
+            reading.discard(who)
     if refusal is not None:
         await plain_response(send, *refusal)
         return
@@ -229,7 +232,8 @@ async def _read_body(
     size, more, deadline = 0, True, time.monotonic() + timeout_s
     while more:
         try:
-            with anyio.fail_after(max(0.0, deadline - time.monotonic())):
+            # As for uploads: a body that stops sending ends after IDLE_S, not the whole deadline.
+            with anyio.fail_after(max(0.0, min(deadline - time.monotonic(), IDLE_S))):
                 message = await receive()
         except TimeoutError:
             return b"", (408, "The request took too long to arrive.")

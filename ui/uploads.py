@@ -133,7 +133,7 @@ class Uploads:
         self.visitor_bytes = quota_bytes
         self._sweeper: threading.Thread | None = None
         self._pending: set[str] = set()  # uploads whose last requests may have ended together
-        self.mcp_reading = 0  # MCP bodies over ui.mcp_files.SMALL being read (the event loop's)
+        self.mcp_reading: set[str] = set()  # visitors whose large MCP body is being read
 
     def limit_visitors(self, files: int, share: float) -> None:
         """Let one visitor hold at most ``files`` uploads and ``share`` of the quota (stored and
