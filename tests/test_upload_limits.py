@@ -334,7 +334,7 @@ def test_mcp_data_uris_are_uploads_under_the_same_limits(empty, genuine_clip: Pa
     assert "0.6 MB" in json.dumps(too_big), too_big
     answered = mcp(url, tool, {"video": data_uri(genuine_clip.read_bytes()), "frames": 1})
     assert any(word in json.dumps(answered) for word in ("FAKE", "REAL", "UNCERTAIN", "CANNOT")), answered
-    assert files_under(get_upload_folder()) == before  # analysed, then deleted; nothing else kept
+    assert files_under(get_upload_folder()) <= before  # analysed, then deleted; nothing else kept
     # With the quota held by two uploads, a data: video is refused and not written.
     assert upload(url, os.urandom(480_000)).status_code == 200
     assert upload(url, os.urandom(480_000)).status_code == 200

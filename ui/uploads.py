@@ -290,7 +290,9 @@ class Uploads:
         self._sweeper.start()
 
     def _sweep_loop(self) -> None:
-        while True:
+        seen_running = False
+        while not (seen_running and not self.blocks.is_running):  # ends when the app is closed
+            seen_running = seen_running or self.blocks.is_running
             time.sleep(min(10.0, max(1.0, self.ttl_s / 4)))
             with self._lock:
                 pending, self._pending = self._pending, set()
