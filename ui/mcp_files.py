@@ -146,7 +146,7 @@ async def mcp_call(
     limits: tuple[int, float],
     caller: tuple[str, bool],
 ) -> None:
-    """Serve one MCP POST of visitor ``who``: its ``data:`` files stored as uploads first (see
+    """Serve one MCP POST of a visitor: its ``data:`` files stored as uploads first (see
     the module).
 
     Args:
@@ -158,26 +158,9 @@ async def mcp_call(
     if not streamable and not live_session(blocks, scope):
         await app(scope, receive, send)  # the transport refuses it, before any file is written
         return
-    max_file_bytes, timeout_s = limits
-    length = Headers(scope=scope).get("content-length", "")
-    if length.isdigit() and uploads.used()[0] + int(length) * 3 // 4 > uploads.quota_bytes:
-        await plain_response(send, 507, FULL)
-        return
-    large = not length.isdigit() or int(length) > SMALL
-    reading = uploads.mcp_reading  # visitors whose large MCP body is being read: one each
-    if large and (len(reading) >= READING_AT_ONCE or who in reading):
-        await plain_response(send, 503, "The server is busy reading other requests; try again shortly.")
-        return
-    if large:
-        reading.add(who)
-    try:
-        cap = int(max_file_bytes * 4 / 3) + MESSAGE_SLACK
-        body, refusal = await _read_body(scope, receive, cap, timeout_s)
-    finally:
-        if large:
-            reading.discard(who)
-    if refusal is not None:
-        await plain_response(send, *refusal)
+    max_file_bytes = limits[0]
+    body = await _read_guarded(scope, receive, send, uploads, limits, who)
+    if body is None:
         return
     stored: list[str] = []
     accepted = False
@@ -219,6 +202,36 @@ async def mcp_call(
             # they go unless a queued request or a page names them.
             loop = asyncio.get_running_loop()
             loop.call_later(LATE_S, lambda: loop.run_in_executor(None, _release, uploads, stored))
+
+
+async def _read_guarded(
+    scope: Scope, receive: Receive, send: Send, uploads: Uploads, limits: tuple[int, float], who: str
+) -> bytes | None:
+    """The body of an MCP post, or None once a refusal was sent: past the quota by its declared
+    length (507, before reading), or a large body while ``READING_AT_ONCE`` are read or one of
+    ``who``'s is (503)."""
+    max_file_bytes, timeout_s = limits
+    length = Headers(scope=scope).get("content-length", "")
+    if length.isdigit() and uploads.used()[0] + int(length) * 3 // 4 > uploads.quota_bytes:
+        await plain_response(send, 507, FULL)
+        return None
+    large = not length.isdigit() or int(length) > SMALL
+    reading = uploads.mcp_reading  # visitors whose large MCP body is being read: one each
+    if large and (len(reading) >= READING_AT_ONCE or who in reading):
+        await plain_response(send, 503, "The server is busy reading other requests; try again shortly.")
+        return None
+    if large:
+        reading.add(who)
+    try:
+        cap = int(max_file_bytes * 4 / 3) + MESSAGE_SLACK
+        body, refusal = await _read_body(scope, receive, cap, timeout_s)
+    finally:
+        if large:
+            reading.discard(who)
+    if refusal is not None:
+        await plain_response(send, *refusal)
+        return None
+    return body
 
 
 async def _read_body(
