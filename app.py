@@ -152,6 +152,7 @@ def launch_options(demo: gr.Blocks, settings: Settings) -> dict[str, Any]:
         uploads=demo.uploads,
         max_file_bytes=int(settings.max_upload_mb * 1_000_000),
         timeout_s=settings.upload_timeout_s,
+        settings=settings,
     )
     routes = Middleware(Routes, blocks=demo, runs=demo.runs, callers=demo.callers)
     return {

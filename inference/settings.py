@@ -42,6 +42,8 @@ worked out by :class:`inference.weights.choice.WeightsChoice`, a base class of :
 | DEEPFAKE_UPLOAD_QUOTA_MB | the app refuses uploads while its own (stored, arriving) pass this, MB | 2000 |
 | DEEPFAKE_MAX_UPLOADS | uploads the app holds at once (stored and arriving) | 100 |
 | DEEPFAKE_UPLOAD_TIMEOUT_S | an upload's body must arrive within this, seconds | 300 |
+| DEEPFAKE_UPLOADS_PER_VISITOR | uploads one visitor may hold at once (stored and arriving) | 3 |
+| DEEPFAKE_UPLOAD_VISITOR_SHARE | share of the upload quota one visitor may hold | 0.5 |
 | DEEPFAKE_SECOND_OPINION | second detector: a registered ICPR 2020 entry, or "off" | effnet-autoatt-b4-dfdc |
 | DEEPFAKE_SECOND_OPINION_PATH | local weights file of the second detector, pinned like its entry | unset |
 | DEEPFAKE_C2PA_TRUST_ANCHORS | PEM file of C2PA trust anchors; without it no signer is trusted | unset |
@@ -177,6 +179,13 @@ APP = (
     Variable("upload_ttl_s", "DEEPFAKE_UPLOAD_TTL_S", _of(600.0, float), _positive),
     Variable("max_uploads", "DEEPFAKE_MAX_UPLOADS", _of(100, int), _at_least(1)),
     Variable("upload_timeout_s", "DEEPFAKE_UPLOAD_TIMEOUT_S", _of(300.0, float), _positive),
+    Variable("uploads_per_visitor", "DEEPFAKE_UPLOADS_PER_VISITOR", _of(3, int), _at_least(1)),
+    Variable(
+        "upload_visitor_share",
+        "DEEPFAKE_UPLOAD_VISITOR_SHARE",
+        _of(0.5, float),
+        lambda value: 0 < value <= 1,
+    ),
     # A Space (SPACE_ID set) runs behind one proxy of Hugging Face's.
     Variable(
         "trusted_proxies",
@@ -248,6 +257,8 @@ class Settings(WeightsChoice):
     upload_ttl_s: float = 600.0
     max_uploads: int = 100
     upload_timeout_s: float = 300.0
+    uploads_per_visitor: int = 3
+    upload_visitor_share: float = 0.5
     trusted_proxies: int = 0
     monitoring: bool = False
     # Links (LINKS).

@@ -5,6 +5,7 @@ Only the exact routes named here are read; every other request passes through un
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import logging
@@ -12,6 +13,7 @@ import re
 import secrets
 import threading
 import time
+from collections import OrderedDict, deque
 from typing import Any
 
 import gradio as gr
@@ -21,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ui.guards import Runs, visitor
 from ui.limits import LOG_CHARS
 from ui.public import public_text
+from ui.route_path import route_of
 
 logger = logging.getLogger(__name__)
 
@@ -48,29 +51,48 @@ class McpCallers:
 
     Gradio's MCP server calls the app through one ``gradio_client`` of its own, from the
     loopback, with the caller's headers copied: every MCP caller would be one visitor. Each MCP
-    request is given a random token in a header (one the caller sent is removed); the loopback
-    join that carries it is counted for the address that made the MCP request.
+    post is given a random token in a header (one the caller sent is removed); the loopback
+    join that carries it is counted for the address that made the MCP request. One address
+    holds at most ``PER_CALLER`` tokens (its oldest goes first), so that nobody can push out
+    the tokens of others by asking for many.
     """
 
     HEADER = "x-deepfake-mcp-caller"
     KEEP_S = 900.0
     MOST = 10_000
+    PER_CALLER = 32
 
     def __init__(self, trusted_proxies: int) -> None:
         self.trusted_proxies = trusted_proxies
         self._lock = threading.Lock()
-        self._issued: dict[str, tuple[str, float]] = {}
+        self._issued: OrderedDict[str, tuple[str, float]] = OrderedDict()  # oldest first
+        self._by_who: dict[str, deque[str]] = {}
 
     def issue(self, who: str) -> str:
         """A new token for an MCP request of visitor ``who``."""
         token = secrets.token_hex(16)
         now = time.monotonic()
         with self._lock:
-            self._issued = {t: e for t, e in self._issued.items() if now - e[1] < self.KEEP_S}
-            if len(self._issued) >= self.MOST:
-                self._issued.pop(next(iter(self._issued)))
+            while self._issued and now - next(iter(self._issued.values()))[1] >= self.KEEP_S:
+                self._drop(*self._issued.popitem(last=False))
+            mine = self._by_who.setdefault(who, deque())
+            if len(mine) >= self.PER_CALLER:
+                self._issued.pop(mine.popleft(), None)
+            elif len(self._issued) >= self.MOST:
+                self._drop(*self._issued.popitem(last=False))
+                mine = self._by_who.setdefault(who, deque())
             self._issued[token] = (who, now)
+            mine.append(token)
         return token
+
+    def _drop(self, token: str, entry: tuple[str, float]) -> None:
+        """Forget ``token`` in its caller's list (under the lock)."""
+        mine = self._by_who.get(entry[0])
+        if mine is not None:
+            with contextlib.suppress(ValueError):
+                mine.remove(token)
+            if not mine:
+                del self._by_who[entry[0]]
 
     def who(self, request: Any) -> str:
         """The visitor of a join: the MCP caller it was made for, else :func:`ui.guards.visitor`."""
@@ -79,6 +101,8 @@ class McpCallers:
         if token and _loopback(peer):
             with self._lock:
                 entry = self._issued.pop(token, None)
+                if entry is not None:
+                    self._drop(token, entry)
             if entry is not None:
                 return entry[0]
         return visitor(request, self.trusted_proxies)
@@ -121,13 +145,15 @@ class Routes:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path = scope["path"]
+        path = route_of(scope)
+        post = scope["method"] == "POST"
         if path == MCP or path.startswith(f"{MCP}/"):
             if not self._mcp_guarded:
                 self._mcp_guarded = public_mcp_errors(self.blocks)
-            await self.app(self._with_caller(scope), receive, send)
+            # Only posts carry tool calls (both transports); a GET (the SSE stream, the schema)
+            # gets no token, so that cheap requests cannot push out callers' tokens.
+            await self.app(self._with_caller(scope) if post else scope, receive, send)
             return
-        post = scope["method"] == "POST"
         if post and path == CANCEL:
             await self._cancel(scope, receive, send)
         elif post and _JOIN.fullmatch(path):

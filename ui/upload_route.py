@@ -52,6 +52,15 @@ FORM_SLACK = 64 * 1024
 """Room for the multipart form around the file (boundaries, part headers, small fields)."""
 
 FULL = "The server's space for uploads is full right now; try again in a few minutes."
+YOURS = (
+    "You have as many uploads waiting on this server as one visitor may: analyse or clear them, "
+    "or try again in a few minutes."
+)
+BUSY = "You are sending too many uploads at once; wait for one to finish."
+ARRIVING_PER_VISITOR = 2
+"""Uploads one visitor (address) may send at once: idle connections must not hold the file count."""
+IDLE_S = 20.0
+"""An upload that sends no byte for this long is ended (besides ``DEEPFAKE_UPLOAD_TIMEOUT_S``)."""
 
 
 class UploadRefused(MultiPartException):
@@ -64,9 +73,19 @@ class UploadRefused(MultiPartException):
 
 
 async def receive_upload(
-    scope: Scope, receive: Receive, send: Send, uploads: Uploads, max_file_bytes: int, timeout_s: float
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    uploads: Uploads,
+    limits: tuple[int, float],
+    who: str,
 ) -> None:
-    """Serve one upload request (see the module's docstring)."""
+    """Serve one upload request of visitor ``who`` (see the module's docstring).
+
+    Args:
+        limits: The largest file, bytes, and the time the body may take to arrive, seconds.
+    """
+    max_file_bytes, timeout_s = limits
     headers = Headers(scope=scope)
     refusal = _refused_up_front(headers, uploads, max_file_bytes)
     if refusal is not None:
@@ -74,12 +93,13 @@ async def receive_upload(
         return
     if uploads.expired():
         await anyio.to_thread.run_sync(uploads.sweep)
-    if not uploads.open():
-        logger.warning("upload refused: %d uploads stored or arriving", uploads.max_files)
-        await plain_response(send, 507, FULL)
+    opened = uploads.open(who)
+    if opened is not None:
+        logger.warning("upload of %s refused: %s", who, opened[1])
+        await plain_response(send, *opened)
         return
     declared = int(headers["content-length"])
-    counted = _Counted(receive, uploads, declared, time.monotonic() + timeout_s)
+    counted = _Counted(receive, uploads, declared, time.monotonic() + timeout_s, who)
     upload_id = (parse_qs(scope.get("query_string", b"").decode("latin-1")).get("upload_id") or [None])[0]
     progress = _progress() if upload_id else None
     if progress is not None:
@@ -100,13 +120,13 @@ async def receive_upload(
         )
         form = await parser.parse()
         files = [item for item in form.getlist("files") if isinstance(item, GradioUploadFile)]
-        stored = await anyio.to_thread.run_sync(_store, uploads, files)
+        stored = await anyio.to_thread.run_sync(_store, uploads, files, who)
     except MultiPartException as exc:
         refused = exc
     finally:
         # Given back before answering: uploads arriving together must not all fail for want
         # of the room a refused one still held.
-        uploads.close(counted.taken)
+        uploads.close(counted.taken, who)
         if spool is not None:
             await anyio.to_thread.run_sync(shutil.rmtree, spool, True)
     if refused is None:
@@ -142,8 +162,9 @@ class _Counted:
     """The request body as it arrives: every byte reserved in the quota, within the declared
     length and the deadline."""
 
-    def __init__(self, receive: Receive, uploads: Uploads, declared: int, deadline: float) -> None:
+    def __init__(self, receive: Receive, uploads: Uploads, declared: int, deadline: float, who: str) -> None:
         self.receive = receive
+        self.who = who
         self.uploads = uploads
         self.declared = declared
         self.deadline = deadline
@@ -154,7 +175,9 @@ class _Counted:
         more = True
         while more:
             try:
-                async with asyncio.timeout(self.deadline - time.monotonic()):
+                # Ended at the deadline, or after IDLE_S without a byte: a connection that sends
+                # nothing must not hold its place in the file count for the whole deadline.
+                async with asyncio.timeout(min(self.deadline - time.monotonic(), IDLE_S)):
                     message = await self.receive()
             except TimeoutError:
                 raise UploadRefused(
@@ -166,14 +189,15 @@ class _Counted:
             more = message.get("more_body", False)
             if self.taken + len(body) > self.declared:
                 raise UploadRefused(400, "The upload is longer than its Content-Length.")
-            if not self.uploads.take(len(body)):
-                raise UploadRefused(507, FULL)
+            if not self.uploads.take(len(body), self.who):
+                full = self.uploads.used()[0] + len(body) > self.uploads.quota_bytes
+                raise UploadRefused(507, FULL) if full else UploadRefused(429, YOURS)
             self.taken += len(body)
             if body:
                 yield body
 
 
-def _store(uploads: Uploads, files: list[GradioUploadFile]) -> list[str]:
+def _store(uploads: Uploads, files: list[GradioUploadFile], who: str) -> list[str]:
     """Move each spooled file to a folder of its own under the uploads' root; note it in the
     ledger. Returns the stored paths (Gradio's answer)."""
     stored = []
@@ -193,7 +217,7 @@ def _store(uploads: Uploads, files: list[GradioUploadFile]) -> list[str]:
         upload.file.close()
         os.rename(upload.file.name, destination)
         size = os.path.getsize(destination)
-        uploads.keep(destination, size)
+        uploads.keep(destination, size, who)
         stored.append(destination)
     return stored
 

@@ -21,11 +21,14 @@ from urllib.parse import unquote, urlsplit
 import gradio as gr
 from gradio.utils import get_upload_folder
 from gradio_client.utils import is_http_url_like
+from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ui.guards import queued_events
-from ui.mcp_files import STREAMABLE, is_mcp_post, mcp_call
-from ui.upload_route import plain_response, receive_upload
+from inference import Settings
+from ui.guards import queued_events, visitor
+from ui.mcp_files import STREAMABLE, is_mcp, is_mcp_post, mcp_call, release_after_calls, served
+from ui.route_path import route_of
+from ui.upload_route import ARRIVING_PER_VISITOR, BUSY, FULL, YOURS, plain_response, receive_upload
 
 logger = logging.getLogger(__name__)
 
@@ -75,10 +78,11 @@ def remove_upload(path: str | None) -> None:
         return
     folder = Path(get_upload_folder()).resolve()
     file = Path(path).resolve()
-    if file.is_relative_to(folder) and file.is_file():
-        file.unlink(missing_ok=True)
-        if file.parent != folder and not any(file.parent.iterdir()):
-            file.parent.rmdir()
+    if not file.is_relative_to(folder) or file.is_dir():
+        return
+    file.unlink(missing_ok=True)  # already gone when Gradio's delete_cache came first
+    if file.parent != folder and file.parent.is_dir() and not any(file.parent.iterdir()):
+        file.parent.rmdir()  # the upload's own token folder, not to pile up empty
 
 
 BLOCK = 4096
@@ -120,16 +124,29 @@ class Uploads:
         atexit.register(shutil.rmtree, self.root, True)
         self._lock = threading.Lock()
         self._pages: dict[str, str] = {}
-        self._stored: dict[str, tuple[int, float]] = {}  # path: (cost, when stored, monotonic)
+        # path: (cost, when stored (monotonic), the visitor it came from)
+        self._stored: dict[str, tuple[int, float, str]] = {}
         self._arriving_bytes = 0
         self._arriving_files = 0
+        self._arriving_by: dict[str, list[int]] = {}  # visitor: [bytes, files] still arriving
+        self.visitor_files = max_files
+        self.visitor_bytes = quota_bytes
+        self._sweeper: threading.Thread | None = None
+        self._pending: set[str] = set()  # uploads whose last requests may have ended together
+        self.mcp_reading: set[str] = set()  # visitors whose large MCP body is being read
+
+    def limit_visitors(self, files: int, share: float) -> None:
+        """Let one visitor hold at most ``files`` uploads and ``share`` of the quota (stored and
+        arriving), so that one visitor cannot fill the space everyone shares for ``ttl_s``."""
+        self.visitor_files = files
+        self.visitor_bytes = int(self.quota_bytes * share)
 
     # ---- the quota: stored uploads plus the bytes of those arriving ---------------------------
 
     def used(self) -> tuple[int, int]:
         """Bytes (by :func:`cost`) and files held: stored and arriving."""
         with self._lock:
-            stored = sum(c for c, _ in self._stored.values())
+            stored = sum(entry[0] for entry in self._stored.values())
             return stored + self._arriving_bytes, len(self._stored) + self._arriving_files
 
     def arriving(self) -> tuple[int, int]:
@@ -142,33 +159,56 @@ class Uploads:
         with self._lock:
             return list(self._stored)
 
-    def open(self, files: int = 1) -> bool:
-        """Count ``files`` uploads as arriving, unless that passes ``max_files``; returns whether."""
+    def open(self, who: str = "", files: int = 1) -> tuple[int, str] | None:
+        """Count ``files`` uploads of visitor ``who`` as arriving; returns None, or why not (the
+        file count, the visitor's share of it, or the visitor's uploads arriving at once)."""
         with self._lock:
-            if len(self._stored) + self._arriving_files + files > self.max_files:
-                return False
-            self._arriving_files += files
-            return True
+            mine = self._arriving_by.setdefault(who, [0, 0])
+            held = sum(entry[2] == who for entry in self._stored.values())
+            if mine[1] + files > ARRIVING_PER_VISITOR:
+                refusal = (429, BUSY)
+            elif held + mine[1] + files > self.visitor_files:
+                refusal = (429, YOURS)
+            elif len(self._stored) + self._arriving_files + files > self.max_files:
+                refusal = (507, FULL)
+            else:
+                mine[1] += files
+                self._arriving_files += files
+                return None
+            if mine == [0, 0]:
+                del self._arriving_by[who]
+            return refusal
 
-    def take(self, size: int) -> bool:
-        """Reserve ``size`` more bytes for an upload arriving, unless that passes the quota."""
+    def take(self, size: int, who: str = "") -> bool:
+        """Reserve ``size`` more bytes for an upload of ``who`` arriving, unless that passes the
+        quota or the visitor's share of it."""
         with self._lock:
-            stored = sum(c for c, _ in self._stored.values())
+            stored = sum(entry[0] for entry in self._stored.values())
             if stored + self._arriving_bytes + size > self.quota_bytes:
                 return False
+            mine = sum(entry[0] for entry in self._stored.values() if entry[2] == who)
+            arriving = self._arriving_by.setdefault(who, [0, 0])
+            if mine + arriving[0] + size > self.visitor_bytes:
+                return False
+            arriving[0] += size
             self._arriving_bytes += size
             return True
 
-    def close(self, size: int, files: int = 1) -> None:
+    def close(self, size: int, who: str = "", files: int = 1) -> None:
         """An arriving upload ended (stored or refused): give back its ``size`` bytes and files."""
         with self._lock:
             self._arriving_bytes -= size
             self._arriving_files -= files
+            mine = self._arriving_by.setdefault(who, [0, 0])
+            mine[0] -= size
+            mine[1] -= files
+            if mine == [0, 0]:
+                del self._arriving_by[who]
 
-    def keep(self, path: str, size: int) -> None:
-        """Note the stored upload ``path`` of ``size`` bytes (called before :meth:`close`)."""
+    def keep(self, path: str, size: int, who: str = "") -> None:
+        """Note the stored upload ``path`` of ``size`` bytes from ``who`` (before :meth:`close`)."""
         with self._lock:
-            self._stored[os.path.realpath(path)] = (cost(size), time.monotonic())
+            self._stored[os.path.realpath(path)] = (cost(size), time.monotonic(), who)
 
     def new_folder(self) -> Path:
         """A new private folder for one upload, under :attr:`root` (blocking: call in a thread)."""
@@ -185,13 +225,15 @@ class Uploads:
 
     def hold(self, session: str, path: str) -> None:
         """Note ``path`` as the video of page ``session``, letting go of the one it had."""
+        evicted = None
         with self._lock:
             previous = self._pages.pop(session, None)
             if len(self._pages) >= self.MAX_PAGES:  # sessions that never said goodbye
-                self._pages.pop(next(iter(self._pages)))
+                evicted = self._pages.pop(next(iter(self._pages)))
             self._pages[session] = path
-        if previous not in (None, path):
-            self.done(previous)
+        for old in (previous, evicted):
+            if old not in (None, path):
+                self.done(old)
 
     def leave(self, session: str) -> None:
         """Page ``session`` shows no video any more (a new or cleared one, or the visitor left)."""
@@ -212,24 +254,55 @@ class Uploads:
             path: The uploaded file (anything that is not an upload of this ledger is left alone).
             by_request: Called from the request that used it (which the queue still holds).
         """
-        if path and self.holds(path) and self._unneeded(path, 1 if by_request else 0):
+        if not (path and self.holds(path)):
+            return
+        if self._unneeded(path, 1 if by_request else 0):
             self._forget(path)
+        elif by_request:
+            # Two requests on one upload that end together each see the other still queued:
+            # the sweeper looks again in a few seconds rather than after the TTL.
+            with self._lock:
+                self._pending.add(os.path.realpath(path))
 
     def expired(self) -> bool:
         """Whether an upload is older than ``ttl_s`` (cheap: no disk access)."""
         cutoff = time.monotonic() - self.ttl_s
         with self._lock:
-            return any(when < cutoff for _, when in self._stored.values())
+            return any(entry[1] < cutoff for entry in self._stored.values())
 
     def sweep(self) -> None:
         """Delete uploads older than ``ttl_s`` that nothing needs (uploaded, never analysed), and
         forget those already gone (Gradio's own clean-up). Blocking: call it in a thread."""
         cutoff = time.monotonic() - self.ttl_s
         with self._lock:
-            old = [path for path, (_, when) in self._stored.items() if when < cutoff]
+            old = [path for path, entry in self._stored.items() if entry[1] < cutoff]
         for path in old:
             if not os.path.isfile(path) or self._unneeded(path, 0):
                 self._forget(path)
+
+    def sweep_often(self) -> None:
+        """Sweep in a background thread every few seconds, not only when someone uploads: files
+        left by MCP calls must go even if nobody uploads again (idempotent)."""
+        with self._lock:
+            if self._sweeper is not None:
+                return
+            self._sweeper = threading.Thread(target=self._sweep_loop, name="upload-sweep", daemon=True)
+        self._sweeper.start()
+
+    def _sweep_loop(self) -> None:
+        seen_running = False
+        while not (seen_running and not self.blocks.is_running):  # ends when the app is closed
+            seen_running = seen_running or self.blocks.is_running
+            time.sleep(min(10.0, max(1.0, self.ttl_s / 4)))
+            with self._lock:
+                pending, self._pending = self._pending, set()
+            for path in pending:
+                self.done(path)
+            if self.expired():
+                try:
+                    self.sweep()
+                except OSError:
+                    logger.exception("sweeping expired uploads failed; trying again later")
 
     def _forget(self, path: str) -> None:
         key = os.path.realpath(path)
@@ -270,40 +343,56 @@ class UploadQuota:
     :class:`ui.routes.Routes`).
 
     On the exact routes: ``POST /gradio_api/upload`` is served by :func:`receive_upload` (bytes
-    counted as they arrive, quota, file count, size, time limit), an MCP post's ``data:`` files
-    are stored as uploads first (:func:`mcp_call`), and Gradio's ``/gradio_api/process_recording``
-    (screen recordings, which this app does not offer: unbounded encodes) is refused.
+    counted as they arrive, quota, file count, size, time limit, each visitor's share), an MCP
+    post's ``data:`` files are stored as uploads first (:func:`mcp_call`), and Gradio's
+    ``/gradio_api/process_recording`` (screen recordings, which this app does not offer:
+    unbounded encodes) and every path under ``/gradio_api/mcp`` but the MCP server's own are
+    refused (404).
+
+    Args:
+        settings: The per-visitor share (``DEEPFAKE_UPLOADS_PER_VISITOR``,
+            ``DEEPFAKE_UPLOAD_VISITOR_SHARE``) and the trusted proxies; None: no share.
     """
 
-    def __init__(self, app: ASGIApp, uploads: Uploads, max_file_bytes: int, timeout_s: float) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        uploads: Uploads,
+        max_file_bytes: int,
+        timeout_s: float,
+        settings: Settings | None = None,
+    ) -> None:
         self.app = app
         self.uploads = uploads
         self.limits = (max_file_bytes, timeout_s)
+        self.trusted_proxies = settings.trusted_proxies if settings is not None else 0
+        if settings is not None:
+            uploads.limit_visitors(settings.uploads_per_visitor, settings.upload_visitor_share)
+        uploads.sweep_often()
+        self._released = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Serve uploads and MCP files, refuse recordings, pass the rest through."""
+        """Serve uploads and MCP files, refuse recordings and stray MCP paths, pass the rest."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        route = _route(scope)
+        route = route_of(scope)
         post = scope["method"] == "POST"
-        if route == RECORDING:
+        if route == RECORDING or (is_mcp(route) and not served(route)):
             await plain_response(send, 404, "Not Found")
-        elif post and route == UPLOAD:
-            await receive_upload(scope, receive, send, self.uploads, *self.limits)
+            return
+        who = visitor(Request(scope), self.trusted_proxies)
+        if post and route == UPLOAD:
+            await receive_upload(scope, receive, send, self.uploads, self.limits, who)
         elif post and is_mcp_post(route):
             blocks = self.uploads.blocks
-            streamable = route in STREAMABLE
-            await mcp_call(self.app, scope, receive, send, blocks, self.uploads, self.limits, streamable)
+            if not self._released:
+                self._released = release_after_calls(blocks, self.uploads)
+            caller = (who, route in STREAMABLE)
+            await mcp_call(self.app, scope, receive, send, blocks, self.uploads, self.limits, caller)
         else:
             await self.app(scope, receive, send)
 
 
 UPLOAD = "/gradio_api/upload"
 RECORDING = "/gradio_api/process_recording"
-
-
-def _route(scope: Scope) -> str:
-    """The request's path below the app's root path."""
-    path, root = scope["path"], scope.get("root_path") or ""
-    return path[len(root) :] if root and path.startswith(root + "/") else path
