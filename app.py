@@ -50,7 +50,16 @@ from ui.guards import (
     visitor_message,
     waiting,
 )
-from ui.limits import LOG_CHARS, Admissions, current_event, guard_queue, run_key
+from ui.limits import (
+    LOG_CHARS,
+    Admissions,
+    current_event,
+    guard_queue,
+    page_moves_on,
+    run_key,
+    trust_no_forwarding_peer,
+    waiting_ids,
+)
 from ui.public import public_report, public_text
 from ui.routes import McpCallers, Routes
 from ui.strict import AsSentDropdown, AsSentRadio, AsSentSlider, checked_settings
@@ -397,12 +406,15 @@ def build_demo(settings: Settings) -> gr.Blocks:
     def busy(video: str | None, link: str | None, request: gr.Request) -> tuple[Any, ...]:
         session = request.session_hash or ""
         # A run this page still has (an example clicked during one) ends before this one starts.
-        runs.forget(session)
-        admissions.forget_page(session)
+        page_moves_on(demo, runs, admissions, session)
         if not video and not link_of(link):
             return (*_empty(), NOTHING_GIVEN, *idle())
         refused_now = admissions.refusal(
-            ANALYSIS, visitor(request, settings.trusted_proxies), session, demo._queue.event_ids_to_events
+            ANALYSIS,
+            visitor(request, settings.trusted_proxies),
+            session,
+            demo._queue.event_ids_to_events,
+            waiting_ids(demo, ANALYSIS),
         )
         if refused_now:
             # The join will be refused, which ends the page's chain with no step after it: the
@@ -658,6 +670,7 @@ def launch_options(demo: gr.Blocks, settings: Settings) -> dict[str, Any]:
         timeout_s=settings.upload_timeout_s,
     )
     routes = Middleware(Routes, blocks=demo, runs=demo.runs, callers=demo.callers)
+    trust_no_forwarding_peer()  # DEEPFAKE_TRUSTED_PROXIES alone decides, not uvicorn's default
     return {
         "max_file_size": int(settings.max_upload_mb * 1_000_000),
         "app_kwargs": {"middleware": [routes, quota]},
@@ -665,6 +678,9 @@ def launch_options(demo: gr.Blocks, settings: Settings) -> dict[str, Any]:
         "css": CSS,
         "js": PAGE_JS,
         "mcp_server": True,
+        # Gradio's run history (/gradio_api/runs, run-history routes) could fall back to the
+        # host's saved Hugging Face token for a local request; the app has no use for it.
+        "run_history": False,
         # Gradio's /monitoring/summary answers anyone with every endpoint's counts and timings.
         "enable_monitoring": settings.monitoring,
     }

@@ -27,6 +27,9 @@ logger = logging.getLogger(__name__)
 API = "/gradio_api"
 CANCEL = f"{API}/cancel"
 MCP = f"{API}/mcp"
+# Gradio's /call/v2 routes: the app uses none, and a v1 body there failed with a 500 and a long
+# traceback in the log for each request.
+CALL_V2 = f"{API}/call/v2/"
 # A cancel names a session, an event and a function: a few hundred bytes.
 CANCEL_BYTES = 4_096
 # A join of an analysis carries its settings, a link (at most 2000 characters) and a file's
@@ -128,7 +131,9 @@ class Routes:
             await self.app(self._with_caller(scope), receive, send)
             return
         post = scope["method"] == "POST"
-        if post and path == CANCEL:
+        if path.startswith(CALL_V2):
+            await _not_found(send)
+        elif post and path == CANCEL:
             await self._cancel(scope, receive, send)
         elif post and _JOIN.fullmatch(path):
             await self._join(scope, receive, send, path.startswith(f"{API}/queue/join"))
@@ -228,6 +233,21 @@ async def _too_large(send: Send, most: int) -> None:
         {
             "type": "http.response.start",
             "status": 413,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(text)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": text})
+
+
+async def _not_found(send: Send) -> None:
+    text = b"Not found: this server offers /gradio_api/call/<api>, not /call/v2."
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 404,
             "headers": [
                 (b"content-type", b"text/plain; charset=utf-8"),
                 (b"content-length", str(len(text)).encode()),
