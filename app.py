@@ -417,8 +417,8 @@ def build_demo(settings: Settings) -> gr.Blocks:
             waiting_ids(demo, ANALYSIS),
         )
         if refused_now:
-            # The join will be refused, which ends the page's chain with no step after it: the
-            # page is left ready here. (Admission itself is ui.limits.guard_queue's, at the join.)
+            # The join will be refused (the chain's .failure step keeps this line): the page is
+            # left ready here. (Admission itself is ui.limits.guard_queue's, at the join.)
             return (*_empty(), f"**Not started:** {text.markdown_text(refused_now)}", *idle())
         return (*_empty(), working_text(video, link), *working())
 
@@ -432,9 +432,10 @@ def build_demo(settings: Settings) -> gr.Blocks:
     def working() -> tuple[Any, ...]:
         return gr.update(interactive=False), gr.update(visible=True), gr.update(visible=True)
 
-    def refused() -> tuple[Any, ...]:
-        """After the server refused or failed the page's analysis (its message is in a toast)."""
-        return "", *idle()
+    def refused(said: str | None) -> tuple[Any, ...]:
+        """After the server refused or failed the page's analysis (its message is in a toast); a
+        refusal the page's own check told already (``said``, the status line) stays."""
+        return (said if (said or "").startswith("**Not started:**") else ""), *idle()
 
     def idle() -> tuple[Any, ...]:
         return gr.update(interactive=True), gr.update(visible=False), gr.update(visible=False)
@@ -595,7 +596,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
                 validator=accept,
                 trigger_mode="always_last",
                 show_progress_on=[progress_box],
-            ).failure(refused, None, [status, *buttons], queue=False, api_visibility="private")
+            ).failure(refused, status, [status, *buttons], queue=False, api_visibility="private")
         # A new or cleared video, Stop, or leaving the page ends the analysis of the old one. The
         # run is told to stop and ends at its next check, so its event completes like any other:
         # Gradio's `cancels` would drop the event while its thread ran on, and the page then

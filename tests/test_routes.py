@@ -30,6 +30,8 @@ from served_app import (
     visitor,
 )
 
+from ui.routes import READ_S
+
 # Larger than a cancel (a few hundred bytes) or a join (a few kB) ever needs.
 CANCEL_TOO_LARGE = 10_000
 JOIN_TOO_LARGE = 100_000
@@ -290,3 +292,16 @@ def test_unused_gradio_routes_are_closed(served: tuple[str, Path]):
     assert "Traceback" not in log.read_text()
     for route in ("runs", "run-history/buckets", "run-history/records"):
         assert client.get(f"{url}gradio_api/{route}").status_code == 404, route
+
+
+@pytest.mark.slow
+def test_a_join_body_that_stalls_is_ended(served: tuple[str, Path]):
+    """A join's body sent a few bytes at a time held its request and buffer with no end."""
+    import socket
+
+    url, _ = served
+    host, port = url.split("//")[1].strip("/").split(":")
+    with socket.create_connection((host, int(port)), timeout=READ_S + 30) as sock:
+        head = f"POST /gradio_api/queue/join HTTP/1.1\r\nHost: {host}\r\nContent-Length: 1000\r\n"
+        sock.sendall(f"{head}Content-Type: application/json\r\n\r\n{{".encode())
+        assert sock.recv(200).startswith(b"HTTP/1.1 408")
