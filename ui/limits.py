@@ -227,16 +227,22 @@ def _counted(number: int, kind: str) -> str:
 
 def waiting_ids(blocks: gr.Blocks, kind: str) -> set[str]:
     """Ids of the events of ``kind`` still waiting in Gradio's queue for their turn (not running)."""
-    queues = getattr(blocks._queue, "event_queue_per_concurrency_id", {})
-    return {event._id for q in queues.values() for event in q.queue if kind_of(event.fn) == kind}
+    return {event._id for event in _waiting(blocks) if kind_of(event.fn) == kind}
+
+
+def _waiting(blocks: gr.Blocks) -> list[Any]:
+    """The events waiting in Gradio's queues (copies: a page's quick step reads them from a
+    worker thread while the queue changes them on the event loop)."""
+    queues = list(getattr(blocks._queue, "event_queue_per_concurrency_id", {}).values())
+    return [event for q in queues for event in list(q.queue)]
 
 
 def page_moves_on(blocks: gr.Blocks, runs: Runs, admissions: Admissions, session: str) -> None:
     """The page starts a new analysis (Analyze, an example): its running analysis stops, one it has
     still waiting stops as it starts, and neither holds the page's place against the new join."""
     running = runs.forget(session)
-    queued = waiting_ids(blocks, ANALYSIS)
-    if not running and any(blocks._queue.event_ids_to_events[e].session_hash == session for e in queued):
+    mine = [e for e in _waiting(blocks) if e.session_hash == session and kind_of(e.fn) == ANALYSIS]
+    if not running and mine:
         runs.halt(session, queued=True)
     admissions.forget_page(session)
 
