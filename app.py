@@ -22,7 +22,7 @@ from ui.api import Analyses, defaults, endpoints, offered, offered_second
 from ui.clicks import PAGE_JS
 from ui.file_events import FileEvents, wire
 from ui.guards import Runs, check_gradio
-from ui.limits import Admissions, guard_queue
+from ui.limits import Admissions, guard_queue, trust_no_forwarding_peer
 from ui.live_streams import REFUSED_AT_ONCE, LiveStreams, make_analyser
 from ui.public import public_report, public_text
 from ui.routes import McpCallers, Routes
@@ -115,8 +115,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
     streams = LiveStreams(
         LiveSlots(settings.live_max_streams), settings.live_time_limit_s, make_analyser(settings)
     )
-    choices = offered(settings)
-    second_choices = offered_second(settings)
+    choices, second_choices = offered(settings), offered_second(settings)
     admissions = Admissions(
         settings.max_queued_per_visitor, settings.queue_size, settings.live_max_streams + REFUSED_AT_ONCE
     )
@@ -155,6 +154,7 @@ def launch_options(demo: gr.Blocks, settings: Settings) -> dict[str, Any]:
         settings=settings,
     )
     routes = Middleware(Routes, blocks=demo, runs=demo.runs, callers=demo.callers)
+    trust_no_forwarding_peer()  # DEEPFAKE_TRUSTED_PROXIES alone decides, not uvicorn's default
     return {
         "max_file_size": int(settings.max_upload_mb * 1_000_000),
         "app_kwargs": {"middleware": [routes, quota]},
@@ -162,8 +162,8 @@ def launch_options(demo: gr.Blocks, settings: Settings) -> dict[str, Any]:
         "css": CSS,
         "js": PAGE_JS,
         "mcp_server": True,
-        # Gradio's /monitoring/summary answers anyone with every endpoint's counts and timings.
-        "enable_monitoring": settings.monitoring,
+        "run_history": False,  # its routes could use the host's saved HF token for a local request
+        "enable_monitoring": settings.monitoring,  # its summary answers anyone with every route's timings
     }
 
 
@@ -175,8 +175,8 @@ def warm_up(settings: Settings) -> None:
     """Load (and on the Space, download) both detectors' weights before the first visitor, and
     run the live path once.
 
-    On failure the app still starts, and every request says so (the second opinion's failure
-    is remembered for a while, so requests do not each wait on unreachable sources).
+    On failure the app still starts and every request says so (a second opinion's failure is
+    remembered for a while: requests do not each wait on unreachable sources).
     """
     spec = settings.second_opinion_spec()
     if spec is not None:
@@ -194,8 +194,7 @@ def warm_up(settings: Settings) -> None:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
-    # A stop (SIGTERM, as a Space or `docker stop` sends) closes the server like Ctrl-C, so that
-    # the process's folders (reports, uploads) are removed at exit.
+    # SIGTERM (a Space's or `docker stop`) closes like Ctrl-C: the process's folders are removed.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     warm_up(SETTINGS)
     demo.launch(**launch_options(demo, SETTINGS))

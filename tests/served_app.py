@@ -135,3 +135,37 @@ def completed(client: httpx.Client, url: str, session: str, timeout: float = 120
                 if message.get("msg") == "process_completed":
                     return message
     raise AssertionError("the event never completed")
+
+
+def page_busy(url: str) -> int:
+    """The id of the page's quick step before its analysis (clears the outputs, stops its old run)."""
+    config = httpx.get(f"{url}config", timeout=10).json()
+    for dep in config["dependencies"]:
+        if dep.get("queue") is False and len(dep["inputs"]) == 2 and len(dep["outputs"]) == 12:
+            return dep["id"]
+    raise AssertionError("no page step with the video and the link as inputs")
+
+
+def started(client: httpx.Client, url: str, session: str, timeout: float = 120) -> Iterator[dict[str, Any]]:
+    """Wait until ``session``'s event runs; returns the session's further messages (the stream is
+    left open: closing it would end the event)."""
+    request = client.build_request(
+        "GET", f"{url}gradio_api/queue/data", params={"session_hash": session}, timeout=timeout
+    )
+    response = client.send(request, stream=True)
+    messages = (json.loads(line[5:]) for line in response.iter_lines() if line.startswith("data:"))
+    for message in messages:
+        if message.get("msg") == "process_starts":
+            return messages
+    raise AssertionError("the event never started")
+
+
+def ended(
+    messages: Iterator[dict[str, Any]], client: httpx.Client, url: str, session: str, event: str
+) -> None:
+    """Read ``messages`` (from :func:`started`) until ``event`` completed; on a new stream if that
+    one closed first (it closes when the session has no event left, between two joins)."""
+    for message in messages:
+        if message.get("msg") == "process_completed" and message.get("event_id") == event:
+            return
+    completed(client, url, session)

@@ -20,6 +20,8 @@ import httpx
 import pytest
 from served_app import at_once, cancel, completed, fn_index, join, run_app, upload, visitor
 
+from ui.limits import FIRST_FRAME_S
+
 PER_VISITOR = 2
 QUEUE = 5
 
@@ -167,8 +169,53 @@ def test_admissions_count_from_the_check_and_give_back_what_ended():
     admissions.bind(first, "event-1")
     admissions.bind(second, "event-2")
     assert admissions.count(alive={"event-1", "event-2"}, kind=ANALYSIS) == 2
-    admissions.forget_page("page-1")  # Stop: the page may join again, its visitor still counts
-    with pytest.raises(AdmissionRefusedError, match="You already have 2"):
-        admissions.take(ANALYSIS, "a", "page-1", alive={"event-1", "event-2"})
+    admissions.forget_page("page-1")  # Stop: event-1 ends at its next check
+    alive = {"event-1", "event-2"}
+    with pytest.raises(AdmissionRefusedError, match="You already have 2"):  # another page
+        admissions.take(ANALYSIS, "a", "page-2", alive=alive)
+    with pytest.raises(AdmissionRefusedError, match="You already have 2"):  # it had not started
+        admissions.take(ANALYSIS, "a", "page-1", alive=alive, waiting={"event-1"})
+    again = admissions.take(ANALYSIS, "a", "page-1", alive=alive)  # the page's next run
+    with pytest.raises(AdmissionRefusedError, match="This page already has"):  # not stopped
+        admissions.take(ANALYSIS, "a", "page-1", alive=alive)
+    admissions.give_back(again)
     assert admissions.count(alive={"event-2"}, kind=ANALYSIS) == 1  # event-1 ended
     assert admissions.count(alive=(), kind=ANALYSIS) == 0
+    one = Admissions(per_visitor=1, analyses=3, streams=1)
+    one.take(ANALYSIS, "a", None, alive=())
+    with pytest.raises(AdmissionRefusedError, match="You already have 1 analysis waiting"):
+        one.take(ANALYSIS, "a", None, alive=())
+
+
+def test_a_page_refused_at_its_join_is_told_in_text(served: str, genuine_clip: Path):
+    """A page's join refused with a validator's list of messages left the page "Analysing…" (its
+    JS marks the run complete, with no .failure step); API callers still get the list."""
+    client = visitor(9)
+    file = upload(client, served, genuine_clip)
+    report = fn_index(served, "report")
+    sessions = [secrets.token_hex(8) for _ in range(PER_VISITOR)]
+    admitted = [(9, s, join(client, served, report, slow_report(file), s)) for s in sessions]
+    try:
+        assert all(a.status_code == 200 for _, _, a in admitted)
+        data = [file, None, 60, None, True, "app", "off"]
+        refused = join(client, served, fn_index(served, private_inputs=7), data)
+        assert refused.status_code == 422 and isinstance(refused.json()["detail"], str), refused.text
+        assert f"You already have {PER_VISITOR} analyses waiting" in refused.json()["detail"]
+        api = join(client, served, report, slow_report(file))
+        assert api.status_code == 422 and isinstance(api.json()["detail"], list), api.text
+    finally:
+        end_all(served, admitted)
+
+
+def test_a_live_join_that_sends_no_frame_gives_its_place_back(served: str, genuine_clip: Path):
+    """Joins with no camera frame held live places until Gradio's stream time limit (minutes)."""
+    config = httpx.get(f"{served}config", timeout=10).json()
+    stream = next(dep["id"] for dep in config["dependencies"] if dep.get("connection") == "stream")
+    client = visitor(10)
+    idle = [join(client, served, stream, [None, "app"]) for _ in range(PER_VISITOR)]
+    assert [a.status_code for a in idle] == [200] * PER_VISITOR
+    assert join(client, served, stream, [None, "app"]).status_code == 422
+    time.sleep(FIRST_FRAME_S + 1)
+    fresh = join(client, served, stream, [camera_frame(genuine_clip), "app"])
+    assert fresh.status_code == 200, fresh.text
+    client.post(f"{served}gradio_api/stream/{fresh.json()['event_id']}/close")

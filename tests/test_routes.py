@@ -16,7 +16,21 @@ import pytest
 from conftest import REPO_ROOT
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
-from served_app import at_once, cancel, completed, fn_index, join, run_app, upload, visitor
+from served_app import (
+    at_once,
+    cancel,
+    completed,
+    ended,
+    fn_index,
+    join,
+    page_busy,
+    run_app,
+    started,
+    upload,
+    visitor,
+)
+
+from ui.routes import READ_S
 
 # Larger than a cancel (a few hundred bytes) or a join (a few kB) ever needs.
 CANCEL_TOO_LARGE = 10_000
@@ -227,3 +241,67 @@ def test_a_refused_file_names_no_server_folder(served: tuple[str, Path]):
     assert answer.status_code == 400, answer.text
     assert "not-uploaded.mp4" in answer.text
     assert str(REPO_ROOT) not in answer.text and "/gradio_api/" not in answer.text, answer.text
+
+
+def test_a_new_analyze_during_a_run_starts_the_new_run(served: tuple[str, Path], genuine_clip: Path):
+    """Analyze (or an example) during a run: the page's quick step stops the old run, and the new
+    join must be let in with one analysis per visitor (it was refused: the visitor lost both)."""
+    url, _ = served
+    client, session = visitor(25), secrets.token_hex(8)
+    file = upload(client, url, genuine_clip)
+    page = fn_index(url, private_inputs=7)
+    data = [file, None, 60, None, True, "app", "off"]
+    assert join(client, url, page, data, session).status_code == 200
+    messages = started(client, url, session)
+    quick = {"data": [file, None], "fn_index": page_busy(url), "session_hash": session}
+    said = client.post(f"{url}gradio_api/run/predict", json=quick)
+    assert said.status_code == 200 and "Analysing" in said.text, said.text[:500]
+    again = join(client, url, page, data, session)
+    assert again.status_code == 200, again.text
+    cancel(client, url, page, session, again.json()["event_id"])
+    ended(messages, client, url, session, again.json()["event_id"])
+
+
+def test_x_forwarded_for_from_the_loopback_is_not_a_new_visitor(served: tuple[str, Path], genuine_clip: Path):
+    """uvicorn trusted X-Forwarded-For from 127.0.0.1: each header was a new visitor."""
+    url, _ = served
+    client = visitor(1)
+    body = {"data": [upload(client, url, genuine_clip), 60, None, True, "app", None, None]}
+    answers = at_once(
+        [
+            lambda i=i: client.post(
+                f"{url}gradio_api/call/report", json=body, headers={"X-Forwarded-For": f"10.9.9.{i}"}
+            )
+            for i in range(3)
+        ]
+    )
+    admitted = [a for a in answers if a.status_code == 200]
+    for answer in admitted:
+        event = answer.json()["event_id"]
+        cancel(client, url, fn_index(url, "report"), event, event)
+    assert len(admitted) == 1, [(a.status_code, a.text[:200]) for a in answers]
+
+
+def test_unused_gradio_routes_are_closed(served: tuple[str, Path]):
+    """/call/v2 answered a v1 body with a 500 and a long traceback; run history could use the
+    host's Hugging Face token for a local request."""
+    url, log = served
+    client = visitor(26)
+    answer = client.post(f"{url}gradio_api/call/v2/report", json={"data": [None, 2, None]})
+    assert answer.status_code == 404, answer.text[:300]
+    assert "Traceback" not in log.read_text()
+    for route in ("runs", "run-history/buckets", "run-history/records"):
+        assert client.get(f"{url}gradio_api/{route}").status_code == 404, route
+
+
+@pytest.mark.slow
+def test_a_join_body_that_stalls_is_ended(served: tuple[str, Path]):
+    """A join's body sent a few bytes at a time held its request and buffer with no end."""
+    import socket
+
+    url, _ = served
+    host, port = url.split("//")[1].strip("/").split(":")
+    with socket.create_connection((host, int(port)), timeout=READ_S + 30) as sock:
+        head = f"POST /gradio_api/queue/join HTTP/1.1\r\nHost: {host}\r\nContent-Length: 1000\r\n"
+        sock.sendall(f"{head}Content-Type: application/json\r\n\r\n{{".encode())
+        assert sock.recv(200).startswith(b"HTTP/1.1 408")

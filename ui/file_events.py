@@ -17,7 +17,7 @@ from ui import render, reports, text
 from ui.api import STOPPED, Analyses, accept
 from ui.file_tab import FileTab
 from ui.guards import ANALYSIS, link_text, visitor, waiting
-from ui.limits import Admissions
+from ui.limits import Admissions, page_moves_on, waiting_ids
 from ui.live_streams import LiveStreams
 from ui.public import public_report
 
@@ -98,8 +98,7 @@ class FileEvents:
         """Before the analysis joins the queue: outputs cleared, and the page busy or told why not."""
         session = request.session_hash or ""
         # A run this page still has (an example clicked during one) ends before this one starts.
-        self.runs.forget(session)
-        self.admissions.forget_page(session)
+        page_moves_on(self.demo, self.runs, self.admissions, session)
         if not video and not link_of(link):
             return (*_empty(), NOTHING_GIVEN, *idle())
         refused_now = self.admissions.refusal(
@@ -107,10 +106,11 @@ class FileEvents:
             visitor(request, self.settings.trusted_proxies),
             session,
             self.demo._queue.event_ids_to_events,
+            waiting_ids(self.demo, ANALYSIS),
         )
         if refused_now:
-            # The join will be refused, which ends the page's chain with no step after it: the
-            # page is left ready here. (Admission itself is ui.limits.guard_queue's, at the join.)
+            # The join will be refused (the chain's .failure step keeps this line): the page is
+            # left ready here. (Admission itself is ui.limits.guard_queue's, at the join.)
             return (*_empty(), f"**Not started:** {text.markdown_text(refused_now)}", *idle())
         return (*_empty(), working_text(video, link), *working())
 
@@ -175,7 +175,7 @@ def wire(tab: FileTab, events: FileEvents) -> None:
             validator=accept,
             trigger_mode="always_last",
             show_progress_on=[tab.progress_box],
-        ).failure(refused, None, [tab.status, *buttons], queue=False, api_visibility="private")
+        ).failure(refused, tab.status, [tab.status, *buttons], queue=False, api_visibility="private")
     # A new or cleared video, Stop, or leaving the page ends the analysis of the old one. The
     # run is told to stop and ends at its next check, so its event completes like any other:
     # Gradio's `cancels` would drop the event while its thread ran on, and the page then
@@ -201,9 +201,10 @@ def working() -> tuple[Any, ...]:
     return gr.update(interactive=False), gr.update(visible=True), gr.update(visible=True)
 
 
-def refused() -> tuple[Any, ...]:
-    """After the server refused or failed the page's analysis (its message is in a toast)."""
-    return "", *idle()
+def refused(said: str | None) -> tuple[Any, ...]:
+    """After the server refused or failed the page's analysis (its message is in a toast); a
+    refusal the page's own check told already (``said``, the status line) stays."""
+    return (said if (said or "").startswith("**Not started:**") else ""), *idle()
 
 
 def idle() -> tuple[Any, ...]:

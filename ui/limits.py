@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import inspect
 import logging
+import math
+import os
 import secrets
 import threading
 import time
@@ -24,7 +26,7 @@ from gradio.context import LocalContext
 from gradio.queueing import process_validation_response
 
 from inference import LimitExceededError
-from ui.guards import ANALYSIS
+from ui.guards import ANALYSIS, Runs
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +35,9 @@ LIVE = "live"
 
 # A refusal is logged with at most this many characters of what the client sent.
 LOG_CHARS = 200
+# A live stream with no camera frame this long after its join is ended (ui/live.py's QUIET_S: a
+# camera quiet that long was stopped).
+FIRST_FRAME_S = 4.0
 
 
 class AdmissionRefusedError(LimitExceededError):
@@ -52,6 +57,11 @@ class Ticket:
     session: str | None
     event: str | None = None
     taken: float = field(default_factory=time.monotonic)
+    # Its page stopped it (Stop, a new video, an example, a new Analyze): it ends at the run's next
+    # check, and no longer counts against that page's next join (see Admissions._check).
+    ending: bool = False
+    # A live stream that got a camera frame (see close_idle_streams).
+    started: bool = False
 
 
 class Admissions:
@@ -72,7 +82,14 @@ class Admissions:
         self._lock = threading.Lock()
         self._tickets: list[Ticket] = []
 
-    def take(self, kind: str, who: str, session: str | None, alive: Collection[str]) -> Ticket:
+    def take(
+        self,
+        kind: str,
+        who: str,
+        session: str | None,
+        alive: Collection[str],
+        waiting: Collection[str] = (),
+    ) -> Ticket:
         """Admit one event of ``kind`` for visitor ``who`` (and page ``session``), or refuse it.
 
         Args:
@@ -80,38 +97,54 @@ class Admissions:
             who: The visitor (:func:`ui.guards.visitor`, or an MCP caller's own address).
             session: The page session, for the page's own analysis (one at a time per page).
             alive: Event ids still in Gradio's queue table; admitted events not among them ended.
+            waiting: Event ids still waiting for their turn (not running).
 
         Raises:
             AdmissionRefusedError: Saying which limit was reached and what to do.
         """
         with self._lock:
             self._sweep(alive)
-            self._check(kind, who, session)
+            self._check(kind, who, session, waiting)
             ticket = Ticket(kind, who, session)
             self._tickets.append(ticket)
             return ticket
 
-    def refusal(self, kind: str, who: str, session: str | None, alive: Collection[str]) -> str | None:
+    def refusal(
+        self,
+        kind: str,
+        who: str,
+        session: str | None,
+        alive: Collection[str],
+        waiting: Collection[str] = (),
+    ) -> str | None:
         """Why :meth:`take` would refuse such an event now, or None: read only, counts nothing."""
         with self._lock:
             self._sweep(alive)
             try:
-                self._check(kind, who, session)
+                self._check(kind, who, session, waiting)
             except AdmissionRefusedError as exc:
                 return str(exc)
         return None
 
-    def _check(self, kind: str, who: str, session: str | None) -> None:
-        """Refuse an event of ``kind`` past a limit (under ``_lock``)."""
+    def _check(self, kind: str, who: str, session: str | None, waiting: Collection[str]) -> None:
+        """Refuse an event of ``kind`` past a limit (under ``_lock``).
+
+        A run its own page stopped while it ran (``ending``, and not ``waiting``) ends at its next
+        check: it counts for the server, but neither for that page nor against that page's next
+        join for its visitor, else a new Analyze or example would stop the old run and be refused.
+        """
         mine = [t for t in self._tickets if t.kind == kind]
-        if session is not None and any(t.session == session for t in mine):
+        if session is not None and any(t.session == session and not t.ending for t in mine):
             raise AdmissionRefusedError(
                 "This page already has an analysis waiting or running; wait for it, or press Stop."
             )
-        if sum(t.visitor == who for t in mine) >= self.per_visitor:
-            what = "analyses" if kind == ANALYSIS else "live streams"
+
+        def stopped_here(t: Ticket) -> bool:
+            return session is not None and t.session == session and t.ending and t.event not in waiting
+
+        if sum(t.visitor == who and not stopped_here(t) for t in mine) >= self.per_visitor:
             raise AdmissionRefusedError(
-                f"You already have {self.per_visitor} {what} waiting or running; "
+                f"You already have {_counted(self.per_visitor, kind)} waiting or running; "
                 "wait for them to end, or press Stop."
             )
         if len(mine) >= self.limits[kind]:
@@ -133,11 +166,22 @@ class Admissions:
 
     def forget_page(self, session: str) -> None:
         """The page moved on (Stop, a new video, an example, it left): its analysis, stopped,
-        holds the page's one place no more, though it counts for its visitor until it ends."""
+        holds the page's one place no more, and (once running) no longer counts against the
+        page's next join; it counts for the server until it ends."""
         with self._lock:
             for ticket in self._tickets:
                 if ticket.session == session:
-                    ticket.session = None
+                    ticket.ending = True
+
+    def unstarted_streams(self, older_s: float) -> list[Ticket]:
+        """Live streams in Gradio's queue, admitted over ``older_s`` seconds ago, with no frame seen."""
+        now = time.monotonic()
+        with self._lock:
+            return [
+                t
+                for t in self._tickets
+                if t.kind == LIVE and t.event is not None and not t.started and now - t.taken > older_s
+            ]
 
     def count(self, alive: Collection[str], kind: str | None = None, who: str | None = None) -> int:
         """Admitted events still waiting or running, of ``kind`` and visitor ``who`` when given."""
@@ -150,6 +194,68 @@ class Admissions:
     def _sweep(self, alive: Collection[str]) -> None:
         """Forget admitted events that left Gradio's table (under ``_lock``)."""
         self._tickets = [t for t in self._tickets if t.event is None or t.event in alive]
+
+
+def close_idle_streams(queue: Any, admissions: Admissions) -> None:
+    """End the live streams whose join brought no camera frame and none came in ``FIRST_FRAME_S``.
+
+    Such a join held a live place until Gradio's stream time limit (minutes): a few addresses
+    could hold them all. Ended as Gradio's ``/stream/<event>/close`` ends one; its place is
+    given back at once.
+    """
+    for ticket in admissions.unstarted_streams(FIRST_FRAME_S):
+        event = queue.event_ids_to_events.get(ticket.event)
+        if event is None:
+            continue
+        data = getattr(event.data, "data", None)
+        if isinstance(data, list) and data and data[0] is not None:
+            ticket.started = True  # a frame came: it runs until the page or its limits end it
+            continue
+        logger.info("a live stream got no camera frame in %g s; it was ended", FIRST_FRAME_S)
+        event.run_time = math.inf
+        event.closed = True
+        event.signal.set()
+        admissions.give_back(ticket)
+
+
+def _counted(number: int, kind: str) -> str:
+    """``number`` events of ``kind`` in words: "1 analysis", "2 live streams"."""
+    if kind == ANALYSIS:
+        return f"{number} {'analysis' if number == 1 else 'analyses'}"
+    return f"{number} live {'stream' if number == 1 else 'streams'}"
+
+
+def waiting_ids(blocks: gr.Blocks, kind: str) -> set[str]:
+    """Ids of the events of ``kind`` still waiting in Gradio's queue for their turn (not running)."""
+    return {event._id for event in _waiting(blocks) if kind_of(event.fn) == kind}
+
+
+def _waiting(blocks: gr.Blocks) -> list[Any]:
+    """The events waiting in Gradio's queues (copies: a page's quick step reads them from a
+    worker thread while the queue changes them on the event loop)."""
+    queues = list(getattr(blocks._queue, "event_queue_per_concurrency_id", {}).values())
+    return [event for q in queues for event in list(q.queue)]
+
+
+def page_moves_on(blocks: gr.Blocks, runs: Runs, admissions: Admissions, session: str) -> None:
+    """The page starts a new analysis (Analyze, an example): its running analysis stops, one it has
+    still waiting stops as it starts, and neither holds the page's place against the new join."""
+    running = runs.forget(session)
+    mine = [e for e in _waiting(blocks) if e.session_hash == session and kind_of(e.fn) == ANALYSIS]
+    if not running and mine:
+        runs.halt(session, queued=True)
+    admissions.forget_page(session)
+
+
+def trust_no_forwarding_peer() -> None:
+    """Make uvicorn keep each connection's own address as the client's.
+
+    uvicorn trusts X-Forwarded-For from 127.0.0.1 by default (its FORWARDED_ALLOW_IPS), so a
+    client on the loopback could name any address and be counted as another visitor;
+    DEEPFAKE_TRUSTED_PROXIES alone decides which forwarded addresses count (ui.guards.visitor).
+    Call before ``launch`` (Gradio's uvicorn config reads it then).
+    """
+    os.environ["FORWARDED_ALLOW_IPS"] = ""
 
 
 def kind_of(fn: Any) -> str | None:
@@ -183,20 +289,29 @@ def guard_queue(
     async def admitted_push(body: Any, request: Any, username: str | None) -> tuple[bool, Any, str]:
         try:
             fn = route_utils.get_fn(blocks, None, body)
-        except Exception:  # an unknown fn_index: Gradio's own push answers it
+        except (route_utils.FnIndexInferError, KeyError):  # an unknown fn_index: Gradio's push answers it
             return await push(body=body, request=request, username=username)
         kind = kind_of(fn)
         if kind is None:
             return await push(body=body, request=request, username=username)
         page = kind == ANALYSIS and fn.api_visibility == "private"
+        if kind == LIVE:
+            close_idle_streams(queue, admissions)
         visitor_ = who(request)
         try:
             session = body.session_hash if page else None
-            ticket = admissions.take(kind, visitor_, session, queue.event_ids_to_events)
+            ticket = admissions.take(
+                kind, visitor_, session, queue.event_ids_to_events, waiting_ids(blocks, kind)
+            )
         except AdmissionRefusedError as exc:
             logger.info("join refused (%s, visitor %s): %s", kind, visitor_[:LOG_CHARS], exc)
             if isinstance(exc, QueueFullError):  # HTTP 503, as Gradio's own full queue
                 return False, str(exc), "queue_full"
+            if page:
+                # The page's JS ends a run on a refusal with a text message (and runs its
+                # .failure step: Analyze back, Stop hidden); a validator's list of messages
+                # would mark the run complete, with no step after it.
+                return False, str(exc), "validator_error"
             return False, refusal(fn, str(exc)), "validator_error"
         try:
             ok, detail, state = await push(body=body, request=request, username=username)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from pathlib import Path
 
@@ -9,18 +10,20 @@ import gradio as gr
 
 from inference import AnalysisResult, Settings
 from inference.report import Options, html_report, write_report
-from ui.guards import for_visitors
+from ui.public import scrubbed
 from ui.render import REPORT_MAX_AGE_S, report_dir
 
 # A visitor's report names the weights by file name, repository and sha256, never by a path on
-# this server, and leaves out the names of the server's settings.
-FOR_VISITORS = Options(show_paths=False, scrub=for_visitors)
+# this server; its texts are cleaned as /report's JSON is (no setting names, server paths or
+# inner URLs).
+FOR_VISITORS = Options(show_paths=False, scrub=scrubbed)
 
 
 def html_file(result: AnalysisResult, settings: Settings) -> str:
     """Write the HTML report of ``result`` into :func:`report_dir` and return its path.
 
-    Named ``<file name>-report-<random>.html``; reports older than an hour are removed first.
+    Named ``<file name>-report-<16 random hex digits>.html`` (not guessable); reports older
+    than an hour are removed first.
 
     Raises:
         OSError: If the file cannot be written.
@@ -33,7 +36,7 @@ def html_file(result: AnalysisResult, settings: Settings) -> str:
     stem = (
         "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(result.file_name).stem)[:60] or "video"
     )
-    path = folder / f"{stem}-report-{time.time_ns():x}.html"
+    path = folder / f"{stem}-report-{secrets.token_hex(8)}.html"
     return str(write_report(path, html_report(result, settings, FOR_VISITORS)))
 
 

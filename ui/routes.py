@@ -5,6 +5,7 @@ Only the exact routes named here are read; every other request passes through un
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ipaddress
 import json
@@ -30,6 +31,9 @@ logger = logging.getLogger(__name__)
 API = "/gradio_api"
 CANCEL = f"{API}/cancel"
 MCP = f"{API}/mcp"
+# Gradio's /call/v2 routes: the app uses none, and a v1 body there failed with a 500 and a long
+# traceback in the log for each request.
+CALL_V2 = f"{API}/call/v2/"
 # A cancel names a session, an event and a function: a few hundred bytes.
 CANCEL_BYTES = 4_096
 # A join of an analysis carries its settings, a link (at most 2000 characters) and a file's
@@ -37,6 +41,12 @@ CANCEL_BYTES = 4_096
 JOIN_BYTES = 64_000
 # A live stream's join and each of its frames carry a camera frame as a JPEG data URL.
 FRAME_BYTES = 8_000_000
+# A capped body must have arrived within this many seconds (a frame or a join is at most a few
+# MB): a client sending a byte now and then held the request, and its buffer, for good.
+READ_S = 60.0
+# The top-level "fn_index" of a join, found without parsing megabytes of JSON on the event loop
+# (a key inside a JSON string has its quotes escaped, so it cannot match).
+_FN_INDEX = re.compile(rb'"fn_index"\s*:\s*(-?\d+)')
 # The routes that run an event function: joins of the queue, Gradio's simple API, direct calls.
 _JOIN = re.compile(rf"{API}/(queue/join|call/(v2/)?[^/]+|run/[^/]+|api/[^/]+)/?")
 _FRAME = re.compile(rf"{API}/stream/[^/]+")
@@ -154,7 +164,9 @@ class Routes:
             # gets no token, so that cheap requests cannot push out callers' tokens.
             await self.app(self._with_caller(scope) if post else scope, receive, send)
             return
-        if post and path == CANCEL:
+        if path.startswith(CALL_V2):
+            await _not_found(send)
+        elif post and path == CANCEL:
             await self._cancel(scope, receive, send)
         elif post and _JOIN.fullmatch(path):
             await self._join(scope, receive, send, path.startswith(f"{API}/queue/join"))
@@ -200,12 +212,10 @@ class Routes:
         await self.app(scope, _replay(body, receive), send)
 
     def _stream_join(self, body: bytes) -> bool:
-        try:
-            fn_index = json.loads(body).get("fn_index")
-        except (ValueError, AttributeError):
-            return False
-        fn = self.blocks.fns.get(fn_index) if isinstance(fn_index, int) else None
-        return fn is not None and fn.connection == "stream"
+        """Whether ``body`` joins a live stream: every "fn_index" it names is a stream's."""
+        named = [int(found) for found in _FN_INDEX.findall(body)]
+        fns = [self.blocks.fns.get(index) for index in named]
+        return bool(fns) and all(fn is not None and fn.connection == "stream" for fn in fns)
 
     async def _capped(self, scope: Scope, receive: Receive, send: Send, most: int) -> None:
         body = await self._read(scope, receive, send, most)
@@ -219,9 +229,14 @@ class Routes:
             await _too_large(send, most)
             return None
         chunks: list[bytes] = []
-        size, more = 0, True
+        size, more, deadline = 0, True, time.monotonic() + READ_S
         while more:
-            message = await receive()
+            try:
+                async with asyncio.timeout(deadline - time.monotonic()):
+                    message = await receive()
+            except TimeoutError:
+                await _plain(send, 408, f"The request's body did not arrive within {READ_S:g} s.")
+                return None
             if message["type"] == "http.disconnect":
                 return None
             chunk = message.get("body", b"")
@@ -249,11 +264,15 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 
 async def _too_large(send: Send, most: int) -> None:
-    text = f"This request is too large for this route (at most {most} bytes).".encode()
+    await _plain(send, 413, f"This request is too large for this route (at most {most} bytes).")
+
+
+async def _plain(send: Send, status: int, message: str) -> None:
+    text = message.encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [
                 (b"content-type", b"text/plain; charset=utf-8"),
                 (b"content-length", str(len(text)).encode()),
@@ -261,6 +280,10 @@ async def _too_large(send: Send, most: int) -> None:
         }
     )
     await send({"type": "http.response.body", "body": text})
+
+
+async def _not_found(send: Send) -> None:
+    await _plain(send, 404, "Not found: this server offers /gradio_api/call/<api>, not /call/v2.")
 
 
 async def _json_response(send: Send, data: Any) -> None:
