@@ -28,7 +28,14 @@ QUEUE = 5
 
 @pytest.fixture(scope="module")
 def served(hub_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    env = {"DEEPFAKE_MAX_QUEUED_PER_VISITOR": str(PER_VISITOR), "DEEPFAKE_QUEUE_SIZE": str(QUEUE)}
+    env = {
+        "DEEPFAKE_MAX_QUEUED_PER_VISITOR": str(PER_VISITOR),
+        "DEEPFAKE_QUEUE_SIZE": str(QUEUE),
+        # Every admitted stream gets a camera slot and stays until closed: a stream refused by the
+        # slots ends at once and gives its place back, so under load a burst that arrived
+        # staggered could let in more than the limit at the same instant without breaking it.
+        "DEEPFAKE_LIVE_MAX_STREAMS": str(PER_VISITOR + 2),
+    }
     for url, _, _ in run_app(env, tmp_path_factory.mktemp("limits")):
         yield url
 
