@@ -24,6 +24,8 @@ from ui.public import public_report
 logger = logging.getLogger(__name__)
 
 NOTHING_GIVEN = "Upload or record a video, or paste a link, first."
+# Both given: the finished page still says which one was judged (the link stays in its box).
+LINK_NOT_USED = "The link was not used: the uploaded video was judged. Clear the video to check the link."
 
 
 class FileEvents:
@@ -90,7 +92,7 @@ class FileEvents:
             render.timeline(result, self.settings.uncertain_margin),
             render.write_json(result.file_name, "report", public_report(result.to_dict())),
             reports.download(result, self.settings),
-            "",
+            LINK_NOT_USED if video and link_of(link) else "",
             *idle(),
         )
 
