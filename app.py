@@ -22,7 +22,7 @@ from ui.api import Analyses, defaults, endpoints, offered, offered_second
 from ui.clicks import PAGE_JS
 from ui.file_events import FileEvents, wire
 from ui.guards import Runs, check_gradio
-from ui.hints import HINT_JS, page_js
+from ui.hints import HINT_JS, PROGRESS_JS, page_js
 from ui.limits import Admissions, guard_queue
 from ui.live_streams import REFUSED_AT_ONCE, LiveStreams, make_analyser
 from ui.public import public_report, public_text
@@ -160,7 +160,7 @@ def launch_options(demo: gr.Blocks, settings: Settings) -> dict[str, Any]:
         "app_kwargs": {"middleware": [routes, quota]},
         "theme": THEME,
         "css": CSS,
-        "js": page_js(PAGE_JS, HINT_JS),
+        "js": page_js(PAGE_JS, HINT_JS, PROGRESS_JS),
         "mcp_server": True,
         # Gradio's /monitoring/summary answers anyone with every endpoint's counts and timings.
         "enable_monitoring": settings.monitoring,

@@ -336,6 +336,7 @@ def test_links_are_plain_text_and_enter_runs_the_analysis(
             idle(page)
             shown = page.locator(status).inner_text()
             assert "\\" not in shown and "no_such_clip.mp4" in shown, shown
+            assert shown.rstrip().endswith("."), f"a message without a full stop: {shown}"
             expect(page.locator(f"{status} a")).to_have_count(0)
             shot(page, tmp_path, "refused-link")
             # Keyboard focus shows, in both themes: on the link box, Explain and Analyze after it.
@@ -352,6 +353,12 @@ def test_links_are_plain_text_and_enter_runs_the_analysis(
             settled(page, ANY_VERDICT)
             idle(page)
             expect(page.locator("#summary")).to_contain_text("manipulated_astronaut")
+            # The run's JSON and HTML reports share a name.
+            json_link = page.locator("a[href$='.json']").first.get_attribute("href") or ""
+            with page.expect_download() as started:
+                page.get_by_role("button", name="Download report (HTML)").click()
+            html_name = started.value.suggested_filename
+            assert Path(html_name).stem == Path(json_link.split("?")[0]).stem, (html_name, json_link)
 
             # With the link still typed: the page says the file is judged.
             page.locator("input[type=file]").first.set_input_files(str(named))

@@ -1,5 +1,7 @@
-"""The page's script that shows a table's "scroll sideways" hint only where the table is wider
-than its column (CSS cannot: Gradio drops ``@container`` rules from the page's CSS).
+"""The page's scripts that keep what matters in view: a table's "scroll sideways" hint shown only
+where the table is wider than its column (CSS cannot: Gradio drops ``@container`` rules from the
+page's CSS), and an analysis's progress scrolled into view when it appears (on a phone it would
+start below the fold, under Analyze).
 """
 
 from __future__ import annotations
@@ -14,6 +16,23 @@ HINT_JS = """
       if (scroll) wrap.classList.toggle("overflows", scroll.scrollWidth > scroll.clientWidth + 1);
     }
   }, 250);
+}
+"""
+
+# When the progress display appears (an analysis started) out of view, it is scrolled to the
+# middle of the screen, which keeps Stop, just above it, in view too.
+PROGRESS_JS = """
+() => {
+  let shown = false;
+  setInterval(() => {
+    const progress = document.querySelector("#progress");
+    const now = !!(progress && progress.offsetParent);
+    if (now && !shown) {
+      const box = progress.getBoundingClientRect();
+      if (box.bottom > window.innerHeight || box.top < 0) progress.scrollIntoView({ block: "center" });
+    }
+    shown = now;
+  }, 200);
 }
 """
 

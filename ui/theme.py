@@ -86,6 +86,12 @@ textarea:focus, input:not([type="checkbox"], [type="radio"], [type="range"]):foc
   #about td:nth-child(3)::before { content: "meaning: "; opacity: 0.8; }
 }
 
+/* A long file name or link in a message wraps anywhere rather than run off the screen or take
+   a line of its own (and leave the colon after it to start the next). */
+#status code, #summary code, #progress code {
+  display: inline; white-space: normal; overflow-wrap: anywhere; word-break: break-all;
+}
+
 /* Gallery captions ("P2 2nd 0.87") whole, on a phone too. */
 #gallery .caption-label { max-width: calc(100% - 4px) !important; padding: 1px 4px !important; }
 
