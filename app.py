@@ -19,9 +19,9 @@ from inference import second_opinion as opinions
 from inference.stream import LiveSlots
 from ui import about, file_tab, live_streams, live_tab, render, reports
 from ui.api import Analyses, defaults, endpoints, offered, offered_second
-from ui.clicks import PAGE_JS
 from ui.file_events import FileEvents, wire
 from ui.guards import Runs, check_gradio
+from ui.hints import all_page_js
 from ui.limits import Admissions, guard_queue, trust_no_forwarding_peer
 from ui.live_streams import REFUSED_AT_ONCE, LiveStreams, make_analyser
 from ui.public import public_report, public_text
@@ -160,7 +160,7 @@ def launch_options(demo: gr.Blocks, settings: Settings) -> dict[str, Any]:
         "app_kwargs": {"middleware": [routes, quota]},
         "theme": THEME,
         "css": CSS,
-        "js": PAGE_JS,
+        "js": all_page_js(),
         "mcp_server": True,
         "run_history": False,  # its routes could use the host's saved HF token for a local request
         "enable_monitoring": settings.monitoring,  # its summary answers anyone with every route's timings

@@ -6,6 +6,7 @@ labels, their meaning and the result's types are in :mod:`inference.result`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 
 import numpy as np
@@ -228,30 +229,71 @@ def decide_video(
     label = FAKE if FAKE in labels else REAL if labels == {REAL} else UNCERTAIN
     # Whoever the detectors disagree about is named, whatever the others' verdicts.
     disputed = [p for p in judged if DISAGREE in p.verdict.message]
-    # The person the verdict is about: the most suspicious of those with the video's label
-    # (of UNCERTAIN ones, those the detectors disagree about first).
+    # The person the verdict's numbers are about: the most suspicious of those with the video's
+    # label (of UNCERTAIN ones, those the detectors disagree about first).
     about = disputed if label == UNCERTAIN and disputed else [p for p in judged if p.verdict.label == label]
     top = max(about, key=lambda p: p.verdict.fake_probability or 0.0)
     fake = float(top.verdict.fake_probability or 0.0)
-    span = f"{top.first_seen_s:.1f}–{top.last_seen_s:.1f} s"
-    who = f"person {top.id} (seen {span}, in {top.seen} of {sampled} frames)"
     tail = f" {len(people)} people seen, {len(judged)} judged" + (
         f", {brief} seen briefly." if brief else "."
     )
-    if label == FAKE:
-        text = f"FAKE: {who} shows {MEANING[FAKE]} (mean fake probability {fake:.2f})."
-        if disputed:
-            text += f" Besides, {DISAGREE} about person {', '.join(str(p.id) for p in disputed)}."
-    elif label == REAL:
-        text = f"REAL: every judged person shows {MEANING[REAL]} (highest mean {fake:.2f}: {who})."
-    elif disputed:
-        text = f"UNCERTAIN: {DISAGREE} about {who}: {top.verdict.message}"
-    else:
-        text = (
-            f"UNCERTAIN: {MEANING[UNCERTAIN]} for {who} (mean fake probability {fake:.2f}); "
-            "nobody shows strong signs of manipulation."
-        )
+    text = _video_message(label, judged, disputed, top, sampled)
     return Verdict(label=label, fake_probability=fake, confidence=max(fake, 1.0 - fake), message=text + tail)
+
+
+def _video_message(
+    label: str, judged: list[Person], disputed: list[Person], top: Person, sampled: int
+) -> str:
+    """The video's message with several judged people: everyone its verdict rests on is named once.
+
+    FAKE names every FAKE person (the most suspicious first) and whom the detectors disagree
+    about; UNCERTAIN names everyone the detectors disagree about (with who said what) and everyone
+    the model cannot tell about; REAL names the person closest to the margin.
+    """
+    fake = float(top.verdict.fake_probability or 0.0)
+    if label == FAKE:
+        fakes = sorted(
+            (p for p in judged if p.verdict.label == FAKE), key=lambda p: -(p.verdict.fake_probability or 0.0)
+        )
+        verb, high = ("shows", "") if len(fakes) == 1 else ("show", "highest ")
+        text = (
+            f"FAKE: {_listed(_seen(p, sampled) for p in fakes)} {verb} {MEANING[FAKE]} "
+            f"({high}mean fake probability {fake:.2f})."
+        )
+        if disputed:
+            text += f" Besides, {DISAGREE} about person {_listed(str(p.id) for p in disputed)}."
+        return text
+    if label == REAL:
+        closest = _seen(top, sampled)
+        return f"REAL: every judged person shows {MEANING[REAL]} (highest mean {fake:.2f}: {closest})."
+    parts = []
+    if disputed:
+        said = [f"{_seen(p, sampled, '; '.join(_said(o) for o in p.opinions))}" for p in disputed]
+        parts.append(f"{DISAGREE} about {_listed(said)}")
+    unsure = [p for p in judged if p.verdict.label == UNCERTAIN and p not in disputed]
+    if unsure:
+        means = [
+            _seen(p, sampled, f"mean fake probability {p.verdict.fake_probability or 0.0:.2f}")
+            for p in unsure
+        ]
+        parts.append(f"{MEANING[UNCERTAIN]} for {_listed(means)}")
+    # With a disagreement one detector does see signs of manipulation: "nobody" would be untrue.
+    end = "." if disputed else "; nobody shows strong signs of manipulation."
+    return f"UNCERTAIN: {'; '.join(parts)}{end}"
+
+
+def _seen(person: Person, sampled: int, more: str = "") -> str:
+    """ "person 2 (seen 0.0–4.0 s, in 10 of 20 frames)", with ``more`` added inside the brackets."""
+    span = f"{person.first_seen_s:.1f}–{person.last_seen_s:.1f} s"
+    return (
+        f"person {person.id} (seen {span}, in {person.seen} of {sampled} frames{'; ' + more if more else ''})"
+    )
+
+
+def _listed(items: Iterable[str]) -> str:
+    """ "a", "a and b", "a, b and c"."""
+    words = list(items)
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
 
 
 def _cannot_judge(people: list[Person], sampled: int, frames_with_face: int, min_face_fraction: float) -> str:

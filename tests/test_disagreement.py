@@ -51,3 +51,27 @@ def test_without_a_disagreement_the_bars_stay():
     verdict = decide_video([unsure, real], 20, 20, 0.25, 0.1)
     assert verdict.label == UNCERTAIN and DISAGREE not in verdict.message
     assert len(render.label_data(result_of(verdict))["confidences"]) == 2
+
+
+def test_two_uncertain_people_are_both_named_once():
+    first = person(1, said(UNCERTAIN, 0.50), said(UNCERTAIN, 0.50))
+    second = person(2, said(UNCERTAIN, 0.52), said(UNCERTAIN, 0.50))
+    message = decide_video([first, second], 20, 20, 0.25, 0.1).message
+    assert "person 1 (seen" in message and "person 2 (seen" in message, message
+    assert message.count("UNCERTAIN") == 1 and message.count("the model cannot tell") == 1, message
+
+
+def test_a_disagreement_and_an_uncertain_person_both_named_without_repeating():
+    unsure = person(1, said(UNCERTAIN, 0.55), said(UNCERTAIN, 0.55))
+    disputed = person(2, said(FAKE, 0.90), said(REAL, 0.10))
+    message = decide_video([unsure, disputed], 20, 20, 0.25, 0.1).message
+    assert "person 1 (seen" in message and "person 2 (seen" in message, message
+    # Who said what about person 2 stays; the video's label and the disagreement are said once.
+    assert "first says FAKE" in message and "second says REAL" in message, message
+    assert message.count("UNCERTAIN") == 1 and message.count(DISAGREE) == 1, message
+
+
+def test_every_fake_person_is_named():
+    fakes = [person(n, said(FAKE, 0.9 - n / 100), said(FAKE, 0.85)) for n in (1, 2)]
+    message = decide_video(fakes, 20, 20, 0.25, 0.1).message
+    assert message.startswith("FAKE: person 1 (seen") and "and person 2 (seen" in message, message

@@ -111,6 +111,31 @@ def test_report_opens_offline_in_a_browser_and_prints(explained, second_detector
     assert letter_boxes and all(
         abs(float(w) - 612) < 1.5 and abs(float(h) - 792) < 1.5 for w, h in letter_boxes
     )
+    # Every printed page names the file's bytes (its short sha256, in the page's top margin).
+    pages = subprocess.run(
+        ["pdftotext", "-layout", str(tmp_path / "report.pdf"), "-"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\f")
+    pages = [text for text in pages if text.strip()]
+    unnamed = [n + 1 for n, text in enumerate(pages) if result.file.sha256[:16] not in text]
+    assert len(pages) >= 2 and unnamed == [], f"printed pages without the file's sha256: {unnamed}"
+
+
+def test_report_says_the_thresholds_the_combination_and_every_face_time(explained, second_detector):
+    """The deciding settings say both thresholds (0.5 ± margin), the two-detector rule says what the
+    page says, and the second opinion's face captions carry their time as the first's do."""
+    result = explained
+    words = self_contained(html_report(result, second_detector.settings)).words()
+    margin = second_detector.settings.uncertain_margin
+    assert f"FAKE at a mean fake probability of at least 0.5 + margin ({0.5 + margin:g})" in words
+    assert f"REAL at most 0.5 − margin ({0.5 - margin:g})" in words
+    assert "UNCERTAIN when they disagree or neither leans either way" in words
+    second = result.detectors[1].name
+    shown = re.findall(rf"(\S+ \S+ )?{re.escape(second)}, frame \d+: \d\.\d\d", words)
+    assert shown, "no second-opinion face captions"
+    assert all(re.fullmatch(r"\d+\.\d\d s, ", before) for before in shown), shown
 
 
 class Markup(html.parser.HTMLParser):

@@ -124,16 +124,94 @@ BROKEN_WORDS = """() => {
     return broken;
 }"""
 CUT = "element => element.scrollWidth > element.clientWidth + 1"
-# The focused element draws an outline at least 2 px wide.
+# Why the focused element shows no focus ring ("" when it does): an outline at least 2 px wide,
+# not clipped by an ancestor that hides overflow, in a colour with a contrast of at least 3 to
+# the background it is drawn on (WCAG's for non-text).
 FOCUS_RING = """() => {
-    const style = getComputedStyle(document.activeElement);
-    return style.outlineStyle !== "none" && parseFloat(style.outlineWidth) >= 2;
+    const element = document.activeElement;
+    const style = getComputedStyle(element);
+    const width = parseFloat(style.outlineWidth);
+    if (style.outlineStyle === "none" || width < 2) return `no outline on ${element.outerHTML.slice(0, 80)}`;
+    const reach = Math.max(0, parseFloat(style.outlineOffset) + width);
+    const box = element.getBoundingClientRect();
+    for (let a = element.parentElement; a; a = a.parentElement) {
+        const clip = getComputedStyle(a);
+        if (clip.overflowX === "visible" && clip.overflowY === "visible") continue;
+        const r = a.getBoundingClientRect();
+        if (box.left - reach < r.left - 0.5 || box.right + reach > r.right + 0.5
+            || box.top - reach < r.top - 0.5 || box.bottom + reach > r.bottom + 0.5) {
+            return `ring clipped by ${a.tagName}.${a.className}`;
+        }
+    }
+    const rgb = (text) => (text.match(/[\\d.]+/g) || []).map(Number);
+    const luminance = ([r, g, b]) => {
+        const linear = (v) => (v / 255 <= 0.03928 ? v / 255 / 12.92 : ((v / 255 + 0.055) / 1.055) ** 2.4);
+        const c = [r, g, b].map(linear);
+        return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
+    };
+    // An inset ring is drawn on the element, an outer one on what is behind it.
+    let behind = parseFloat(style.outlineOffset) < 0 ? element : element.parentElement;
+    while (behind && (rgb(getComputedStyle(behind).backgroundColor)[3] === 0
+        || getComputedStyle(behind).backgroundColor === "transparent")) behind = behind.parentElement;
+    const back = behind ? rgb(getComputedStyle(behind).backgroundColor) : [255, 255, 255];
+    const [l1, l2] = [luminance(rgb(style.outlineColor)), luminance(back)].sort((x, y) => y - x);
+    const contrast = (l1 + 0.05) / (l2 + 0.05);
+    return contrast >= 3 ? "" : `ring ${style.outlineColor} on ${back} has contrast ${contrast.toFixed(2)}`;
+}"""
+# Table cells (of the people table and How to read the result) beyond the width their table shows,
+# or cut, when no hint says so wholly in view: one line per table with such cells.
+HIDDEN_CELLS = """() => {
+    const problems = [];
+    const right = document.documentElement.clientWidth;
+    for (const table of document.querySelectorAll("#people table, #about table")) {
+        if (!table.offsetParent) continue;
+        let box = {left: 0, right};
+        for (let a = table; a; a = a.parentElement) {
+            if (getComputedStyle(a).overflowX === "visible") continue;
+            a.scrollLeft = 0;
+            const r = a.getBoundingClientRect();
+            box = {left: Math.max(0, r.left), right: Math.min(right, r.right)};
+            break;
+        }
+        const hidden = [...table.querySelectorAll("td, th")].filter((cell) => {
+            const r = cell.getBoundingClientRect();
+            return r.width > 0 && (r.right > box.right + 1 || r.left < box.left - 1
+                || cell.scrollWidth > cell.clientWidth + 1);
+        });
+        if (!hidden.length) continue;
+        const hint = table.closest("#people, #about").querySelector(".scroll-hint");
+        const r = hint && hint.offsetParent ? hint.getBoundingClientRect() : null;
+        const whole = r && r.width > 0 && r.left >= box.left - 1 && r.right <= box.right + 1
+            && hint.scrollWidth <= hint.clientWidth + 1;
+        const cells = hidden.map((c) => c.innerText.trim()).join(" | ");
+        if (!whole) problems.push(table.closest("#people, #about").id + ": " + cells);
+    }
+    return problems;
 }"""
 
 
-def check_phone_layout(page) -> None:
-    """Captions keep the fake probability, the Verdict cells are whole, no table breaks a word."""
+def focus_ring_shown(page, where: str) -> None:
+    """The focused control shows a focus ring, in the page's dark and then light theme."""
+    for dark in ("true", "false"):
+        page.evaluate(f"() => document.body.classList.toggle('dark', {dark})")
+        problem = page.evaluate(FOCUS_RING)
+        assert problem == "", f"{where} ({'dark' if dark == 'true' else 'light'}): {problem}"
+    page.evaluate("() => document.body.classList.add('dark')")
+
+
+def check_phone_layout(page, fits: bool = False) -> None:
+    """Captions keep the fake probability, the Verdict cells are whole, no table breaks a word, no
+    table cell is out of view without a hint in view that says so (with ``fits``, none at all)."""
     from playwright.sync_api import expect
+
+    page.wait_for_timeout(600)  # the page script shows the scroll hint a moment after a resize
+    hidden = page.evaluate(HIDDEN_CELLS)
+    assert hidden == [], f"table cells out of view and no hint in view: {hidden}"
+    if fits:
+        page.evaluate("() => document.querySelectorAll('.people-scroll').forEach((s) => s.scrollLeft = 0)")
+        wider = page.locator("#people .people-scroll").evaluate(CUT)
+        assert not wider, "the people table is wider than its column on a desktop"
+        expect(page.locator("#people .scroll-hint")).to_be_hidden()
 
     captions = page.locator("#gallery .caption-label")
     expect(captions.first).to_be_visible()
@@ -218,7 +296,7 @@ def test_phone_and_desktop_captions_tables_and_one_progress(
             check_phone_layout(page)
             shot(page, tmp_path, "phone-390-dark")
             page.set_viewport_size({"width": 1400, "height": 1000})
-            check_phone_layout(page)
+            check_phone_layout(page, fits=True)
             shot(page, tmp_path, "desktop-1400-dark")
         finally:
             browser.close()
@@ -242,20 +320,30 @@ def test_links_are_plain_text_and_enter_runs_the_analysis(
         try:
             frames_to_sample(page, 4)
             watch_results(page)
+            # Analyze with nothing given is refused; a link and Analyze right after start at once
+            # (the page's click guard ends with the server's answer, not 10 s later).
+            analyze_button(page).click()
+            expect(page.locator(status)).to_contain_text("Upload or record a video, or paste a link")
             box = page.locator("#link textarea, #link input").first
             box.fill(f"{files}/no_such_clip.mp4")
-            box.press("Enter")
+            analyze_button(page).click()
+            expect(page.locator(status)).to_contain_text(
+                re.compile("Analysing|Cannot analyse"), timeout=8_000
+            )
             expect(page.locator(status)).to_contain_text("Cannot analyse", timeout=60_000)
             idle(page)
             shown = page.locator(status).inner_text()
             assert "\\" not in shown and "no_such_clip.mp4" in shown, shown
+            assert shown.rstrip().endswith("."), f"a message without a full stop: {shown}"
             expect(page.locator(f"{status} a")).to_have_count(0)
             shot(page, tmp_path, "refused-link")
-            # Keyboard focus shows: on the link box, and on Explain after a Tab.
+            # Keyboard focus shows, in both themes: on the link box, Explain and Analyze after it.
             box.focus()
-            assert page.evaluate(FOCUS_RING), "the link box shows no focus ring"
+            focus_ring_shown(page, "the link box")
             page.keyboard.press("Tab")
-            assert page.evaluate(FOCUS_RING), "the control after the link box shows no focus ring"
+            focus_ring_shown(page, "the control after the link box")
+            page.keyboard.press("Tab")
+            focus_ring_shown(page, "the second control after the link box")
 
             box.fill(f"{files}/manipulated_astronaut.mp4")
             box.press("Enter")
@@ -263,6 +351,12 @@ def test_links_are_plain_text_and_enter_runs_the_analysis(
             settled(page, ANY_VERDICT)
             idle(page)
             expect(page.locator("#summary")).to_contain_text("manipulated_astronaut")
+            # The run's JSON and HTML reports share a name.
+            json_link = page.locator("a[href$='.json']").first.get_attribute("href") or ""
+            with page.expect_download() as started:
+                page.get_by_role("button", name="Download report (HTML)").click()
+            html_name = started.value.suggested_filename
+            assert Path(html_name).stem == Path(json_link.split("?")[0]).stem, (html_name, json_link)
 
             # With the link still typed: the page says the file is judged.
             page.locator("input[type=file]").first.set_input_files(str(named))
@@ -272,6 +366,8 @@ def test_links_are_plain_text_and_enter_runs_the_analysis(
             analyze_button(page).click()
             settled(page, ANY_VERDICT)
             expect(page.locator("#summary")).to_contain_text(named.name)
+            # The finished page still says the link in its box was not used.
+            expect(page.locator(status)).to_contain_text("The link was not used")
             expect(page.locator("#summary a, #status a")).to_have_count(0)
             shot(page, tmp_path, "markdown-name")
             statuses = [seen[2] for seen in results_seen(page)]

@@ -24,6 +24,8 @@ from ui.public import public_report
 logger = logging.getLogger(__name__)
 
 NOTHING_GIVEN = "Upload or record a video, or paste a link, first."
+# Both given: the finished page still says which one was judged (the link stays in its box).
+LINK_NOT_USED = "The link was not used: the uploaded video was judged. Clear the video to check the link."
 
 
 class FileEvents:
@@ -66,7 +68,7 @@ class FileEvents:
         try:  # the same checks as the API's: any client can call this event too
             checked = self.analyses.checked(frames, checkpoint, explain, profile, second_opinion)
         except DeepfakeDetectorError as exc:
-            return (*_empty(), f"**Cannot analyse:** {text.markdown_text(str(exc))}", *idle())
+            return (*_empty(), f"**Cannot analyse:** {text.sentence(text.markdown_text(str(exc)))}", *idle())
         if video:
             self.uploads.hold(session, video)
         try:
@@ -76,11 +78,16 @@ class FileEvents:
                 # Every output: the results, the status line, Analyze, Stop and the progress.
                 return tuple(gr.skip() for _ in range(len(_empty()) + 1 + len(idle())))
             what = _name(video) if video else text.plain(link_of(link) or "")
-            return (*_empty(), f"**Cannot analyse {what}:** {text.markdown_text(exc.message)}", *idle())
+            return (
+                *_empty(),
+                f"**Cannot analyse {what}:** {text.sentence(text.markdown_text(exc.message))}",
+                *idle(),
+            )
         finally:
             # Stopped because the page moved on (a new video, or it left): nothing holds it now.
             if video and not self.uploads.shows(session, video):
                 self.uploads.done(video, by_request=True)
+        report = render.write_json(result.file_name, "report", public_report(result.to_dict()))
         return (
             render.label_file(result),
             render.summary(result),
@@ -88,9 +95,10 @@ class FileEvents:
             render.people_table(result),
             render.gallery(result),
             render.timeline(result, self.settings.uncertain_margin),
-            render.write_json(result.file_name, "report", public_report(result.to_dict())),
-            reports.download(result, self.settings),
-            "",
+            report,
+            # The HTML report shares the JSON's name: the two downloads of one run go together.
+            reports.download(result, self.settings, Path(report).stem),
+            LINK_NOT_USED if video and link_of(link) else "",
             *idle(),
         )
 

@@ -122,22 +122,19 @@ def heading(person: int, side: int) -> Any:
 def people_table(result: AnalysisResult) -> str:
     """One row per person: their largest face, each detector's verdict, the combined one, when seen (HTML).
 
-    The face keeps its 56 px on narrow screens (a phone at 390 px): the table scrolls sideways
-    rather than squeeze the picture to nothing. Cells are padded less than the page's tables so
-    that Face, Who and Verdict fit a phone and the whole table fits a desktop's column; the caption
-    is on the left, where it stays in view when the table is wider than the screen.
+    The table fits a desktop's column: cells wrap at spaces (never inside a word; a detector's
+    name may break after its hyphens), the face is 40 px. Where it is wider than its column (a
+    phone at 390 px) it scrolls sideways, and a hint above it, on its own line, says so (shown only
+    then: the page script in ui/hints.py, the CSS in ui/theme.py).
     """
     if not result.people:
         return _declared(result) + "<p><b>People in the clip:</b> nobody was seen.</p>"
-    pad = 'style="padding:6px"'
-    # The combined verdict stays on one line ("UNCERTAIN (51% fake)"): the table scrolls rather than
-    # cut it; each detector's may wrap at a space, never inside a word (CSS in ui/theme.py).
-    whole = 'style="padding:6px;white-space:nowrap"'
+    pad = 'style="padding:4px"'
     names = [opinion.detector for opinion in result.people[0].opinions]
     roles = ("first detector", "second opinion")
     heads = (
         "".join(
-            f'<th {pad}><span style="white-space:nowrap">{html.escape(name)}</span> ({role})</th>'
+            f"<th {pad}>{html.escape(name).replace('-', '-<wbr>')} ({role})</th>"
             for name, role in zip(names, roles, strict=False)
         )
         if len(names) > 1
@@ -147,8 +144,8 @@ def people_table(result: AnalysisResult) -> str:
     for person in result.people:
         face = cv2.imencode(".png", cv2.cvtColor(result.crops[person.representative], cv2.COLOR_RGB2BGR))[1]
         image = (
-            f'<img src="data:image/png;base64,{base64.b64encode(face).decode()}" width="56" height="56" '
-            f'alt="person {person.id}" style="width:56px;height:56px;min-width:56px;max-width:none">'
+            f'<img src="data:image/png;base64,{base64.b64encode(face).decode()}" width="40" height="40" '
+            f'alt="person {person.id}" style="width:40px;height:40px;min-width:40px;max-width:none">'
         )
         said = [f"<td {pad}>{_said(o.verdict)}</td>" for o in person.opinions]
         cells = "".join(said) if len(names) > 1 else ""
@@ -159,18 +156,17 @@ def people_table(result: AnalysisResult) -> str:
         )
         seen = f"{person.seen} of {result.frames_sampled} frames, {span}"
         rows.append(
-            f'<tr><td style="min-width:56px;padding:6px">{image}</td><td {whole}>Person {person.id}</td>'
-            f"<td {whole}>{_said(person.verdict, combined=True)}</td>{cells}<td {pad}>{seen}</td></tr>"
+            f'<tr><td style="min-width:40px;padding:4px">{image}</td>'
+            f'<td style="padding:4px;white-space:nowrap">Person {person.id}</td>'
+            f"<td {pad}>{_said(person.verdict, combined=True)}</td>{cells}<td {pad}>{seen}</td></tr>"
         )
     header = "".join(f"<th {pad}>{name}</th>" for name in ("Face", "Who", "Verdict"))
     header = f"<tr>{header}{heads}<th {pad}>Seen</th></tr>"
-    # The hint shows on a phone, and everywhere for the wide table of two detectors (CSS in ui/theme.py).
-    wide = " wide" if len(names) > 1 else ""
     return (
-        f'{_declared(result)}<div class="people-scroll"><table>'
-        '<caption style="text-align:left">People in the clip'
-        f'<span class="scroll-hint{wide}"> (scroll sideways for more →)</span></caption>'
-        f"<thead>{header}</thead><tbody>{''.join(rows)}</tbody></table></div>"
+        f'{_declared(result)}<div class="people-wrap">'
+        '<p class="scroll-hint">The table is wider than the screen: scroll it sideways for more →</p>'
+        '<div class="people-scroll"><table><caption style="text-align:left">People in the clip</caption>'
+        f"<thead>{header}</thead><tbody>{''.join(rows)}</tbody></table></div></div>"
     )
 
 
@@ -202,7 +198,8 @@ def _said(verdict: Verdict, combined: bool = False) -> str:
         return f'<{strong} title="{title}">{verdict.label}</{strong}>: {DISAGREE}'
     if verdict.label == UNCERTAIN and verdict.fake_probability is not None:
         # Its confidence is in the likelier side, which UNCERTAIN does not name: say the fake side.
-        return f'<{strong} title="{title}">{verdict.label}</{strong}> ({verdict.fake_probability:.0%} fake)'
+        probability = f'<span style="white-space:nowrap">({verdict.fake_probability:.0%} fake)</span>'
+        return f'<{strong} title="{title}">{verdict.label}</{strong}> {probability}'
     return f'<{strong} title="{title}">{verdict.label}</{strong}> {verdict.confidence:.0%}'
 
 

@@ -19,14 +19,20 @@ from ui.render import REPORT_MAX_AGE_S, report_dir
 FOR_VISITORS = Options(show_paths=False, scrub=scrubbed)
 
 
-def html_file(result: AnalysisResult, settings: Settings) -> str:
+def html_file(result: AnalysisResult, settings: Settings, shared: str | None = None) -> str:
     """Write the HTML report of ``result`` into :func:`report_dir` and return its path.
 
-    Named ``<file name>-report-<16 random hex digits>.html`` (not guessable); reports older
-    than an hour are removed first.
+    <<<<<<< HEAD
+        Named ``<file name>-report-<16 random hex digits>.html`` (not guessable); reports older
+        than an hour are removed first.
+    =======
+        Named ``<shared>.html`` when given (the JSON report's of the same run, so that both downloads
+        share a name), else ``<file name>-report-<random>.html``; reports older than an hour are
+        removed first.
+    >>>>>>> pagefix
 
-    Raises:
-        OSError: If the file cannot be written.
+        Raises:
+            OSError: If the file cannot be written.
     """
     folder = report_dir()
     cutoff = time.time() - REPORT_MAX_AGE_S
@@ -37,12 +43,15 @@ def html_file(result: AnalysisResult, settings: Settings) -> str:
         "".join(c if c.isalnum() or c in "-_." else "_" for c in Path(result.file_name).stem)[:60] or "video"
     )
     path = folder / f"{stem}-report-{secrets.token_hex(8)}.html"
+    if shared:
+        path = folder / f"{Path(shared).name}.html"
     return str(write_report(path, html_report(result, settings, FOR_VISITORS)))
 
 
-def download(result: AnalysisResult, settings: Settings) -> gr.DownloadButton:
-    """The page's "Download report (HTML)" button, showing, with the report of ``result``."""
-    return gr.DownloadButton(value=html_file(result, settings), visible=True)
+def download(result: AnalysisResult, settings: Settings, shared: str | None = None) -> gr.DownloadButton:
+    """The page's "Download report (HTML)" button, showing, with the report of ``result``
+    (named ``<shared>.html`` when given: see :func:`html_file`)."""
+    return gr.DownloadButton(value=html_file(result, settings, shared), visible=True)
 
 
 def hidden() -> gr.DownloadButton:

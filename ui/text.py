@@ -51,6 +51,12 @@ def markdown_text(value: str) -> str:
     return "".join(parts)
 
 
+def sentence(message: str) -> str:
+    """``message`` ending with a full stop (unless it already ends a sentence: . ! ? …)."""
+    message = message.rstrip()
+    return message if not message or message.endswith((".", "!", "?", "…")) else message + "."
+
+
 def _escaped(text: str) -> str:
     escaped = html.escape(text, quote=False)
     return "".join("\\" + char if char in MARKDOWN_SPECIAL else char for char in escaped)

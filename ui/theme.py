@@ -37,7 +37,8 @@ THEME = gr.themes.Base(
     button_primary_text_color_dark="#070a17",
     button_primary_shadow="0 0 12px rgba(217, 70, 239, 0.45)",
     button_primary_shadow_hover="0 0 22px rgba(34, 211, 238, 0.75)",
-    button_transition="all 0.35s ease",
+    # Not "all": an outline that fades in from the text colour hides where focus is.
+    button_transition="background 0.35s ease, box-shadow 0.35s ease, color 0.35s ease",
     slider_color="*primary_500",
     slider_color_dark="*secondary_400",
     loader_color="*secondary_500",
@@ -48,29 +49,48 @@ THEME = gr.themes.Base(
 # The page's own rules (``launch(css=...)``): where focus is, tables that fit a phone, the plot
 # under its label, one readable progress display.
 CSS = """
-/* Every control shows where keyboard focus is, in both themes. */
+/* Every control shows where keyboard focus is, in both themes. Text fields draw it inside their
+   edge: their block clips anything outside (overflow: hidden). The colour is a variable: Gradio
+   scopes the page's rules under its container, inside <body class="dark">, so ".dark button"
+   would never match, while ".dark" itself (the body) does. */
+:root { --focus-ring: #c026d3; }
+.dark { --focus-ring: #22d3ee; }
 button:focus-visible, [role="tab"]:focus-visible, a:focus-visible, select:focus-visible,
 input:focus-visible, textarea:focus-visible, .gallery-item:focus-visible, [tabindex]:focus-visible {
-  outline: 3px solid #c026d3 !important;
+  outline: 3px solid var(--focus-ring) !important;
   outline-offset: 2px !important;
 }
-.dark button:focus-visible, .dark [role="tab"]:focus-visible, .dark a:focus-visible,
-.dark select:focus-visible, .dark input:focus-visible, .dark textarea:focus-visible,
-.dark .gallery-item:focus-visible, .dark [tabindex]:focus-visible {
-  outline-color: #22d3ee !important;
+textarea:focus, input:not([type="checkbox"], [type="radio"], [type="range"]):focus {
+  outline: 3px solid var(--focus-ring) !important;
+  outline-offset: -3px !important;
 }
 
-/* Tables scroll sideways rather than break a word or cut a cell. */
+/* Tables wrap at spaces, never inside a word; a table wider than its column scrolls sideways,
+   with a hint on its own line above it when it does (the page script in ui/hints.py says when). */
 .people-scroll { overflow-x: auto; }
 #people td, #people th { word-break: normal; overflow-wrap: normal; overflow: visible; }
 #live-people td, #live-people th { white-space: nowrap; }
-#people .scroll-hint { display: none; font-weight: normal; opacity: 0.8; }
-#people .scroll-hint.wide { display: inline; }
-@media (max-width: 700px) { #people .scroll-hint { display: inline; } }
+#people .scroll-hint { display: none; margin: 0 0 4px; font-size: 0.9em; opacity: 0.85; }
+#people .people-wrap.overflows .scroll-hint { display: block; }
 .prose table td, .prose table th { word-break: normal !important; overflow-wrap: normal !important; }
 #about table { display: block; overflow-x: auto; width: max-content; max-width: 100%; }
 #about td:first-child { white-space: nowrap; }
 #about code { overflow-wrap: anywhere; word-break: break-all; }
+/* On a phone, "How to read the result" is one block per label, each line named. */
+@media (max-width: 700px) {
+  #about table, #about tbody, #about tr, #about td { display: block; width: auto; border: none; }
+  #about thead { display: none; }
+  #about tr { padding: 6px 0; border-top: 1px solid var(--border-color-primary); }
+  #about td { padding: 2px 0; white-space: normal !important; }
+  #about td:nth-child(2)::before { content: "average fake probability: "; opacity: 0.8; }
+  #about td:nth-child(3)::before { content: "meaning: "; opacity: 0.8; }
+}
+
+/* A long file name or link in a message wraps anywhere rather than run off the screen or take
+   a line of its own (and leave the colon after it to start the next). */
+#status code, #summary code, #progress code {
+  display: inline; white-space: normal; overflow-wrap: anywhere; word-break: break-all;
+}
 
 /* Gallery captions ("P2 2nd 0.87") whole, on a phone too. */
 #gallery .caption-label { max-width: calc(100% - 4px) !important; padding: 1px 4px !important; }

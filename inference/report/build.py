@@ -18,6 +18,7 @@ from inference.report.sections import (
     file_rows,
     how_made,
     how_to_read,
+    print_head,
 )
 from inference.report.version import git_commit, software_version
 from inference.result import AnalysisResult
@@ -85,6 +86,7 @@ def html_report(result: AnalysisResult, settings: Settings, options: Options | N
         "people": [person_context(result, person, margin, options) for person in result.people],
         "credentials": credentials_rows(result, options),
         "how_made": how_made(result, settings, options),
+        "print_head": print_head(result),
     }
     return environment().get_template(TEMPLATE).render(context)
 

@@ -103,15 +103,20 @@ def person_chart(result: AnalysisResult, person: Person, first_name: str, margin
 def second_faces(result: AnalysisResult, person: Person) -> list[Face]:
     """The second opinion's faces of ``person`` with their attention maps, when explained."""
     faces = []
+    when = {frame.frame_index: frame.timestamp_s for frame in result.frames if frame.person == person.id}
+    fps = result.video.fps
     for opinion in person.opinions[1:]:
         for seen in opinion.frames:
             face = result.second_crops.get((person.id, seen.frame_index))
             if face is None or seen.attention is None:
                 continue
+            # The time as the first detector's captions give it (from the frame's own timestamp).
+            at = when.get(seen.frame_index, seen.frame_index / fps if fps else None)
+            time = f"{at:.2f} s, " if at is not None else ""
             faces.append(
                 Face(
                     explained_uri(face, seen.attention),
-                    f"{opinion.detector}, frame {seen.frame_index}: {seen.fake_probability:.2f}",
+                    f"{time}{opinion.detector}, frame {seen.frame_index}: {seen.fake_probability:.2f}",
                     True,
                 )
             )

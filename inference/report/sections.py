@@ -90,10 +90,30 @@ def how_to_read(uncertain_margin: float) -> list[Row]:
         (
             "Two detectors",
             "a person is FAKE when a detector says FAKE and none says REAL, REAL when one says REAL and none "
-            "says FAKE, UNCERTAIN when they disagree. The video is FAKE when anyone is FAKE.",
+            "says FAKE, UNCERTAIN when they disagree or neither leans either way. The video is FAKE when "
+            "anyone is FAKE, REAL only when everyone is REAL.",
         )
     )
     return rows
+
+
+def thresholds(margin: float) -> str:
+    """The verdict's thresholds on a mean fake probability, as the app's page says them."""
+    return (
+        f"FAKE at a mean fake probability of at least {THRESHOLD} + margin ({THRESHOLD + margin:g}), "
+        f"REAL at most {THRESHOLD} − margin ({THRESHOLD - margin:g}), UNCERTAIN in between "
+        f"(margin {margin:g})"
+    )
+
+
+def print_head(result: AnalysisResult) -> str:
+    """The line atop every printed page: the file's name and short sha256, as a CSS string's content.
+
+    Every character but letters and digits is a CSS escape, so that no name can end the string
+    or the ``<style>`` element it stands in.
+    """
+    text = result.file_name + (f" · sha256 {result.file.sha256[:16]}…" if result.file is not None else "")
+    return "".join(c if c.isascii() and c.isalnum() else f"\\{ord(c):x} " for c in text)
 
 
 def caveats(result: AnalysisResult, settings: Settings, options: Options) -> list[str]:
@@ -186,7 +206,7 @@ def how_made(result: AnalysisResult, settings: Settings, options: Options) -> di
     needed = needed_frames(result.frames_sampled, settings.min_face_fraction)
     second = next((d.name for d in result.detectors[1:] if d.status == "used"), OFF)
     deciding = [
-        ("Threshold", f"FAKE at a fake probability of {THRESHOLD} or more"),
+        ("Thresholds", thresholds(settings.uncertain_margin)),
         ("Uncertain band", f"{THRESHOLD} ± {settings.uncertain_margin:g}"),
         (
             "Frames with a face needed",
