@@ -34,6 +34,7 @@ from starlette.datastructures import Headers
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ui.mcp_hooks import Handler, wrap_tool_calls
 from ui.upload_route import FULL, IDLE_S, UploadRefused, json_response, plain_response
 
 if TYPE_CHECKING:
@@ -95,30 +96,22 @@ def _sse_transport(blocks: gr.Blocks) -> Any:
 def release_after_calls(blocks: gr.Blocks, uploads: Uploads) -> bool:
     """Delete, when each MCP tool call ends however it ends, the uploads its arguments link to
     (unless a page or another request needs them). Returns whether the MCP server was there."""
-    server = getattr(blocks, "mcp_server_obj", None)
-    if server is None:
-        return False
-    from mcp import types
-
     from ui.uploads import uploaded_file
 
-    handlers = server.mcp_server.request_handlers
-    told = handlers.get(types.CallToolRequest)
-    if told is None:
-        return False
+    def releasing(told: Handler) -> Handler:
+        async def call(request: Any) -> Any:
+            try:
+                return await told(request)
+            finally:
+                links = _strings(getattr(getattr(request, "params", None), "arguments", None))
+                for link in links:
+                    file = uploaded_file(link) if "/gradio_api/file=" in link else None
+                    if file is not None:
+                        await anyio.to_thread.run_sync(uploads.done, str(file), True)
 
-    async def releasing(request: Any) -> Any:
-        try:
-            return await told(request)
-        finally:
-            links = _strings(getattr(getattr(request, "params", None), "arguments", None))
-            for link in links:
-                file = uploaded_file(link) if "/gradio_api/file=" in link else None
-                if file is not None:
-                    await anyio.to_thread.run_sync(uploads.done, str(file), True)
+        return call
 
-    handlers[types.CallToolRequest] = releasing
-    return True
+    return wrap_tool_calls(blocks, releasing)
 
 
 def _release(uploads: Uploads, paths: list[str]) -> None:

@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ui.guards import Runs, visitor
 from ui.limits import LOG_CHARS
+from ui.mcp_hooks import Handler, wrap_tool_calls
 from ui.public import public_text
 from ui.route_path import route_of
 
@@ -305,25 +306,18 @@ def public_mcp_errors(blocks: gr.Blocks) -> bool:
     inner URL of the app, a file's path in the upload folder, a refused argument echoed whole by
     the schema check. Returns whether the MCP server was there to guard.
     """
-    server = getattr(blocks, "mcp_server_obj", None)
-    if server is None:
-        return False
-    from mcp import types
 
-    handlers = server.mcp_server.request_handlers
-    told = handlers.get(types.CallToolRequest)
-    if told is None:
-        return False
+    def public(told: Handler) -> Handler:
+        async def call(request: Any) -> Any:
+            result = await told(request)
+            answer = getattr(result, "root", result)
+            if getattr(answer, "isError", False):
+                for block in answer.content:
+                    if getattr(block, "type", None) == "text":
+                        logger.info("an MCP call failed: %s", block.text[:LOG_CHARS])
+                        block.text = public_text(block.text)
+            return result
 
-    async def public(request: Any) -> Any:
-        result = await told(request)
-        answer = getattr(result, "root", result)
-        if getattr(answer, "isError", False):
-            for block in answer.content:
-                if getattr(block, "type", None) == "text":
-                    logger.info("an MCP call failed: %s", block.text[:LOG_CHARS])
-                    block.text = public_text(block.text)
-        return result
+        return call
 
-    handlers[types.CallToolRequest] = public
-    return True
+    return wrap_tool_calls(blocks, public)
