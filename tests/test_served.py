@@ -54,6 +54,7 @@ def server(hub_cache: Path, tmp_path_factory: pytest.TempPathFactory):
         "GRADIO_SERVER_PORT": str(port),
         "GRADIO_TEMP_DIR": str(tmp_path_factory.mktemp("gradio")),
         "DEEPFAKE_MAX_QUEUED_PER_VISITOR": "64",
+        "DEEPFAKE_UPLOADS_PER_VISITOR": "64",
         "DEEPFAKE_QUEUE_SIZE": "16",
         # The live stream runs through three rounds of analyses before it is stopped.
         "DEEPFAKE_LIVE_TIME_LIMIT_S": "1800",

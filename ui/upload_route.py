@@ -57,8 +57,6 @@ YOURS = (
     "or try again in a few minutes."
 )
 BUSY = "You are sending too many uploads at once; wait for one to finish."
-ARRIVING_PER_VISITOR = 2
-"""Uploads one visitor (address) may send at once: idle connections must not hold the file count."""
 IDLE_S = 20.0
 """An upload that sends no byte for this long is ended (besides ``DEEPFAKE_UPLOAD_TIMEOUT_S``)."""
 

@@ -28,7 +28,7 @@ from inference import Settings
 from ui.guards import queued_events, visitor
 from ui.mcp_files import STREAMABLE, is_mcp, is_mcp_post, mcp_call, release_after_calls, served
 from ui.route_path import route_of
-from ui.upload_route import ARRIVING_PER_VISITOR, BUSY, FULL, YOURS, plain_response, receive_upload
+from ui.upload_route import BUSY, FULL, YOURS, plain_response, receive_upload
 
 logger = logging.getLogger(__name__)
 
@@ -161,14 +161,13 @@ class Uploads:
 
     def open(self, who: str = "", files: int = 1) -> tuple[int, str] | None:
         """Count ``files`` uploads of visitor ``who`` as arriving; returns None, or why not (the
-        file count, the visitor's share of it, or the visitor's uploads arriving at once)."""
+        file count, or the visitor's share of it: stored and arriving, so that connections of one
+        visitor that idle hold no more than that visitor may)."""
         with self._lock:
             mine = self._arriving_by.setdefault(who, [0, 0])
             held = sum(entry[2] == who for entry in self._stored.values())
-            if mine[1] + files > ARRIVING_PER_VISITOR:
-                refusal = (429, BUSY)
-            elif held + mine[1] + files > self.visitor_files:
-                refusal = (429, YOURS)
+            if held + mine[1] + files > self.visitor_files:
+                refusal = (429, YOURS if held else BUSY)
             elif len(self._stored) + self._arriving_files + files > self.max_files:
                 refusal = (507, FULL)
             else:
