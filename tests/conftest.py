@@ -167,6 +167,18 @@ def no_face_clip() -> Path:
     return EXAMPLES / "no_face_coffee.mp4"
 
 
+@pytest.fixture(scope="session")
+def frame(genuine_clip: Path):
+    """The genuine example's first frame as a camera gives it: (H, W, 3) uint8 RGB."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(genuine_clip))
+    ok, image = capture.read()
+    capture.release()
+    assert ok
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
 def shared_clip(name: str) -> Path:
     """A clip from ../shared/media, or skip the test when it is not there."""
     path = SHARED_MEDIA / name

@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import cv2
 import numpy as np
 import pytest
 
@@ -17,15 +16,6 @@ from inference import Detector
 from inference.stream import LiveSlots
 from ui import live_streams as live
 from ui.live_streams import LiveRefusedError, LiveStreams
-
-
-@pytest.fixture(scope="module")
-def frame(genuine_clip) -> np.ndarray:
-    capture = cv2.VideoCapture(str(genuine_clip))
-    ok, image = capture.read()
-    capture.release()
-    assert ok
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def scored(streams: LiveStreams, session: str, frame: np.ndarray) -> None:
