@@ -84,15 +84,21 @@ class OpinionFrame:
 
     Attributes:
         frame_index: Frame number in the file (0-based).
-        blazeface_box: (left, top, right, bottom) in frame pixels, margin included, as the
-            ICPR 2020 extraction stored it.
+        blazeface_box: (left, top, right, bottom), margin included: the float32 box the
+            face was cut from, in the pixels of the image of ``blazeface_frame_size``. The
+            ICPR 2020 crop of that image for this box is the scored face, pixel for pixel (see
+            :func:`inference.faces.icpr_crops.rebuild`).
+        blazeface_frame_size: (width, height) of the image BlazeFace looked at and the face
+            was cut from: the frame itself, or, when its short side is above 1080 px, the frame
+            shrunk to that size with OpenCV's INTER_AREA.
         fake_probability: sigmoid of the detector's logit for this face.
         attention: When asked for, the detector's own attention map over its 224 px crop,
             (28, 28) in [0, 1], row 0 at the top (AutoAtt networks only).
     """
 
     frame_index: int
-    blazeface_box: tuple[int, int, int, int]
+    blazeface_box: tuple[float, float, float, float]
+    blazeface_frame_size: tuple[int, int]
     fake_probability: float
     attention: np.ndarray | None = None
 
@@ -101,6 +107,7 @@ class OpinionFrame:
         data: dict[str, Any] = {
             "frame_index": self.frame_index,
             "blazeface_box": list(self.blazeface_box),
+            "blazeface_frame_size": list(self.blazeface_frame_size),
             "fake_probability": self.fake_probability,
         }
         if self.attention is not None:

@@ -105,7 +105,9 @@ class SecondOpinion:
             due: The people whose faces are kept (see :meth:`due`).
 
         Returns:
-            The sightings of the ``due`` people BlazeFace found, boxes in frame pixels.
+            The sightings of the ``due`` people BlazeFace found; their boxes are in the pixels of
+            the image the crop was cut from (``crop.frame_size``: the frame, or the frame shrunk
+            with OpenCV's INTER_AREA).
         """
         rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
         scale = min(1.0, MAX_SHORT_SIDE / min(rgb.shape[:2]))
@@ -117,9 +119,9 @@ class SecondOpinion:
         sightings = []
         for person, row in match(scaled, rows):
             if person in due:
-                crop = paper_crop(rgb, rows[row])
-                box = tuple(round(v / scale) for v in crop.box) if scale < 1.0 else crop.box
-                sightings.append(Sighting(person, frame_index, PaperCrop(crop.face, box)))
+                # The crop keeps the box it was cut from, in the pixels of the (shrunk) image:
+                # a box scaled back to frame pixels could not rebuild it.
+                sightings.append(Sighting(person, frame_index, paper_crop(rgb, rows[row])))
         return sightings
 
     def judge(
@@ -167,7 +169,8 @@ class SecondOpinion:
         frames = tuple(
             OpinionFrame(
                 frame_index=sighting.frame_index,
-                blazeface_box=sighting.crop.box,
+                blazeface_box=sighting.crop.margin_box,
+                blazeface_frame_size=sighting.crop.frame_size,
                 fake_probability=float(probability),
                 attention=None if maps is None else maps[i],
             )

@@ -115,7 +115,10 @@ def test_both_detectors_judge_each_person(two_detectors):
     for seen in own.frames:
         assert seen.frame_index in frame_indices
         left, top, right, bottom = seen.blazeface_box
-        assert all(isinstance(v, int) for v in seen.blazeface_box)
+        assert all(isinstance(v, float) for v in seen.blazeface_box)
+        # The float32 margin box the crop was cut from (see test_second_opinion_crops.py).
+        assert all(float(np.float32(v)) == v for v in seen.blazeface_box)
+        assert seen.blazeface_frame_size == (result.video.width, result.video.height)
         assert 0 <= left < right <= result.video.width and 0 <= top < bottom <= result.video.height
 
 
@@ -127,8 +130,8 @@ def test_report_json_has_detectors_and_each_persons_opinions(two_detectors):
     second = person["detectors"][1]
     assert second["detector"] == SECOND and second["verdict"] in (FAKE, REAL, UNCERTAIN, CANNOT_JUDGE)
     frame = second["frames"][0]
-    assert set(frame) == {"frame_index", "blazeface_box", "fake_probability"}
-    assert len(frame["blazeface_box"]) == 4
+    assert set(frame) == {"frame_index", "blazeface_box", "blazeface_frame_size", "fake_probability"}
+    assert len(frame["blazeface_box"]) == 4 and len(frame["blazeface_frame_size"]) == 2
     assert data["verdict"] == two_detectors.verdict.label
 
 
