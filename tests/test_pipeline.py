@@ -98,9 +98,10 @@ def test_progress_is_reported(detector: Detector, genuine_clip: Path):
     ["aaronchong888__DeepFake-Detect__abqwwspghj.mp4", "polimi-ispl__icpr2020dfdc__ffpp-youtube-634.mp4"],
 )
 def test_shared_clips(detector: Detector, name: str):
-    result = detector.analyze(shared_clip(name), frames=20)
-    assert result.frames_sampled == 20
-    assert result.frames_with_face >= 15
+    # Twelve frames of a 1080p and a 720p clip; every shared clip at 20 frames with -m slow.
+    result = detector.analyze(shared_clip(name), frames=12)
+    assert result.frames_sampled == 12
+    assert result.frames_with_face >= 9
     assert result.verdict.label in (FAKE, REAL, UNCERTAIN)
 
 
