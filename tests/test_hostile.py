@@ -157,7 +157,8 @@ def test_app_answers_every_input_and_stays_up(app_url: str, corpus: list[tuple[P
     before = temp_entries()
     for path, entry in corpus:
         try:
-            label = client.predict(handle_file(str(path)), 5, api_name="/predict")
+            # Three frames: what is checked is the answer to each input, not the scores.
+            label = client.predict(handle_file(str(path)), 3, api_name="/predict")
         except AppError as exc:
             assert entry.expect in ("error", "either"), f"{entry.name}: {exc}"
             assert "verbose error reporting" not in str(exc), f"{entry.name}: unexplained error"
@@ -167,7 +168,7 @@ def test_app_answers_every_input_and_stays_up(app_url: str, corpus: list[tuple[P
     allowed = {"gradio", render.report_dir().name}  # uploads (deleted once analysed), reports
     assert temp_entries() - before - allowed == set()
     decodable = next(path for path, entry in corpus if entry.expect == "result")
-    assert client.predict(handle_file(str(decodable)), 5, api_name="/predict")["label"]  # still up
+    assert client.predict(handle_file(str(decodable)), 3, api_name="/predict")["label"]  # still up
 
 
 def test_eight_concurrent_requests_of_one_visitor(app_url: str, genuine_clip: Path):
