@@ -14,9 +14,9 @@ from inference.verdict import decide
 
 
 def test_genuine_example_is_judged(detector: Detector, genuine_clip: Path):
-    result = detector.analyze(genuine_clip, frames=12)
-    assert result.frames_sampled == 12
-    assert result.frames_with_face >= 10
+    result = detector.analyze(genuine_clip, frames=8)
+    assert result.frames_sampled == 8
+    assert result.frames_with_face >= 7
     assert result.verdict.label in (FAKE, REAL, UNCERTAIN)
     assert 0.5 <= result.verdict.confidence <= 1.0
     probs = [f.fake_probability for f in result.frames]
@@ -29,7 +29,7 @@ def test_genuine_example_is_judged(detector: Detector, genuine_clip: Path):
 
 
 def test_result_is_json_serialisable(detector: Detector, manipulated_clip: Path):
-    result = detector.analyze(manipulated_clip, frames=6)
+    result = detector.analyze(manipulated_clip, frames=3)
     data = json.loads(result.to_json())
     assert data["verdict"] == result.verdict.label
     assert data["frames_with_face"] == len(data["frames"]) == result.frames_with_face
@@ -98,9 +98,10 @@ def test_progress_is_reported(detector: Detector, genuine_clip: Path):
     ["aaronchong888__DeepFake-Detect__abqwwspghj.mp4", "polimi-ispl__icpr2020dfdc__ffpp-youtube-634.mp4"],
 )
 def test_shared_clips(detector: Detector, name: str):
-    result = detector.analyze(shared_clip(name), frames=20)
-    assert result.frames_sampled == 20
-    assert result.frames_with_face >= 15
+    # Twelve frames of a 1080p and a 720p clip; every shared clip at 20 frames with -m slow.
+    result = detector.analyze(shared_clip(name), frames=12)
+    assert result.frames_sampled == 12
+    assert result.frames_with_face >= 9
     assert result.verdict.label in (FAKE, REAL, UNCERTAIN)
 
 

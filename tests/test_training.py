@@ -54,9 +54,10 @@ def labelled_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def cached(labelled_set: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The crops of the labelled set, made by two spawned workers (as the command makes them)."""
     videos = datasets.load(labelled_set)
     recipe = CropRecipe(frames=8, profile="app", image_size=SMALL.image_size)
-    return preprocess(videos, tmp_path_factory.mktemp("crops"), recipe, Settings.from_env({}))
+    return preprocess(videos, tmp_path_factory.mktemp("crops"), recipe, Settings.from_env({}), workers=2)
 
 
 def fresh_network(seed: int = 0) -> ResNeXtLSTM:
@@ -182,7 +183,8 @@ def test_too_few_people_to_split(tmp_path: Path):
 def test_command_trains_resumes_and_exports(labelled_set: Path, tmp_path: Path):
     out = tmp_path / "run"
     common = [str(labelled_set), "--out", str(out), "--init", "scratch", "--frames", "4", "--profile", "app"]
-    common += ["--epochs", "1", "--batch-size", "4", "--validation", "0.34", "--workers", "2"]
+    # Crops made in this process: the spawned workers make those of the `cached` fixture.
+    common += ["--epochs", "1", "--batch-size", "4", "--validation", "0.34", "--workers", "1"]
     assert train.main([*common, "--max-steps", "1"]) == 0
     assert not (out / "model").exists()  # stopped: nothing exported yet
     assert train.main(common) == 0
