@@ -516,15 +516,20 @@ def test_record_from_the_webcam_then_analyze(visit, tmp_path: Path):
     page = visit(camera=True)
     page.get_by_role("button", name="Capture from camera").click()
     page.get_by_text("Click to Access Webcam").click()
-    # Recording starts once the camera's picture plays, and stops after 1.5 s of it: on a
-    # loaded machine the picture can start late or stall, and a recording of nothing is empty.
+    # Recording starts once the camera's picture plays, and stops after 1.5 s and 15 frames of
+    # it: on a loaded machine the picture starts late and comes at a few frames a second, and
+    # Chromium's recorder then gives an empty file for a recording of a few frames.
     camera = page.get_by_test_id("webcam-video").element_handle()
     page.wait_for_function("video => video.readyState >= 2 && video.currentTime > 0", arg=camera)
     record = page.get_by_role("button", name="start recording")
     record.click()
     expect(record).to_have_text(re.compile("Stop"))
-    played = camera.evaluate("video => video.currentTime")
-    page.wait_for_function("([video, from]) => video.currentTime >= from + 1.5", arg=[camera, played])
+    shown = "video => [video.currentTime, video.getVideoPlaybackQuality().totalVideoFrames]"
+    page.wait_for_function(
+        """([video, [time, frames]]) => video.currentTime >= time + 1.5
+            && video.getVideoPlaybackQuality().totalVideoFrames >= frames + 15""",
+        arg=[camera, camera.evaluate(shown)],
+    )
     record.click()
     expect(page.get_by_test_id("Video-player")).to_be_visible()
     frames_to_sample(page, 4)

@@ -29,19 +29,24 @@ from inference.weights.config import TEMPORAL
 SHORT_FRAMES = 8
 
 
-@pytest.fixture(scope="module")
-def short_clip(tmp_path_factory: pytest.TempPathFactory, genuine_clip: Path) -> Path:
-    """The first SHORT_FRAMES frames of the genuine example, 15 fps."""
-    path = tmp_path_factory.mktemp("live") / "short.mp4"
-    capture = cv2.VideoCapture(str(genuine_clip))
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 15, (320, 320))
-    for _ in range(SHORT_FRAMES):
+def first_frames(clip: Path, count: int, path: Path) -> Path:
+    """The first ``count`` frames of ``clip`` written to ``path`` (MPEG-4, 15 fps)."""
+    capture = cv2.VideoCapture(str(clip))
+    size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 15, size)
+    for _ in range(count):
         ok, image = capture.read()
         assert ok
         writer.write(image)
     writer.release()
     capture.release()
     return path
+
+
+@pytest.fixture(scope="module")
+def short_clip(tmp_path_factory: pytest.TempPathFactory, genuine_clip: Path) -> Path:
+    """The first SHORT_FRAMES frames of the genuine example (320x320), 15 fps."""
+    return first_frames(genuine_clip, SHORT_FRAMES, tmp_path_factory.mktemp("live") / "short.mp4")
 
 
 def decoded(path: Path, count: int) -> list[tuple[float, np.ndarray]]:
@@ -295,12 +300,13 @@ def test_live_cli_refuses_what_is_not_a_live_source(hub_cache: Path, capsys: pyt
 
 
 def test_live_cli_can_score_every_frame_of_a_file(
-    hub_cache: Path, no_face_clip: Path, capsys: pytest.CaptureFixture[str]
+    hub_cache: Path, no_face_clip: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):
-    assert cli.main(["--live", str(no_face_clip), "--every-frame", "--json", "--profile", "app"]) == 0
+    clip = first_frames(no_face_clip, 20, tmp_path / "no_face.mp4")  # of its 60
+    assert cli.main(["--live", str(clip), "--every-frame", "--json", "--profile", "app"]) == 0
     out, err = capsys.readouterr()
     report = json.loads(out)
-    assert report["frames_sampled"] == report["source"]["frames_received"] == 60
+    assert report["frames_sampled"] == report["source"]["frames_received"] == 20
     assert report["source"]["frames_dropped"] == 0 and report["verdict"] == "CANNOT JUDGE"
-    assert "live: 60 frames received, 60 scored" in err.splitlines()[-1]
+    assert "live: 20 frames received, 20 scored" in err.splitlines()[-1]
     assert "nobody seen" in err
