@@ -153,6 +153,34 @@ def app_url(hub_cache: Path) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def browsers():
+    """One Playwright driver and one Chromium (per fake camera) for the run (tests/browsers.py);
+    skips when Chromium is not installed."""
+    from browsers import running
+
+    yield from running()
+
+
+@pytest.fixture
+def pages(browsers):
+    """``pages.open(url, ...)`` opens a tab in a fresh browser context; after the test the tabs
+    are closed and the test fails on any error thrown in them."""
+    with browsers.visiting() as visit:
+        yield visit
+
+
+@pytest.fixture(scope="session")
+def page_app(hub_cache: Path, second_opinion_env: dict[str, str]) -> Iterator[tuple[str, str]]:
+    """The app with the second opinion on, links allowed from the loopback (test-only) and one
+    analysis per visitor, beside a web server on the loopback holding the examples: (app URL,
+    the examples' base URL). Served once for the browser tests that need any of these."""
+    env = {**second_opinion_env, "DEEPFAKE_ALLOW_PRIVATE_URLS": "1", "DEEPFAKE_MAX_QUEUED_PER_VISITOR": "1"}
+    for files in files_on_loopback(EXAMPLES):
+        for app in serve(Settings.from_env(env)):
+            yield app, files
+
+
+@pytest.fixture(scope="session")
 def genuine_clip() -> Path:
     return EXAMPLES / "genuine_astronaut.mp4"
 

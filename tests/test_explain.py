@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import REPO_ROOT, random_state_dict
+from conftest import random_state_dict
 
 from inference import Detector, ModelConfig
 from inference.models.explain import EXPLAIN_LAYER, gradcam_grids, overlay, side_by_side
 from inference.models.network import ResNeXtLSTM, build_network
 from inference.models.preprocess import crops_to_tensor
+from inference.tools import cli
 
 FAKE_INDEX = 0
 
@@ -99,15 +98,9 @@ def test_engine_attaches_heatmaps_on_request(detector: Detector, manipulated_cli
     assert EXPLAIN_LAYER == 6
 
 
-def test_cli_writes_heatmap_pngs(hub_cache: Path, genuine_clip: Path, tmp_path: Path):
-    done = subprocess.run(
-        [sys.executable, "-m", "inference", str(genuine_clip), "--frames", "3", "--explain", str(tmp_path)],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
+def test_cli_writes_heatmap_pngs(hub_cache: Path, genuine_clip: Path, tmp_path: Path, capsys):
+    assert cli.main([str(genuine_clip), "--frames", "3", "--explain", str(tmp_path)]) == cli.EXIT_OK
+    assert genuine_clip.name in capsys.readouterr().out
     (folder,) = tmp_path.glob(f"{genuine_clip.stem}-*")  # one folder per input file
     written = sorted(folder.glob("frame_*_fake*.png"))
     assert len(written) == 3

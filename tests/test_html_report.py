@@ -22,8 +22,6 @@ from inference.tools import cli
 GENUINE = "polimi-ispl__icpr2020dfdc__ffpp-youtube-634.mp4"
 SWAPPED = "polimi-ispl__icpr2020dfdc__ffpp-FaceSwap-634_660.mp4"
 SECONDS = "2"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox"]
 # Set to a folder to keep the browser test's page, screenshot and PDF there.
 KEEP = Path(os.environ.get("REPORT_TEST_KEEP", "/nonexistent"))
 
@@ -47,14 +45,14 @@ def two_people(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def explained(second_detector: Detector, two_people: Path):
-    """The two-person clip analysed with Explain and the second opinion (6 frames)."""
-    return second_detector.analyze(two_people, frames=6, explain=True)
+    """The two-person clip analysed with Explain and the second opinion (4 frames)."""
+    return second_detector.analyze(two_people, frames=4, explain=True)
 
 
-def test_report_opens_offline_in_a_browser_and_prints(explained, second_detector, tmp_path):
+def test_report_opens_offline_in_a_browser_and_prints(pages, explained, second_detector, tmp_path):
     """Every request but the file's own is blocked and counted: none is attempted, nothing throws,
     the verdict, both people, both detectors' lines and the heatmaps show; it prints to an A4 PDF."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     result = explained
     assert len(result.people) == 2 and [d.status for d in result.detectors] == ["used", "used"]
@@ -62,7 +60,6 @@ def test_report_opens_offline_in_a_browser_and_prints(explained, second_detector
     report = write_report(tmp_path / "report.html", html_report(result, second_detector.settings))
     url = report.as_uri()
     other_requests: list[str] = []
-    errors: list[str] = []
     refused: list[str] = []
 
     def route(handle) -> None:
@@ -72,36 +69,27 @@ def test_report_opens_offline_in_a_browser_and_prints(explained, second_detector
             other_requests.append(handle.request.url)
             handle.abort()
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1100, "height": 1400})
-            page.route("**/*", route)
-            page.on("pageerror", lambda error: errors.append(str(error)))
-            page.on(
-                "console",
-                lambda message: refused.append(message.text) if "Security" in message.text else None,
-            )
-            page.goto(url)
-            expect(page.locator("#verdict")).to_have_text(result.verdict.label)
-            for person in (1, 2):
-                expect(page.locator(f"#person-{person}")).to_be_visible()
-                expect(page.locator(f"#person-{person} svg.chart polyline")).to_have_count(2)
-                expect(page.locator(f"#person-{person} svg.chart")).to_be_visible()
-            images = page.locator("img")
-            assert images.count() > 4
-            # Every picture decoded (a blocked or broken one has no natural size).
-            assert page.evaluate("[...document.images].every(i => i.complete && i.naturalWidth > 0)")
-            page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
-            page.emulate_media(media="print")
-            pdf = page.pdf(path=str(tmp_path / "report.pdf"), format="A4", print_background=True)
-            letter = page.pdf(format="Letter", print_background=True)
-        finally:
-            browser.close()
+    page = pages.open(None, viewport={"width": 1100, "height": 1400})  # errors: fail the test
+    page.route("**/*", route)
+    page.on("console", lambda message: refused.append(message.text) if "Security" in message.text else None)
+    page.goto(url)
+    expect(page.locator("#verdict")).to_have_text(result.verdict.label)
+    for person in (1, 2):
+        expect(page.locator(f"#person-{person}")).to_be_visible()
+        expect(page.locator(f"#person-{person} svg.chart polyline")).to_have_count(2)
+        expect(page.locator(f"#person-{person} svg.chart")).to_be_visible()
+    images = page.locator("img")
+    assert images.count() > 4
+    # Every picture decoded (a blocked or broken one has no natural size).
+    assert page.evaluate("[...document.images].every(i => i.complete && i.naturalWidth > 0)")
+    page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+    page.emulate_media(media="print")
+    pdf = page.pdf(path=str(tmp_path / "report.pdf"), format="A4", print_background=True)
+    letter = page.pdf(format="Letter", print_background=True)
     if KEEP.is_dir():  # for a person to look at
         for name in ("report.html", "report.png", "report.pdf"):
             (KEEP / name).write_bytes((tmp_path / name).read_bytes())
-    assert other_requests == [] and refused == [] and errors == []
+    assert other_requests == [] and refused == []
     assert pdf.startswith(b"%PDF-")
     boxes = re.findall(rb"/MediaBox\s*\[\s*0\s+0\s+([\d.]+)\s+([\d.]+)\s*\]", pdf)
     # Two pages at least (the answer, then the people), every one A4: 595 x 842 points.
@@ -298,30 +286,24 @@ def test_report_endpoint_returns_the_html_file(app_url: str, genuine_clip: Path)
     assert data["weights"]["sha256"] in words
 
 
-def test_page_offers_the_html_report_beside_the_json(app_url: str, genuine_clip: Path, tmp_path: Path):
+def test_page_offers_the_html_report_beside_the_json(pages, app_url: str, genuine_clip: Path, tmp_path: Path):
     """After an example's analysis the page's "Download report (HTML)" gives the report of the
     example's bytes; clearing the video hides it again."""
-    from playwright.sync_api import expect, sync_playwright
-    from test_browser import frames_to_sample, open_page, settled, video_block
+    from playwright.sync_api import expect
+    from test_browser import frames_to_sample, settled, video_block
 
-    errors: list[str] = []
-    with sync_playwright() as playwright:
-        browser, page = open_page(playwright, app_url, errors)
-        try:
-            download = page.get_by_role("button", name="Download report (HTML)")
-            expect(download).to_have_count(0)
-            frames_to_sample(page, 3)
-            page.get_by_role("button", name="Genuine (camera motion)").click()
-            settled(page, r"^\s*(FAKE|REAL|UNCERTAIN)\s*$")
-            with page.expect_download() as started:
-                download.click()
-            saved = tmp_path / "from-the-page.html"
-            started.value.save_as(saved)
-            video_block(page).get_by_role("button", name="Clear", exact=True).click()
-            expect(download).to_have_count(0)
-        finally:
-            browser.close()
-    assert errors == []
+    page = pages.open(app_url)  # errors thrown in the page fail the test
+    download = page.get_by_role("button", name="Download report (HTML)")
+    expect(download).to_have_count(0)
+    frames_to_sample(page, 2)
+    page.get_by_role("button", name="Genuine (camera motion)").click()
+    settled(page, r"^\s*(FAKE|REAL|UNCERTAIN)\s*$")
+    with page.expect_download() as started:
+        download.click()
+    saved = tmp_path / "from-the-page.html"
+    started.value.save_as(saved)
+    video_block(page).get_by_role("button", name="Clear", exact=True).click()
+    expect(download).to_have_count(0)
     words = self_contained(saved.read_text(encoding="utf-8")).words()
     assert sha256sum(genuine_clip) in words and "Person 1" in words
 

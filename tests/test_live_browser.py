@@ -17,8 +17,9 @@ import cv2
 import httpx
 import numpy as np
 import pytest
+from browsers import CHROMIUM, CHROMIUM_ARGS
 from conftest import shared_clip
-from test_browser import CHROMIUM, CHROMIUM_ARGS, PENDING, shot
+from test_browser import PENDING, shot
 
 from ui.live_tab import COLOURS
 
@@ -36,18 +37,19 @@ def camera_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def camera_y4m(clip: Path, folder: Path) -> Path:
-    """``clip`` as a raw .y4m, 8 s at 15 frames a second, for ``--use-file-for-fake-video-capture``."""
+    """``clip`` as a raw .y4m, 4 s at 15 frames a second, for ``--use-file-for-fake-video-capture``
+    (Chromium plays it in a loop)."""
     path = folder / "camera.y4m"
-    command = ["ffmpeg", "-loglevel", "error", "-y", "-i", str(clip), "-t", "8", "-vf", "fps=15"]
+    command = ["ffmpeg", "-loglevel", "error", "-y", "-i", str(clip), "-t", "4", "-vf", "fps=15"]
     subprocess.run([*command, "-pix_fmt", "yuv420p", str(path)], check=True)
     return path
 
 
 @contextlib.contextmanager
 def live_tab(playwright, url: str, camera: Path | None) -> Iterator:
-    """The app's Live tab in a Chromium whose camera plays ``camera`` (None: Chromium's test pattern).
-
-    Fails on any error the page throws.
+    """The app's Live tab in a Chromium of its own whose camera plays ``camera`` (None: Chromium's
+    test pattern), for tests that drive Playwright themselves (the tests here share the run's
+    Chromium: :func:`open_live_tab`). Fails on any error the page throws.
     """
     fake = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
     if camera is not None:
@@ -64,14 +66,16 @@ def live_tab(playwright, url: str, camera: Path | None) -> Iterator:
     assert errors == [], f"errors thrown in the page: {errors}"
 
 
-@pytest.fixture
-def live_page(app_url: str, camera_file: Path) -> Iterator:
-    from playwright.sync_api import expect, sync_playwright
+def open_live_tab(pages, url: str, camera: Path):
+    """The app's Live tab in a new tab of the run's Chromium whose camera plays ``camera``."""
+    page = pages.open(url, camera=camera, timeout_ms=60_000)
+    page.get_by_role("tab", name="Live camera").click()
+    return page
 
-    with sync_playwright() as playwright:
-        expect.set_options(timeout=60_000)
-        with live_tab(playwright, app_url, camera_file) as page:
-            yield page
+
+@pytest.fixture
+def live_page(pages, app_url: str, camera_file: Path):
+    return open_live_tab(pages, app_url, camera_file)
 
 
 def start_camera(page) -> float:
@@ -134,7 +138,6 @@ def test_live_camera_shows_a_verdict_and_a_box_then_a_report(live_page, app_url:
     expect(page.locator("#live-preview img")).to_be_visible()
     assert boxes_drawn(page, app_url) > 200, "no box in a verdict's colour on the preview"
     expect(page.locator("#live-status")).to_contain_text("frames received")
-    page.wait_for_timeout(2_000)
     shot(page, tmp_path, "live-running")
     stop_camera(page)
     scored = reported(page)
@@ -153,29 +156,43 @@ def short_live_url(hub_cache: Path) -> Iterator[str]:
     yield from serve(Settings.from_env({"DEEPFAKE_LIVE_MAX_STREAMS": "1", "DEEPFAKE_LIVE_TIME_LIMIT_S": "4"}))
 
 
-def test_the_stream_cap_and_time_limit_are_explained(short_live_url: str, camera_file: Path, tmp_path: Path):
-    from playwright.sync_api import expect, sync_playwright
+# Counts the notices a page shows, also one that is gone again by the time it is read.
+COUNT_TOASTS = """() => {
+    window.__toasts = 0;
+    let shown = 0;
+    const count = () => {
+        const now = document.querySelectorAll(".toast-body").length;
+        if (now > shown) window.__toasts += now - shown;
+        shown = now;
+    };
+    new MutationObserver(count).observe(document.body, {subtree: true, childList: true});
+    count();
+}"""
 
-    with sync_playwright() as playwright:
-        expect.set_options(timeout=60_000)
-        with (
-            live_tab(playwright, short_live_url, camera_file) as first,
-            live_tab(playwright, short_live_url, camera_file) as second,
-        ):
-            start_camera(first)
-            expect(first.locator("#live-status")).to_contain_text("frames received")
-            start_camera(second)
-            # Told in the page, and once as a notice; the camera's later frames are ignored.
-            refused = re.compile(r"judges 1 live stream\(s\) at once")
-            expect(second.locator("#live-status")).to_contain_text(refused)
-            second.wait_for_timeout(2_000)
-            expect(second.locator(".toast-body")).to_have_count(1)
-            shot(second, tmp_path, "live-refused")
-            # The first stream runs out of time: told why, then reported without pressing Stop.
-            assert reported(first) >= 1
-            expect(first.locator("#live-status")).to_contain_text("judged for at most 4 s on this server")
-            # The camera still runs: its frames neither start a new stream nor take the free slot.
-            first.wait_for_timeout(2_000)
-            expect(first.locator("#live-status")).to_contain_text("judged for at most 4 s on this server")
-            expect(second.locator("#live-status")).to_contain_text(refused)
-            shot(first, tmp_path, "live-time-limit")
+
+def test_the_stream_cap_and_time_limit_are_explained(
+    pages, short_live_url: str, camera_file: Path, tmp_path: Path
+):
+    from playwright.sync_api import expect
+
+    first = open_live_tab(pages, short_live_url, camera_file)
+    second = open_live_tab(pages, short_live_url, camera_file)
+    second.evaluate(COUNT_TOASTS)
+    start_camera(first)
+    expect(first.locator("#live-status")).to_contain_text("frames received")
+    start_camera(second)
+    # Told in the page, and once as a notice; the camera's later frames are ignored.
+    refused = re.compile(r"judges 1 live stream\(s\) at once")
+    expect(second.locator("#live-status")).to_contain_text(refused)
+    expect(second.locator(".toast-body")).to_have_count(1)
+    shot(second, tmp_path, "live-refused")
+    # The first stream runs out of time: told why, then reported without pressing Stop.
+    assert reported(first) >= 1
+    expect(first.locator("#live-status")).to_contain_text("judged for at most 4 s on this server")
+    # The camera still runs: its frames neither start a new stream nor take the free slot.
+    first.wait_for_timeout(2_000)
+    expect(first.locator("#live-status")).to_contain_text("judged for at most 4 s on this server")
+    expect(second.locator("#live-status")).to_contain_text(refused)
+    # All along (seconds of the second camera's frames, since before the first was reported): one notice.
+    assert second.evaluate("window.__toasts") == 1
+    shot(first, tmp_path, "live-time-limit")

@@ -14,16 +14,15 @@ import time
 from pathlib import Path
 
 import pytest
+from browsers import CHROMIUM
 from conftest import EXAMPLES as EXAMPLES_DIR
 from conftest import shared_clip
 from test_browser import (
     ANY_VERDICT,
-    CHROMIUM,
     PENDING,
     analyze_button,
     frames_to_sample,
     idle,
-    open_page,
     results_seen,
     settled,
     shot,
@@ -41,48 +40,25 @@ def analyses_of(caplog: pytest.LogCaptureFixture, name: str) -> int:
     )
 
 
-def test_a_double_click_starts_one_analysis(app_url: str, genuine_clip: Path, tmp_path: Path, caplog):
-    from playwright.sync_api import expect, sync_playwright
+def test_a_double_click_starts_one_analysis(pages, app_url: str, genuine_clip: Path, tmp_path: Path, caplog):
+    from playwright.sync_api import expect
 
     caplog.set_level(logging.INFO)
-    errors: list[str] = []
-    with sync_playwright() as playwright:
-        browser, page = open_page(playwright, app_url, errors)
-        try:
-            upload(page, genuine_clip)
-            frames_to_sample(page, 6)
-            analyze_button(page).dblclick()
-            settled(page, ANY_VERDICT)
-            idle(page)
-            # A second run would start as soon as the first ended; give it time to show.
-            page.wait_for_timeout(4000)
-            expect(page.locator(PENDING)).to_have_count(0)
-            idle(page)
-            shot(page, tmp_path, "double-click")
-        finally:
-            browser.close()
+    page = pages.open(app_url)
+    upload(page, genuine_clip)
+    frames_to_sample(page, 2)
+    analyze_button(page).dblclick()
+    settled(page, ANY_VERDICT)
+    idle(page)
+    # A second run would start as soon as the first ended; give it time to show.
+    page.wait_for_timeout(4000)
+    expect(page.locator(PENDING)).to_have_count(0)
+    idle(page)
+    shot(page, tmp_path, "double-click")
     deadline = time.monotonic() + 5
     while analyses_of(caplog, genuine_clip.name) < 2 and time.monotonic() < deadline:
         time.sleep(0.5)
     assert analyses_of(caplog, genuine_clip.name) == 1, "one double-click ran the analysis more than once"
-    assert errors == [], f"errors thrown in the page: {errors}"
-
-
-@pytest.fixture(scope="module")
-def page_app(hub_cache: Path, second_opinion_env: dict[str, str]):
-    """The app with the second opinion on, links allowed from the loopback (test-only) and one
-    analysis per visitor, and a web server on the loopback holding the examples: (app URL, the
-    examples' base URL)."""
-    from conftest import EXAMPLES, files_on_loopback, serve
-
-    from inference import Settings
-
-    # One analysis per visitor, so that a second page from the same address is refused.
-    env = {**second_opinion_env, "DEEPFAKE_ALLOW_PRIVATE_URLS": "1", "DEEPFAKE_MAX_QUEUED_PER_VISITOR": "1"}
-    settings = Settings.from_env(env)
-    for files in files_on_loopback(EXAMPLES):
-        for app in serve(settings):
-            yield app, files
 
 
 @pytest.fixture(scope="module")
@@ -240,15 +216,12 @@ def shot_dir(tmp_path: Path) -> Path:
     return Path(os.environ.get("SCREENSHOT_DIR") or tmp_path)
 
 
-def refused_while_running(browser, url: str) -> None:
+def refused_while_running(pages, url: str) -> None:
     """A second page from the same address asks for an analysis while the first runs: the server
     refuses it (one per visitor here), and that page says so and is left ready, nothing pending."""
     from playwright.sync_api import expect
 
-    other = browser.new_page(viewport={"width": 390, "height": 844}, color_scheme="dark", is_mobile=True)
-    errors: list[str] = []
-    other.on("pageerror", lambda error: errors.append(str(error)))
-    other.goto(url)
+    other = pages.open(url, viewport={"width": 390, "height": 844}, color_scheme="dark", is_mobile=True)
     upload(other, EXAMPLES_DIR / "genuine_astronaut.mp4")
     analyze_button(other).click()
     said = re.compile("Not started: you already have 1 analysis waiting", re.IGNORECASE)
@@ -258,122 +231,98 @@ def refused_while_running(browser, url: str) -> None:
     # Nothing pending, no tracker left (the refusal is told in the status line and a toast).
     expect(other.locator(PENDING)).to_have_count(0)
     other.close()
-    assert errors == [], f"errors thrown in the refused page: {errors}"
 
 
 def test_phone_and_desktop_captions_tables_and_one_progress(
-    page_app: tuple[str, str], two_people: Path, tmp_path: Path
+    pages, page_app: tuple[str, str], two_people: Path, tmp_path: Path
 ):
     """Two people, Explain and the second opinion, on a phone (dark) and then on a desktop."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     url, _ = page_app
-    errors: list[str] = []
-    with sync_playwright() as playwright:
-        browser, page = open_page(
-            playwright,
-            url,
-            errors,
-            viewport={"width": 390, "height": 844},
-            color_scheme="dark",
-            is_mobile=True,
-        )
-        try:
-            upload(page, two_people)
-            frames_to_sample(page, 6, explain=True)
-            analyze_button(page).click()
-            # One progress display, with the stage in words; no tracker over any other output.
-            stage = re.compile(r"Reading frames and finding faces|Scoring faces|Second opinion|Explaining")
-            expect(page.locator("#progress").get_by_text(stage).first).to_be_visible(timeout=60_000)
-            trackers = page.locator("[data-testid='status-tracker']:not(.hide)")
-            outside = [t for t in trackers.all() if not t.evaluate("e => !!e.closest('#progress')")]
-            assert outside == [], f"{len(outside)} progress trackers outside the progress display"
-            page.screenshot(path=str(shot_dir(tmp_path) / "phone-390-running.png"))
-            refused_while_running(browser, url)
-            settled(page, ANY_VERDICT)
-            idle(page)
-            expect(page.locator("#progress")).to_be_hidden()
-            check_phone_layout(page)
-            shot(page, tmp_path, "phone-390-dark")
-            page.set_viewport_size({"width": 1400, "height": 1000})
-            check_phone_layout(page, fits=True)
-            shot(page, tmp_path, "desktop-1400-dark")
-        finally:
-            browser.close()
-    assert errors == [], f"errors thrown in the page: {errors}"
+    page = pages.open(url, viewport={"width": 390, "height": 844}, color_scheme="dark", is_mobile=True)
+    upload(page, two_people)
+    frames_to_sample(page, 6, explain=True)
+    analyze_button(page).click()
+    # One progress display, with the stage in words; no tracker over any other output.
+    stage = re.compile(r"Reading frames and finding faces|Scoring faces|Second opinion|Explaining")
+    expect(page.locator("#progress").get_by_text(stage).first).to_be_visible(timeout=60_000)
+    trackers = page.locator("[data-testid='status-tracker']:not(.hide)")
+    outside = [t for t in trackers.all() if not t.evaluate("e => !!e.closest('#progress')")]
+    assert outside == [], f"{len(outside)} progress trackers outside the progress display"
+    page.screenshot(path=str(shot_dir(tmp_path) / "phone-390-running.png"))
+    refused_while_running(pages, url)
+    settled(page, ANY_VERDICT)
+    idle(page)
+    expect(page.locator("#progress")).to_be_hidden()
+    check_phone_layout(page)
+    shot(page, tmp_path, "phone-390-dark")
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    check_phone_layout(page, fits=True)
+    shot(page, tmp_path, "desktop-1400-dark")
 
 
 def test_links_are_plain_text_and_enter_runs_the_analysis(
-    page_app: tuple[str, str], genuine_clip: Path, tmp_path: Path
+    pages, page_app: tuple[str, str], genuine_clip: Path, tmp_path: Path
 ):
     """A refused link, Enter in the link box, and a file whose name is Markdown: no link, no backslash."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     url, files = page_app
     # Gradio drops ":" from uploaded names; the rest is a Markdown link all the same.
     named = tmp_path / "[Verified REAL by moderators](evil.example).mp4"
     shutil.copyfile(genuine_clip, named)
-    errors: list[str] = []
     status = "#status"
-    with sync_playwright() as playwright:
-        browser, page = open_page(playwright, url, errors, color_scheme="dark")
-        try:
-            frames_to_sample(page, 4)
-            watch_results(page)
-            # Analyze with nothing given is refused; a link and Analyze right after start at once
-            # (the page's click guard ends with the server's answer, not 10 s later).
-            analyze_button(page).click()
-            expect(page.locator(status)).to_contain_text("Upload or record a video, or paste a link")
-            box = page.locator("#link textarea, #link input").first
-            box.fill(f"{files}/no_such_clip.mp4")
-            analyze_button(page).click()
-            expect(page.locator(status)).to_contain_text(
-                re.compile("Analysing|Cannot analyse"), timeout=8_000
-            )
-            expect(page.locator(status)).to_contain_text("Cannot analyse", timeout=60_000)
-            idle(page)
-            shown = page.locator(status).inner_text()
-            assert "\\" not in shown and "no_such_clip.mp4" in shown, shown
-            assert shown.rstrip().endswith("."), f"a message without a full stop: {shown}"
-            expect(page.locator(f"{status} a")).to_have_count(0)
-            shot(page, tmp_path, "refused-link")
-            # Keyboard focus shows, in both themes: on the link box, Explain and Analyze after it.
-            box.focus()
-            focus_ring_shown(page, "the link box")
-            page.keyboard.press("Tab")
-            focus_ring_shown(page, "the control after the link box")
-            page.keyboard.press("Tab")
-            focus_ring_shown(page, "the second control after the link box")
+    page = pages.open(url, color_scheme="dark")
+    frames_to_sample(page, 4)
+    watch_results(page)
+    # Analyze with nothing given is refused; a link and Analyze right after start at once
+    # (the page's click guard ends with the server's answer, not 10 s later).
+    analyze_button(page).click()
+    expect(page.locator(status)).to_contain_text("Upload or record a video, or paste a link")
+    box = page.locator("#link textarea, #link input").first
+    box.fill(f"{files}/no_such_clip.mp4")
+    analyze_button(page).click()
+    expect(page.locator(status)).to_contain_text(re.compile("Analysing|Cannot analyse"), timeout=8_000)
+    expect(page.locator(status)).to_contain_text("Cannot analyse", timeout=60_000)
+    idle(page)
+    shown = page.locator(status).inner_text()
+    assert "\\" not in shown and "no_such_clip.mp4" in shown, shown
+    assert shown.rstrip().endswith("."), f"a message without a full stop: {shown}"
+    expect(page.locator(f"{status} a")).to_have_count(0)
+    shot(page, tmp_path, "refused-link")
+    # Keyboard focus shows, in both themes: on the link box, Explain and Analyze after it.
+    box.focus()
+    focus_ring_shown(page, "the link box")
+    page.keyboard.press("Tab")
+    focus_ring_shown(page, "the control after the link box")
+    page.keyboard.press("Tab")
+    focus_ring_shown(page, "the second control after the link box")
 
-            box.fill(f"{files}/manipulated_astronaut.mp4")
-            box.press("Enter")
-            expect(page.locator(status)).to_contain_text("Analysing")  # the refusal above is gone
-            settled(page, ANY_VERDICT)
-            idle(page)
-            expect(page.locator("#summary")).to_contain_text("manipulated_astronaut")
-            # The run's JSON and HTML reports share a name.
-            json_link = page.locator("a[href$='.json']").first.get_attribute("href") or ""
-            with page.expect_download() as started:
-                page.get_by_role("button", name="Download report (HTML)").click()
-            html_name = started.value.suggested_filename
-            assert Path(html_name).stem == Path(json_link.split("?")[0]).stem, (html_name, json_link)
+    box.fill(f"{files}/manipulated_astronaut.mp4")
+    box.press("Enter")
+    expect(page.locator(status)).to_contain_text("Analysing")  # the refusal above is gone
+    settled(page, ANY_VERDICT)
+    idle(page)
+    expect(page.locator("#summary")).to_contain_text("manipulated_astronaut")
+    # The run's JSON and HTML reports share a name.
+    json_link = page.locator("a[href$='.json']").first.get_attribute("href") or ""
+    with page.expect_download() as started:
+        page.get_by_role("button", name="Download report (HTML)").click()
+    html_name = started.value.suggested_filename
+    assert Path(html_name).stem == Path(json_link.split("?")[0]).stem, (html_name, json_link)
 
-            # With the link still typed: the page says the file is judged.
-            page.locator("input[type=file]").first.set_input_files(str(named))
-            expect(page.get_by_test_id("Video-player")).to_have_attribute(
-                "src", re.compile(r"evil\.example\)\.mp4$")
-            )
-            analyze_button(page).click()
-            settled(page, ANY_VERDICT)
-            expect(page.locator("#summary")).to_contain_text(named.name)
-            # The finished page still says the link in its box was not used.
-            expect(page.locator(status)).to_contain_text("The link was not used")
-            expect(page.locator("#summary a, #status a")).to_have_count(0)
-            shot(page, tmp_path, "markdown-name")
-            statuses = [seen[2] for seen in results_seen(page)]
-        finally:
-            browser.close()
+    # With the link still typed: the page says the file is judged.
+    page.locator("input[type=file]").first.set_input_files(str(named))
+    expect(page.get_by_test_id("Video-player")).to_have_attribute("src", re.compile(r"evil\.example\)\.mp4$"))
+    analyze_button(page).click()
+    settled(page, ANY_VERDICT)
+    expect(page.locator("#summary")).to_contain_text(named.name)
+    # The finished page still says the link in its box was not used.
+    expect(page.locator(status)).to_contain_text("The link was not used")
+    expect(page.locator("#summary a, #status a")).to_have_count(0)
+    shot(page, tmp_path, "markdown-name")
+    statuses = [seen[2] for seen in results_seen(page)]
     assert [s for s in statuses if "\\" in s] == [], f"a status line shows backslashes: {statuses}"
     assert any("Analysing http" in s for s in statuses), f"never said it analysed the link: {statuses}"
     assert any(named.name in s and "the link is not used" in s for s in statuses), statuses
-    assert errors == [], f"errors thrown in the page: {errors}"
