@@ -7,6 +7,7 @@ so that leftover files can be counted without other processes on the machine dis
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import http.server
@@ -14,7 +15,7 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="deepfake-tests-"))
@@ -178,6 +179,51 @@ def page_app(hub_cache: Path, second_opinion_env: dict[str, str]) -> Iterator[tu
     for files in files_on_loopback(EXAMPLES):
         for app in serve(Settings.from_env(env)):
             yield app, files
+
+
+@pytest.fixture(scope="session")
+def served_apps(hub_cache: Path) -> Iterator[Callable[[dict[str, str]], str]]:
+    """``served_apps(env)``: the URL of the app served (by :func:`serve`) with the settings of
+    ``env``, started at the first ask and shared by every test of the session that asks for the
+    same ``env``; all are closed at the end of the session."""
+    with contextlib.ExitStack() as stack:
+        urls: dict[tuple[tuple[str, str], ...], str] = {}
+
+        def url_for(env: dict[str, str]) -> str:
+            key = tuple(sorted(env.items()))
+            if key not in urls:
+                urls[key] = stack.enter_context(contextlib.contextmanager(serve)(Settings.from_env(env)))
+            return urls[key]
+
+        yield url_for
+
+
+@pytest.fixture(scope="session")
+def second_opinion_url(
+    served_apps: Callable[[dict[str, str]], str], second_opinion_env: dict[str, str]
+) -> str:
+    """The app with the second opinion on (random offline weights), served once per session."""
+    return served_apps(second_opinion_env)
+
+
+@pytest.fixture(scope="session")
+def private_links_url(served_apps: Callable[[dict[str, str]], str]) -> str:
+    """The app allowed to fetch links from the loopback (DEEPFAKE_ALLOW_PRIVATE_URLS=1, test-only),
+    second opinion off, served once per session."""
+    return served_apps({"DEEPFAKE_ALLOW_PRIVATE_URLS": "1", "DEEPFAKE_SECOND_OPINION": "off"})
+
+
+@pytest.fixture(scope="session")
+def python_apps(request: pytest.FixtureRequest, hub_cache: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The ``python app.py`` servers test modules register (tests/python_apps.py): started
+    together when the first is asked for, stopped together at the end of the session."""
+    from python_apps import PythonApps
+
+    apps = PythonApps(request, tmp_path_factory)
+    try:
+        yield apps
+    finally:
+        apps.close()
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ Visitors are told apart by their address: each stands on its own 127.0.0.x (ever
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -21,6 +22,8 @@ from typing import Any
 import httpx
 from conftest import REPO_ROOT
 
+from inference import Settings
+
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -28,8 +31,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def run_app(env: dict[str, str], folder: Path) -> Iterator[tuple[str, subprocess.Popen, Path]]:
-    """``python app.py`` with ``env`` on a free port; yields its URL, process and log file."""
+def start_app(env: dict[str, str], folder: Path) -> tuple[str, subprocess.Popen, Path]:
+    """Start ``python app.py`` with ``env`` on a free port (without waiting for it to serve);
+    returns its URL, process and log file."""
     port = free_port()
     full = {
         **os.environ,
@@ -44,21 +48,56 @@ def run_app(env: dict[str, str], folder: Path) -> Iterator[tuple[str, subprocess
         process = subprocess.Popen(
             [sys.executable, "app.py"], cwd=REPO_ROOT, env=full, stdout=log, stderr=subprocess.STDOUT
         )
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 180
+    return f"http://127.0.0.1:{port}/", process, log_path
+
+
+def wait_until_served(url: str, process: subprocess.Popen, log_path: Path, timeout_s: float = 300) -> None:
+    """Wait until the app at ``url`` serves its page; fails if it died or did not start in time."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        assert process.poll() is None, f"the server died: {log_path.read_text()[-3000:]}"
+        assert time.monotonic() < deadline, "the server did not start"
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.5)
+
+
+def stop_apps(processes: list[subprocess.Popen]) -> None:
+    """Stop the apps as a Space stops one (SIGTERM), all at once, and wait for each."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.wait(timeout=60)
+
+
+def run_app(env: dict[str, str], folder: Path) -> Iterator[tuple[str, subprocess.Popen, Path]]:
+    """``python app.py`` with ``env`` on a free port; yields its URL, process and log file."""
+    url, process, log_path = start_app(env, folder)
     try:
-        while True:
-            assert process.poll() is None, f"the server died: {log_path.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, "the server did not start"
-            try:
-                if httpx.get(url, timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.5)
+        wait_until_served(url, process, log_path, timeout_s=180)
         yield url, process, log_path
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        stop_apps([process])
+
+
+@contextlib.contextmanager
+def launched(settings: Settings) -> Iterator[tuple[str, Any]]:
+    """The app built for ``settings`` on a free loopback port, without :func:`app.warm_up` (for
+    tests of what happens before an analysis, or that do not mind their first analysis loading
+    the weights); yields its URL and its ``gr.Blocks``."""
+    import app
+
+    demo = app.build_demo(settings)
+    options = app.launch_options(demo, settings)
+    demo.launch(
+        prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", server_port=free_port(), **options
+    )
+    try:
+        yield demo.local_url, demo
+    finally:
+        demo.close()
 
 
 def visitor(number: int) -> httpx.Client:

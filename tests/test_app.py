@@ -40,15 +40,32 @@ def test_api_schema(client: Client):
     assert endpoints["/predict"]["returns"][0]["component"] == "Label"
 
 
-def test_predict_on_example(client: Client, genuine_clip: Path):
+@pytest.fixture(scope="module")
+def default_report(client: Client, genuine_clip: Path) -> dict:
+    """/report on the genuine example with every parameter left at its default."""
+    report, _ = client.predict(handle_file(str(genuine_clip)), api_name="/report")
+    return report
+
+
+def test_predict_on_example(client: Client, genuine_clip: Path, default_report: dict):
     label = client.predict(handle_file(str(genuine_clip)), api_name="/predict")
     # Random weights score every face about 0.5: UNCERTAIN, with the confidences kept.
     assert label["label"] == "UNCERTAIN"
     confidences = {c["label"]: c["confidence"] for c in label["confidences"]}
     assert set(confidences) == {"FAKE", "REAL"}
     assert confidences["FAKE"] + confidences["REAL"] == pytest.approx(1.0)
-    report, _ = client.predict(handle_file(str(genuine_clip)), api_name="/report")
-    assert confidences["FAKE"] == pytest.approx(report["fake_probability"])
+    assert confidences["FAKE"] == pytest.approx(default_report["fake_probability"])
+
+
+def test_api_defaults_are_the_engines(client: Client, detector, genuine_clip: Path, default_report: dict):
+    """/report with no frames or profile samples what the CLI and the engine sample by default."""
+    # What gradio_client sends for a parameter left out: no value, as a caller may send.
+    parameters = client.view_api(return_format="dict", print_info=False)["named_endpoints"]["/report"]
+    defaults = {p["parameter_name"]: p["parameter_default"] for p in parameters["parameters"]}
+    assert defaults["frames"] is None and defaults["profile"] is None, defaults
+    engine = detector.analyze(genuine_clip)
+    assert default_report["frames_sampled"] == engine.frames_sampled > 20
+    assert default_report["profile"] == engine.profile
 
 
 def test_report_endpoint(client: Client, manipulated_clip: Path, checkpoint_file: Path):
@@ -68,10 +85,10 @@ def test_report_endpoint(client: Client, manipulated_clip: Path, checkpoint_file
 
 
 def test_no_face_example_cannot_judge(client: Client, no_face_clip: Path):
-    label = client.predict(handle_file(str(no_face_clip)), 10, api_name="/predict")
+    label = client.predict(handle_file(str(no_face_clip)), 4, api_name="/predict")
     assert label["label"] == "CANNOT JUDGE"
-    report, _ = client.predict(handle_file(str(no_face_clip)), 10, api_name="/report")
-    assert "face found in 0 of 10 sampled frames" in report["message"]
+    report, _ = client.predict(handle_file(str(no_face_clip)), 4, api_name="/report")
+    assert "face found in 0 of 4 sampled frames" in report["message"]
 
 
 def test_broken_upload_gives_clear_error(client: Client, tmp_path: Path):
@@ -84,8 +101,8 @@ def test_broken_upload_gives_clear_error(client: Client, tmp_path: Path):
 def test_shared_1080p_clip(client: Client):
     clip = shared_clip("aaronchong888__DeepFake-Detect__abqwwspghj.mp4")
     started = time.perf_counter()
-    label = client.predict(handle_file(str(clip)), 20, api_name="/predict")
-    print(f"/predict on 1080p clip, 20 frames: {time.perf_counter() - started:.1f} s")
+    label = client.predict(handle_file(str(clip)), 6, api_name="/predict")
+    print(f"/predict on 1080p clip, 6 frames: {time.perf_counter() - started:.1f} s")
     assert label["label"] in ("FAKE", "REAL", "UNCERTAIN")
 
 

@@ -54,7 +54,7 @@ def run_all(detector: Detector, jobs: list[tuple[Path, bool]], workers: int) -> 
         if workers > 1:
             start.wait(timeout=60)  # begin together, so that the threads really overlap
         path, explain = job
-        return essentials(detector.analyze(path, frames=6, explain=explain))
+        return essentials(detector.analyze(path, frames=4, explain=explain))
 
     with ThreadPoolExecutor(workers) as pool:
         return list(pool.map(one, jobs))

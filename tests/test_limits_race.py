@@ -12,13 +12,13 @@ from __future__ import annotations
 import base64
 import secrets
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import httpx
 import pytest
-from served_app import at_once, cancel, completed, fn_index, join, run_app, upload, visitor
+from python_apps import PythonApps, register
+from served_app import at_once, cancel, completed, fn_index, join, upload, visitor
 
 from ui.limits import FIRST_FRAME_S
 
@@ -26,9 +26,8 @@ PER_VISITOR = 2
 QUEUE = 5
 
 
-@pytest.fixture(scope="module")
-def served(hub_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    env = {
+def limits_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    return {
         "DEEPFAKE_MAX_QUEUED_PER_VISITOR": str(PER_VISITOR),
         "DEEPFAKE_QUEUE_SIZE": str(QUEUE),
         # Every admitted stream gets a camera slot and stays until closed: a stream refused by the
@@ -36,8 +35,15 @@ def served(hub_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         # staggered could let in more than the limit at the same instant without breaking it.
         "DEEPFAKE_LIVE_MAX_STREAMS": str(PER_VISITOR + 2),
     }
-    for url, _, _ in run_app(env, tmp_path_factory.mktemp("limits")):
-        yield url
+
+
+register(__name__, "served", limits_env)
+
+
+@pytest.fixture(scope="module")
+def served(python_apps: PythonApps) -> str:
+    """This module's ``python app.py`` (see :func:`limits_env`): its URL."""
+    return python_apps.get(__name__)[0]
 
 
 def slow_report(file: dict) -> list:

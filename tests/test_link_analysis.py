@@ -1,7 +1,8 @@
 """Links end to end: the engine, the API and the command line judge the video behind a link.
 
-The video is served by a web server on the loopback, which only DEEPFAKE_ALLOW_PRIVATE_URLS=1
-(test-only) lets a link reach; the safety of the fetching itself is tested in tests/test_links.py.
+The video (a short example: these tests are about the plumbing) is served by a web server on
+the loopback, which only DEEPFAKE_ALLOW_PRIVATE_URLS=1 (test-only) lets a link reach; the safety
+of the fetching itself is tested in tests/test_links.py.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import SHARED_MEDIA, files_on_loopback, serve, shared_clip
+from conftest import EXAMPLES, files_on_loopback
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
@@ -20,20 +21,18 @@ from inference import Detector, Settings
 from inference.links import AddressNotAllowedError
 from inference.tools import cli
 
-CLIP = "aaronchong888__DeepFake-Detect__abqwwspghj.mp4"
+CLIP = "manipulated_astronaut.mp4"
 PRIVATE = {"DEEPFAKE_ALLOW_PRIVATE_URLS": "1", "DEEPFAKE_SECOND_OPINION": "off"}
 
 
 @pytest.fixture(scope="module")
 def media_url() -> Iterator[str]:
-    if not (SHARED_MEDIA / CLIP).is_file():
-        pytest.skip(f"{SHARED_MEDIA / CLIP} not present")
-    yield from files_on_loopback(SHARED_MEDIA)
+    yield from files_on_loopback(EXAMPLES)
 
 
 def test_a_direct_link_gives_the_files_verdict_and_scores(hub_cache, media_url: str):
     detector = Detector.from_settings(Settings.from_env(PRIVATE))
-    clip = shared_clip(CLIP)
+    clip = EXAMPLES / CLIP
     from_file = detector.analyze(clip, frames=6)
     from_link = detector.analyze_link(f"{media_url}/{CLIP}", frames=6)
     assert from_link.verdict == from_file.verdict
@@ -51,19 +50,16 @@ def test_without_the_test_setting_the_loopback_is_refused(hub_cache, media_url: 
         detector.analyze_link(f"{media_url}/{CLIP}", frames=2)
 
 
-def test_api_takes_a_url_and_refuses_a_url_beside_a_file(hub_cache, media_url: str, genuine_clip: Path):
-    for url in serve(Settings.from_env(PRIVATE)):
-        client = Client(url, verbose=False)
-        report, _ = client.predict(
-            None, 4, None, False, None, None, f"{media_url}/{CLIP}", api_name="/report"
-        )
-        assert report["source"]["extractor"] == "direct" and report["verdict"]
-        label = client.predict(None, 4, None, f"{media_url}/{CLIP}", api_name="/predict")
-        assert label["label"] == report["verdict"]
-        with pytest.raises(AppError, match="not both"):
-            client.predict(
-                handle_file(str(genuine_clip)), 4, None, f"{media_url}/{CLIP}", api_name="/predict"
-            )
+def test_api_takes_a_url_and_refuses_a_url_beside_a_file(
+    private_links_url: str, media_url: str, genuine_clip: Path
+):
+    client = Client(private_links_url, verbose=False)
+    report, _ = client.predict(None, 4, None, False, None, None, f"{media_url}/{CLIP}", api_name="/report")
+    assert report["source"]["extractor"] == "direct" and report["verdict"]
+    label = client.predict(None, 4, None, f"{media_url}/{CLIP}", api_name="/predict")
+    assert label["label"] == report["verdict"]
+    with pytest.raises(AppError, match="not both"):
+        client.predict(handle_file(str(genuine_clip)), 4, None, f"{media_url}/{CLIP}", api_name="/predict")
 
 
 def test_cli_takes_links_beside_files(hub_cache, media_url: str, monkeypatch, capsys, tmp_path):

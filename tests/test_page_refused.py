@@ -8,7 +8,7 @@ Analyze stayed disabled, Stop visible, "Analysing…" shown for good.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,12 +20,9 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium n
 
 
 @pytest.fixture(scope="module")
-def one_per_visitor(hub_cache: Path) -> Iterator[str]:
-    from conftest import serve
-
-    from inference import Settings
-
-    yield from serve(Settings.from_env({"DEEPFAKE_MAX_QUEUED_PER_VISITOR": "1"}))
+def one_per_visitor(served_apps: Callable[[dict[str, str]], str]) -> str:
+    """The app with one analysis per visitor (shared with any test of the session that asks for it)."""
+    return served_apps({"DEEPFAKE_MAX_QUEUED_PER_VISITOR": "1"})
 
 
 def test_a_join_refused_after_the_pages_check_leaves_the_page_ready(one_per_visitor: str, genuine_clip: Path):

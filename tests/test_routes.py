@@ -7,7 +7,6 @@ import asyncio
 import json
 import secrets
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -16,6 +15,7 @@ import pytest
 from conftest import REPO_ROOT
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
+from python_apps import PythonApps, register
 from served_app import (
     at_once,
     cancel,
@@ -24,7 +24,6 @@ from served_app import (
     fn_index,
     join,
     page_busy,
-    run_app,
     started,
     upload,
     visitor,
@@ -37,19 +36,24 @@ CANCEL_TOO_LARGE = 10_000
 JOIN_TOO_LARGE = 100_000
 
 
-@pytest.fixture(scope="module")
-def served(
-    hub_cache: Path, checkpoint_file: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[str, Path]]:
-    """The app with one analysis per visitor (two MCP callers would lock each other out), the
-    operator's own weights file, and only the first 3.5 s of a clip analysed (a note)."""
-    env = {
+def routes_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """One analysis per visitor (two MCP callers would lock each other out), the operator's own
+    weights file, and only the first 3.5 s of a clip analysed (a note)."""
+    return {
         "DEEPFAKE_MAX_QUEUED_PER_VISITOR": "1",
-        "DEEPFAKE_WEIGHTS_PATH": str(checkpoint_file),
+        "DEEPFAKE_WEIGHTS_PATH": str(request.getfixturevalue("checkpoint_file")),
         "DEEPFAKE_MAX_DURATION_S": "3.5",
     }
-    for url, _, log in run_app(env, tmp_path_factory.mktemp("routes")):
-        yield url, log
+
+
+register(__name__, "served", routes_env)
+
+
+@pytest.fixture(scope="module")
+def served(python_apps: PythonApps) -> tuple[str, Path]:
+    """This module's ``python app.py`` (see :func:`routes_env`): its URL and log file."""
+    url, _, log = python_apps.get(__name__)
+    return url, log
 
 
 def test_direct_calls_skip_no_limit(served: tuple[str, Path], genuine_clip: Path):

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import SECOND, serve, shared_clip
+from conftest import EXAMPLES, SECOND
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
@@ -29,7 +29,8 @@ from inference.verdict import combine
 from inference.weights import hub, registry
 from inference.weights.registry import CheckpointSpec
 
-CLIP = "aaronchong888__DeepFake-Detect__abqwwspghj.mp4"
+# A short example with one face both detectors find (the tests are about the plumbing, not the scores).
+CLIP = EXAMPLES / "manipulated_astronaut.mp4"
 PROBABILITY = {FAKE: 0.9, REAL: 0.1, UNCERTAIN: 0.52, CANNOT_JUDGE: None}
 # Every pair of verdicts -> the combined label (the rule in inference.verdict.combine).
 RULE = {
@@ -91,7 +92,7 @@ def test_one_detector_keeps_its_verdict_and_is_named():
 
 @pytest.fixture(scope="module")
 def two_detectors(second_detector):
-    return second_detector.analyze(shared_clip(CLIP), frames=8)
+    return second_detector.analyze(CLIP, frames=6)
 
 
 def test_both_detectors_judge_each_person(two_detectors):
@@ -136,7 +137,7 @@ def test_report_json_has_detectors_and_each_persons_opinions(two_detectors):
 
 
 def test_explain_gives_the_attention_map_of_the_second_opinion(second_detector):
-    result = second_detector.analyze(shared_clip(CLIP), frames=3, explain=True)
+    result = second_detector.analyze(CLIP, frames=3, explain=True)
     seen = result.people[0].opinions[1].frames
     assert seen and all(f.attention is not None and f.attention.shape == (28, 28) for f in seen)
     assert all(0.0 <= float(f.attention.min()) <= float(f.attention.max()) <= 1.0 for f in seen)
@@ -249,7 +250,7 @@ def test_cli_second_opinion_flag_and_batch_columns(
 ):
     for name, value in second_opinion_env.items():
         monkeypatch.setenv(name, value)
-    clip = shared_clip(CLIP)
+    clip = CLIP
     table = tmp_path / "rows.csv"
     assert cli.main([str(clip), "--frames", "4", "--json", "--output", str(table)]) == cli.EXIT_OK
     report = json.loads(capsys.readouterr().out.splitlines()[-1])
@@ -265,18 +266,17 @@ def test_cli_second_opinion_flag_and_batch_columns(
         cli.main([str(clip), "--second-opinion", "nonsense"])
 
 
-def test_api_second_opinion_parameter_and_combined_label(hub_cache, second_opinion_env):
-    clip = shared_clip(CLIP)
-    for url in serve(Settings.from_env(second_opinion_env)):
-        client = Client(url, verbose=False)
-        report, _ = client.predict(handle_file(str(clip)), 3, api_name="/report")
-        assert [d["status"] for d in report["detectors"]] == ["used", "used"]
-        label = client.predict(handle_file(str(clip)), 3, api_name="/predict")
-        assert label["label"] == report["verdict"]
-        off, _ = client.predict(handle_file(str(clip)), 3, None, False, None, "off", api_name="/report")
-        assert off["detectors"][1]["status"] == "off" and len(off["people"][0]["detectors"]) == 1
-        with pytest.raises(AppError, match="second_opinion"):
-            client.predict(handle_file(str(clip)), 3, None, False, None, "effnet-b7", api_name="/report")
+def test_api_second_opinion_parameter_and_combined_label(second_opinion_url: str):
+    clip = CLIP
+    client = Client(second_opinion_url, verbose=False)
+    report, _ = client.predict(handle_file(str(clip)), 3, api_name="/report")
+    assert [d["status"] for d in report["detectors"]] == ["used", "used"]
+    label = client.predict(handle_file(str(clip)), 3, api_name="/predict")
+    assert label["label"] == report["verdict"]
+    off, _ = client.predict(handle_file(str(clip)), 3, None, False, None, "off", api_name="/report")
+    assert off["detectors"][1]["status"] == "off" and len(off["people"][0]["detectors"]) == 1
+    with pytest.raises(AppError, match="second_opinion"):
+        client.predict(handle_file(str(clip)), 3, None, False, None, "effnet-b7", api_name="/report")
 
 
 def test_scorer_in_channels_last_gives_the_networks_logits():

@@ -1,202 +1,31 @@
-"""The served app under load and abuse: every entry point at once, strict inputs, disk limits.
+"""The served app under abuse: strict inputs, private endpoints, links, disk limits, time limits.
 
-The load test runs ``python app.py`` in a process of its own, as the Space does, so that a
-crash (the heap corruption two requests at once once caused) fails the test instead of pytest.
+The load test (every entry point at once) is in tests/test_served_load.py.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import re
-import socket
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import ClassVar
 from urllib.parse import quote
 
 import httpx
-import psutil
 import pytest
-from conftest import REPO_ROOT, serve
+from conftest import serve
 from gradio.utils import get_upload_folder
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
-from gradio_client.utils import QueueError
-from test_live_browser import camera_y4m, live_tab, reported, start_camera, stop_camera
+from served_app import launched
 
 from inference import Settings
 
 logger = logging.getLogger(__name__)
 
 LABELS = {"FAKE", "REAL", "UNCERTAIN", "CANNOT JUDGE"}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server(hub_cache: Path, tmp_path_factory: pytest.TempPathFactory):
-    """``python app.py`` on a free loopback port, with room for many requests of one visitor."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "GRADIO_SERVER_NAME": "127.0.0.1",
-        "GRADIO_SERVER_PORT": str(port),
-        "GRADIO_TEMP_DIR": str(tmp_path_factory.mktemp("gradio")),
-        "DEEPFAKE_MAX_QUEUED_PER_VISITOR": "64",
-        "DEEPFAKE_UPLOADS_PER_VISITOR": "64",
-        "DEEPFAKE_QUEUE_SIZE": "16",
-        # The live stream runs through three rounds of analyses before it is stopped.
-        "DEEPFAKE_LIVE_TIME_LIMIT_S": "1800",
-    }
-    log = (tmp_path_factory.mktemp("server") / "server.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "app.py"], cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"the server died at start-up: {Path(log.name).read_text()[-3000:]}"
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(1)
-    yield url, process, Path(log.name)
-    process.terminate()
-    process.wait(timeout=30)
-
-
-def call(url: str, endpoint: str, clip: Path) -> str:
-    """One API call; returns the label, or "queue full" when the server said so."""
-    client = Client(url, verbose=False)
-    try:
-        if endpoint == "/predict":
-            return client.predict(handle_file(str(clip)), 6, api_name="/predict")["label"]
-        return client.predict(handle_file(str(clip)), 4, None, True, "app", api_name="/report")[0]["verdict"]
-    except QueueError:
-        return "queue full"
-
-
-def test_every_entry_point_at_once_keeps_the_server_alive(
-    server, genuine_clip: Path, manipulated_clip: Path, no_face_clip: Path, tmp_path: Path
-):
-    url, process, log = server
-    peak = Peak(process.pid)
-    camera = camera_y4m(genuine_clip, tmp_path)
-    with peak, sync_page(url, genuine_clip) as page:
-        # A live camera stream, /predict, /report with Explain and the page's own event, all
-        # together, three times; then the stream is stopped and reported.
-        with live_tab(page.playwright, url, camera) as live:
-            start_camera(live)
-            for _ in range(3):
-                with ThreadPoolExecutor(2) as pool:
-                    predicted = pool.submit(call, url, "/predict", manipulated_clip)
-                    reported_ = pool.submit(call, url, "/report", no_face_clip)
-                    assert page.analyse() in LABELS
-                    assert predicted.result(timeout=300) in LABELS
-                    assert reported_.result(timeout=300) == "CANNOT JUDGE"
-            stop_camera(live)
-            # Judged all along, beside the analyses (one frame in a few seconds at the very least).
-            assert reported(live) >= 10
-        # Then 24 API calls at once: each answered, or told the queue (16) is full.
-        jobs = [
-            (("/predict", "/report")[i % 2], (genuine_clip, manipulated_clip, no_face_clip)[i % 3])
-            for i in range(24)
-        ]
-        with ThreadPoolExecutor(24) as pool:
-            answers = list(pool.map(lambda job: call(url, *job), jobs, timeout=900))
-        assert page.analyse() in LABELS  # the page is served again once the rush is over
-    assert process.poll() is None, f"the server died: {log.read_text()[-3000:]}"
-    served = [a for a in answers if a != "queue full"]
-    assert set(served) <= LABELS and len(served) >= 8, answers
-    for (_, clip), answer in zip(jobs, answers, strict=True):
-        assert answer in ("queue full", "CANNOT JUDGE") or clip != no_face_clip
-    logger.warning(
-        "24 API calls at once: %d served, %d told the queue is full; server peak RSS %.0f MB",
-        len(served),
-        len(answers) - len(served),
-        peak.bytes / 1e6,
-    )
-    assert httpx.get(url, timeout=10).status_code == 200
-
-
-class Peak:
-    """The peak resident memory of a process, sampled every 0.2 s while in the ``with`` block."""
-
-    def __init__(self, pid: int) -> None:
-        self.process = psutil.Process(pid)
-        self.bytes = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-
-    def _watch(self) -> None:
-        while not self._stop.wait(0.2):
-            with contextlib.suppress(psutil.NoSuchProcess):
-                self.bytes = max(self.bytes, self.process.memory_info().rss)
-
-    def __enter__(self) -> Peak:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
-class Page:
-    """A visitor's page with a clip uploaded and 6 frames set."""
-
-    def __init__(self, page, playwright) -> None:
-        self.page = page
-        self.playwright = playwright  # for more browsers in the same thread
-
-    def analyse(self) -> str:
-        """Press Analyze; returns the verdict shown."""
-        from playwright.sync_api import expect
-
-        self.page.get_by_role("button", name="Analyze").click()
-        verdict = self.page.get_by_test_id("label-output-value")
-        expect(verdict).to_have_text(
-            re.compile(r"^\s*(FAKE|REAL|UNCERTAIN|CANNOT JUDGE)\s*$"), timeout=300_000
-        )
-        expect(self.page.get_by_role("button", name="Analyze")).to_be_enabled(timeout=60_000)
-        return verdict.inner_text().strip()
-
-
-@contextlib.contextmanager
-def sync_page(url: str, clip: Path) -> Iterator[Page]:
-    """A real page on ``url`` with ``clip`` uploaded; fails on any error the page throws."""
-    from playwright.sync_api import expect, sync_playwright
-
-    chromium = Path("/usr/bin/chromium")
-    if not chromium.exists():
-        pytest.skip("Debian chromium not installed")
-    errors: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(chromium), args=["--headless", "--no-sandbox", "--disable-gpu"]
-        )
-        page = browser.new_page()
-        page.on("pageerror", lambda error: errors.append(str(error)))
-        page.goto(url)
-        page.locator("input[type=file]").first.set_input_files(str(clip))
-        expect(page.get_by_test_id("Video-player")).to_be_visible(timeout=60_000)
-        page.get_by_text("Frames and model weights").click()
-        page.get_by_label("number input for Frames to sample").fill("6")
-        yield Page(page, playwright)
-        browser.close()
-    assert errors == [], errors
 
 
 # ---- strict inputs, private endpoints, links, uploads -------------------------------------
@@ -223,14 +52,6 @@ def client(app_url: str) -> Client:
 def test_wrong_types_are_refused(client: Client, genuine_clip: Path, args: tuple, message: str):
     with pytest.raises(AppError, match=message):
         client.predict(handle_file(str(genuine_clip)), *args, api_name="/report")
-
-
-def test_api_defaults_are_the_engines(client: Client, detector, genuine_clip: Path):
-    """/report with no frames or profile samples what the CLI and the engine sample by default."""
-    report, _ = client.predict(handle_file(str(genuine_clip)), None, api_name="/report")
-    engine = detector.analyze(genuine_clip)
-    assert report["frames_sampled"] == engine.frames_sampled > 20
-    assert report["profile"] == engine.profile
 
 
 def test_only_predict_and_report_are_public(client: Client, app_url: str):
@@ -290,45 +111,52 @@ def test_the_examples_copies_outlive_an_identical_upload(client: Client, app_url
     assert Path(stored).is_file()
 
 
-def test_unanalysed_uploads_go_after_their_time(hub_cache: Path, own_clip: Path):
-    settings = Settings.from_env({"DEEPFAKE_UPLOAD_TTL_S": "1"})
-    for url in serve(settings):
-        stored = Path(httpx.post(f"{url}gradio_api/upload", files={"files": own_clip.open("rb")}).json()[0])
-        assert stored.is_file()
-        time.sleep(1.5)
-        httpx.post(f"{url}gradio_api/upload", files={"files": ("other.mp4", b"x")})  # sweeps first
-        assert not stored.exists()
+@pytest.fixture(scope="module")
+def small_uploads(hub_cache: Path) -> Iterator[str]:
+    """An app whose unanalysed uploads go after 1 s and whose uploads may hold 0.5 MB in all
+    (no warm-up: these tests analyse nothing); yields its URL."""
+    settings = Settings.from_env({"DEEPFAKE_UPLOAD_TTL_S": "1", "DEEPFAKE_UPLOAD_QUOTA_MB": "0.5"})
+    with launched(settings) as (url, _):
+        yield url
 
 
-def test_upload_quota_refuses_when_full(genuine_clip: Path, tmp_path: Path):
+def test_unanalysed_uploads_go_after_their_time(small_uploads: str, own_clip: Path):
+    url = small_uploads
+    stored = Path(httpx.post(f"{url}gradio_api/upload", files={"files": own_clip.open("rb")}).json()[0])
+    assert stored.is_file()
+    time.sleep(1.5)
+    httpx.post(f"{url}gradio_api/upload", files={"files": ("other.mp4", b"x")})  # sweeps first
+    assert not stored.exists()
+
+
+def test_upload_quota_refuses_when_full(small_uploads: str, genuine_clip: Path, tmp_path: Path):
     # The quota counts this server's uploads only (not what other tests left in Gradio's cache).
-    settings = Settings.from_env({"DEEPFAKE_UPLOAD_QUOTA_MB": "0.5"})
-    for url in serve(settings):
-        big = tmp_path / "big.mp4"
-        big.write_bytes(os.urandom(600_000))
-        response = httpx.post(f"{url}gradio_api/upload", files={"files": ("big.mp4", big.read_bytes())})
-        assert response.status_code == 507
-        assert "space for uploads is full" in response.text
-        clip = {"files": ("clip.mp4", genuine_clip.read_bytes())}
-        assert httpx.post(f"{url}gradio_api/upload", files=clip).status_code == 200
+    url = small_uploads
+    big = tmp_path / "big.mp4"
+    big.write_bytes(os.urandom(600_000))
+    response = httpx.post(f"{url}gradio_api/upload", files={"files": ("big.mp4", big.read_bytes())})
+    assert response.status_code == 507
+    assert "space for uploads is full" in response.text
+    clip = {"files": ("clip.mp4", genuine_clip.read_bytes())}
+    assert httpx.post(f"{url}gradio_api/upload", files=clip).status_code == 200
 
-        # Without a declared length the size cannot be checked first: refused, nothing stored.
-        def chunks():
-            yield b"--x\r\nContent-Disposition: form-data; name=files; filename=a.mp4\r\n\r\n"
-            yield os.urandom(300_000)
-            yield b"\r\n--x--\r\n"
+    # Without a declared length the size cannot be checked first: refused, nothing stored.
+    def chunks():
+        yield b"--x\r\nContent-Disposition: form-data; name=files; filename=a.mp4\r\n\r\n"
+        yield os.urandom(300_000)
+        yield b"\r\n--x--\r\n"
 
-        chunked = httpx.post(
-            f"{url}gradio_api/upload",
-            content=chunks(),
-            headers={"content-type": "multipart/form-data; boundary=x"},
-        )
-        assert chunked.status_code == 411
+    chunked = httpx.post(
+        f"{url}gradio_api/upload",
+        content=chunks(),
+        headers={"content-type": "multipart/form-data; boundary=x"},
+    )
+    assert chunked.status_code == 411
 
 
 def test_file_size_limit_is_in_the_same_unit_as_the_message(genuine_clip: Path, tmp_path: Path):
     settings = Settings.from_env({"DEEPFAKE_MAX_UPLOAD_MB": "0.2"})
-    for url in serve(settings):
+    with launched(settings) as (url, _):
         over = tmp_path / "over.mp4"
         over.write_bytes(os.urandom(200_001))  # over 0.2 MB = 200,000 bytes, under 0.2 MiB
         response = httpx.post(f"{url}gradio_api/upload", files={"files": ("over.mp4", over.read_bytes())})
@@ -344,7 +172,7 @@ def test_only_loadable_weights_are_offered(app_url: str):
 
 
 def test_every_entry_point_takes_its_defaults_from_the_checkpoints_config(
-    tmp_path: Path, genuine_clip: Path, checkpoint_file: Path
+    tmp_path: Path, genuine_clip: Path, checkpoint_file: Path, monkeypatch: pytest.MonkeyPatch, capsys
 ):
     """A checkpoint whose config.json says 8 frames and the app profile: /report, the page's
     slider and the CLI all use them (before, /report and the page used 20 and "training")."""
@@ -352,27 +180,24 @@ def test_every_entry_point_takes_its_defaults_from_the_checkpoints_config(
     from safetensors.torch import save_file
 
     from inference import ModelConfig
+    from inference.tools import cli
 
     folder = tmp_path / "own"
     folder.mkdir()
     save_file(torch.load(checkpoint_file, weights_only=True), folder / "model.safetensors")
     ModelConfig(frames=8, preprocessing="app").save(folder / "config.json")
     settings = Settings.from_env({"DEEPFAKE_WEIGHTS_PATH": str(folder / "model.safetensors")})
-    for url in serve(settings):
+    with launched(settings) as (url, _):
         report, _ = Client(url, verbose=False).predict(handle_file(str(genuine_clip)), api_name="/report")
         config = httpx.get(f"{url}config", timeout=10).json()
     assert (report["frames_sampled"], report["profile"]) == (8, "app")
     slider = next(c["props"] for c in config["components"] if c["props"].get("label") == "Frames to sample")
     assert slider["value"] == 8
-    cli = subprocess.run(
-        [sys.executable, "-m", "inference", str(genuine_clip), "--json"],
-        cwd=REPO_ROOT,
-        env={**os.environ, "DEEPFAKE_WEIGHTS_PATH": str(folder / "model.safetensors")},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert '"frames_sampled": 8' in cli.stdout and '"profile": "app"' in cli.stdout
+    # The command line's own entry point, in this process (the weights are loaded once).
+    monkeypatch.setenv("DEEPFAKE_WEIGHTS_PATH", str(folder / "model.safetensors"))
+    assert cli.main([str(genuine_clip), "--json"]) == cli.EXIT_OK
+    out = capsys.readouterr().out
+    assert '"frames_sampled": 8' in out and '"profile": "app"' in out
 
 
 def test_reports_go_to_a_private_folder_of_this_process(tmp_path: Path):
@@ -400,7 +225,7 @@ def test_reports_go_to_a_private_folder_of_this_process(tmp_path: Path):
 
 def test_a_request_past_the_time_limit_is_stopped_with_a_clear_message(hub_cache: Path, genuine_clip: Path):
     settings = Settings.from_env({"DEEPFAKE_REQUEST_TIMEOUT_S": "0.5"})
-    for url in serve(settings):
+    with launched(settings) as (url, _):
         client = Client(url, verbose=False)
         started = time.monotonic()
         with pytest.raises(AppError, match="took longer than this server's limit of 0.5 s per request"):

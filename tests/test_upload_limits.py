@@ -24,6 +24,7 @@ import httpx
 import pytest
 from gradio.utils import get_upload_folder
 from gradio_client import Client
+from served_app import launched
 
 from inference import Settings
 
@@ -38,18 +39,8 @@ LIMITS = {
 @contextlib.contextmanager
 def served(hub_cache: Path, **env: str) -> Iterator[tuple[str, gr.Blocks]]:
     """The app with small upload limits on a free loopback port (no warm-up: no analysis needed)."""
-    import app
-
-    settings = Settings.from_env({**LIMITS, **env})
-    demo = app.build_demo(settings)
-    options = app.launch_options(demo, settings)
-    demo.launch(
-        prevent_thread_lock=True, quiet=True, server_name="127.0.0.1", server_port=free_port(), **options
-    )
-    try:
-        yield demo.local_url, demo
-    finally:
-        demo.close()
+    with launched(Settings.from_env({**LIMITS, **env})) as running:
+        yield running
 
 
 def free_port() -> int:
