@@ -167,7 +167,8 @@ def main() -> None:
         RESULTS,
         "The second opinion's cost",
         "Made by `python -m benchmarks.second_opinion` on 2 CPU cores, random weights in the public "
-        f"formats, the shared BlazeFace files; the better of {runs} runs taken in turn after a warm-up, in "
+        f"formats, the shared BlazeFace files; {f'the better of {runs} runs' if runs > 1 else 'one run'} "
+        "of each, taken in turn after a warm-up, in "
         "one process. The second opinion looks at up to 32 evenly spread sampled frames with a face "
         "(BlazeFace and the paper's crops on a thread of its own, beside the decoding and the tracking) "
         "and then scores each person's faces BlazeFace found there. Its seconds beside the tracking "
