@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from inference.faces.profiles import Profile
 from inference.faces.refine import BoxRefiner
 from inference.faces.tracking import PeopleTracker
 from inference.second_opinion import SecondOpinion, Sighting
+from inference.second_watch import WatchBeside
 from inference.settings import Settings
 from inference.video.plan import DecodePlan, plan_sampling
 from inference.video.probe import VideoInfo
@@ -73,7 +75,8 @@ def collect_faces(
     The one place crops are made, for analysis and for training (:mod:`inference.tools.training`).
     The crops are resized to ``image_size`` but not yet through :meth:`Profile.finish`. With
     ``second``, BlazeFace also looks for each person in their due frames (see
-    :meth:`SecondOpinion.due`) while those are in memory.
+    :meth:`SecondOpinion.due`), on a thread of its own beside the tracking
+    (:class:`inference.second_watch.WatchBeside`).
 
     Raises:
         DecodeBudgetError: If no frame of the window can be had within settings.max_decode_pixels.
@@ -85,7 +88,30 @@ def collect_faces(
     refiner = profile.refiner()
     collected = CollectedFaces(plan=plan)
     frames = DecodeAhead(sample_frames(path, window, count, info.decoder, plan))
-    total = max(1, plan.samples)
+    with ExitStack() as stack:
+        beside = None if second is None else stack.enter_context(WatchBeside(second))
+        total = max(1, plan.samples)
+        _follow(frames, collected, tracker, refiner, profile, image_size, total, report, beside)
+        if beside is not None:
+            collected.sightings = beside.finish()
+            collected.second_s = beside.busy_s
+    collected.decode_s = frames.busy_s
+    return collected
+
+
+def _follow(
+    frames: DecodeAhead,
+    collected: CollectedFaces,
+    tracker: PeopleTracker,
+    refiner: BoxRefiner,
+    profile: Profile,
+    image_size: int,
+    total: int,
+    report: Progress | None,
+    beside: WatchBeside | None,
+) -> None:
+    """Every decoded frame's faces into ``collected`` (``total`` frames expected); each person's
+    due frames to ``beside``, which watches them while the next frames are decoded and tracked."""
     appearances: Counter[int] = Counter()
     for frame in frames:
         tick = time.perf_counter()
@@ -95,19 +121,14 @@ def collect_faces(
         located = [(face.person, face.box) for face in found]
         collected.faces_s += time.perf_counter() - tick
         appearances.update(person for person, _ in located)
-        due = {
-            person for person, _ in located if second is not None and second.due(appearances[person], total)
-        }
-        if due:
-            tick = time.perf_counter()
-            collected.looked_at.update(due)
-            collected.sightings += second.watch(frame.image, frame.index, located, due)
-            collected.second_s += time.perf_counter() - tick
+        if beside is not None:
+            due = {person for person, _ in located if SecondOpinion.due(appearances[person], total)}
+            if due:
+                collected.looked_at.update(due)
+                beside.submit(frame.image, frame.index, located, due)
         collected.sampled += 1
         if report is not None:
             report(DECODED * collected.sampled / total, f"frame {collected.sampled} of {total}")
-    collected.decode_s = frames.busy_s
-    return collected
 
 
 def faces_in_frame(

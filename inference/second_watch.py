@@ -1,0 +1,124 @@
+"""The second opinion's looking for faces, on a thread of its own beside the first detector's.
+
+Decoding (one thread) and dlib's face finding (the caller's) each keep one core busy at most, so
+on two cores the second opinion's BlazeFace and crops (:meth:`SecondOpinion.watch`) run while
+the next frames are decoded and tracked, instead of holding up each frame. Its torch work takes
+one thread there, so that the three of them do not ask for more cores than there are.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from queue import Empty, Full, Queue
+from types import TracebackType
+
+import numpy as np
+import torch
+
+from inference.faces.detect import Box
+from inference.second_opinion import SecondOpinion, Sighting
+
+# Frames waiting for the second opinion at most (a 1080p frame is 6 MB); when full, the caller waits.
+DEPTH = 8
+_POLL_S = 0.1
+
+
+class WatchBeside:
+    """Runs :meth:`SecondOpinion.watch` on frames in a background thread, in the order given.
+
+    Use as a context manager: leaving it (normally, or by an exception such as the caller's
+    Stop) stops the thread after the frame it is on and joins it. :meth:`finish` gives the
+    sightings in the order of :meth:`submit`, as if each frame had been watched when submitted;
+    an error raised while watching is raised there (or by the next :meth:`submit`).
+
+    Attributes:
+        busy_s: Seconds spent watching, on the thread and in :meth:`finish`.
+    """
+
+    def __init__(self, second: SecondOpinion, depth: int = DEPTH) -> None:
+        self._second = second
+        self._queue: Queue[tuple[int, np.ndarray, int, list[tuple[int, Box]], set[int]]] = Queue(depth)
+        self._results: dict[int, list[Sighting]] = {}
+        self._stop = threading.Event()
+        self._error: Exception | None = None
+        self._submitted = 0
+        self._thread = threading.Thread(target=self._run, name="second-opinion-watch", daemon=True)
+        self._busy = threading.Lock()  # both threads add to busy_s
+        self.busy_s = 0.0
+
+    def __enter__(self) -> WatchBeside:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def submit(
+        self, image_bgr: np.ndarray, frame_index: int, located: list[tuple[int, Box]], due: set[int]
+    ) -> None:
+        """Queue one frame for :meth:`SecondOpinion.watch` (same arguments); waits while the queue is full.
+
+        Raises:
+            Whatever watching an earlier frame raised.
+        """
+        job = (self._submitted, image_bgr, frame_index, located, due)
+        self._submitted += 1
+        while True:
+            self._raise_error()
+            try:
+                self._queue.put(job, timeout=_POLL_S)
+                return
+            except Full:
+                continue
+
+    def finish(self) -> list[Sighting]:
+        """All the sightings, in the order the frames were submitted.
+
+        The frames still queued are watched here, in the caller's thread, while the background
+        thread finishes the one it is on.
+
+        Raises:
+            Whatever watching a frame raised.
+        """
+        while True:
+            self._raise_error()
+            try:
+                job = self._queue.get_nowait()
+            except Empty:
+                break
+            self._watch(job)
+        self._stop.set()
+        self._thread.join()
+        self._raise_error()
+        return [sighting for number in range(self._submitted) for sighting in self._results[number]]
+
+    def _run(self) -> None:
+        before = torch.get_num_threads()
+        # torch keeps the count per thread (and hands the last one set to threads started later).
+        torch.set_num_threads(1)
+        try:
+            while not self._stop.is_set():
+                try:
+                    job = self._queue.get(timeout=_POLL_S)
+                except Empty:
+                    continue
+                self._watch(job)
+        except Exception as exc:  # handed to the caller's thread and raised there
+            self._error = exc
+        finally:
+            torch.set_num_threads(before)
+
+    def _watch(self, job: tuple[int, np.ndarray, int, list[tuple[int, Box]], set[int]]) -> None:
+        number, image, frame_index, located, due = job
+        started = time.perf_counter()
+        self._results[number] = self._second.watch(image, frame_index, located, due)
+        with self._busy:
+            self.busy_s += time.perf_counter() - started
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            raise self._error

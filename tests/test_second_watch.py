@@ -1,0 +1,127 @@
+"""The second opinion watches frames on its own thread: the same sightings, Stop and errors still work."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+import cv2
+import numpy as np
+import pytest
+from conftest import shared_clip
+
+from inference.collect import collect_faces, faces_in_frame
+from inference.faces.tracking import PeopleTracker
+from inference.second_opinion import SecondOpinion, Sighting
+from inference.second_watch import WatchBeside
+from inference.video.plan import plan_sampling
+from inference.video.probe import probe
+from inference.video.read import sample_frames
+from inference.video.window import analysis_window
+
+CLIP = "aaronchong888__DeepFake-Detect__abqwwspghj.mp4"
+FRAMES = 6
+
+
+class Stopped(Exception):
+    """The caller's Stop, raised from the progress callback."""
+
+
+def watching_threads() -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name == "second-opinion-watch"]
+
+
+@pytest.fixture(scope="module")
+def setup(second_detector):
+    second = second_detector.load_detectors(None)[0]
+    assert second is not None
+    path = shared_clip(CLIP)
+    info = probe(path, second_detector.settings.max_pixels)
+    window = analysis_window(info, None, None, second_detector.settings.max_duration_s)
+    return second_detector, second, path, info, window
+
+
+def watched_in_turn(detector, second: SecondOpinion, path, info, window) -> tuple[list[Sighting], Counter]:
+    """The sightings as collected before: each due frame watched in the loop, before the next frame."""
+    settings, profile = detector.settings, detector.profile()
+    plan = plan_sampling(path, info, window, FRAMES, settings.max_decode_pixels)
+    tracker = PeopleTracker(settings.face_model, settings.detect_max_side, FRAMES)
+    refiner = profile.refiner()
+    appearances: Counter[int] = Counter()
+    looked_at: Counter[int] = Counter()
+    sightings: list[Sighting] = []
+    for frame in sample_frames(path, window, FRAMES, info.decoder, plan):
+        found, _ = faces_in_frame(frame, tracker, refiner, profile, detector.classifier.config.image_size)
+        located = [(face.person, face.box) for face in found]
+        appearances.update(person for person, _ in located)
+        due = {person for person, _ in located if second.due(appearances[person], max(1, plan.samples))}
+        if due:
+            looked_at.update(due)
+            sightings += second.watch(frame.image, frame.index, located, due)
+    return sightings, looked_at
+
+
+def test_sightings_are_those_of_watching_each_frame_in_turn(setup):
+    """Same people, frames, boxes and face pixels, in the same order, as watching in the loop."""
+    detector, second, path, info, window = setup
+    collected = collect_faces(
+        path, info, window, FRAMES, detector.profile(), detector.settings,
+        detector.classifier.config.image_size, second=second,
+    )  # fmt: skip
+    expected, looked_at = watched_in_turn(detector, second, path, info, window)
+    assert expected, "BlazeFace found no face: the comparison would be vacuous"
+    assert collected.looked_at == looked_at
+    assert [(s.person, s.frame_index, s.crop.box) for s in collected.sightings] == [
+        (s.person, s.frame_index, s.crop.box) for s in expected
+    ]
+    assert all(
+        np.array_equal(a.crop.face, b.crop.face) for a, b in zip(collected.sightings, expected, strict=True)
+    )
+    assert not watching_threads()
+
+
+def test_stop_while_collecting_ends_the_watching_thread(setup):
+    """The caller's Stop raised from the progress callback ends collection and the thread with it."""
+    detector, second, path, info, window = setup
+    seen: list[str] = []
+
+    def report(fraction: float, message: str) -> None:
+        seen.append(message)
+        if message.startswith("frame 2 "):
+            assert watching_threads(), "the second opinion should be watching beside the tracking"
+            raise Stopped
+
+    with pytest.raises(Stopped):
+        collect_faces(
+            path, info, window, FRAMES, detector.profile(), detector.settings,
+            detector.classifier.config.image_size, report, second,
+        )  # fmt: skip
+    assert "frame 2 of 6" in seen[-1]
+    assert not watching_threads()
+
+
+def test_an_error_while_watching_is_raised_to_the_caller(setup):
+    """A frame the second opinion cannot read raises in the caller's thread, the thread ended."""
+    _, second, *_ = setup
+    with WatchBeside(second) as beside:
+        beside.submit(np.zeros((0, 0, 3), np.uint8), 0, [(0, (0, 10, 10, 0))], {0})
+        with pytest.raises(cv2.error, match="empty"):
+            beside.finish()
+    assert not watching_threads()
+
+
+def test_sightings_come_in_the_order_submitted(setup):
+    """Frames watched by the thread and those still queued at the end (by the caller) keep their order."""
+    _, second, path, info, _ = setup
+    frame = next(iter(sample_frames(path, analysis_window(info, None, None, 60.0), 1, info.decoder)))
+    rgb_rows = second.finder.detect(frame.image[:, :, ::-1].copy())
+    assert len(rgb_rows)
+    top, left, bottom, right = (float(v) for v in rgb_rows[0][:4])
+    located = [(0, (top, right, bottom, left))]
+    with WatchBeside(second, depth=3) as beside:
+        for number in range(3):
+            beside.submit(frame.image, number, located, {0})
+        sightings = beside.finish()
+    assert [s.frame_index for s in sightings] == [0, 1, 2]
+    assert all(np.array_equal(s.crop.face, sightings[0].crop.face) for s in sightings)
+    assert not watching_threads()
