@@ -18,6 +18,10 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+if __name__ != "conftest":
+    # A second copy (``tests.conftest``) would point the session at a second, empty Hub cache.
+    raise ImportError("import the test fixtures' module as `conftest`, not `tests.conftest`")
+
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="deepfake-tests-"))
 _TMP = _SESSION_DIR / "tmp"
 _TMP.mkdir()

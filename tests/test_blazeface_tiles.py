@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import SHARED_BLAZEFACE, SHARED_MEDIA
 
 from inference.faces.blazeface import (
     ANCHORS,
@@ -25,7 +26,6 @@ from inference.faces.blazeface import (
     tiles,
     weighted_nms,
 )
-from tests.conftest import SHARED_BLAZEFACE, SHARED_MEDIA
 
 FRAMES_PER_CLIP = 2
 ANCHORS_FILE = SHARED_BLAZEFACE.with_name("anchors.npy")
