@@ -126,7 +126,7 @@ def test_a_slow_scorer_drops_frames_and_its_latency_stays_bounded(
 ):
     slow = Detector(copy_of(detector.classifier, SlowClassifier), detector.settings)
     slow.classifier.fake_probabilities([astronaut[0][1][:112, :112]])  # warm: no first-call cost
-    offered = 50  # 2 s at 25 frames/s, in real time
+    offered = 75  # 3 s at 25 frames/s, in real time
     started = time.monotonic()
     with LiveAnalyser(slow, profile="app") as live:
         for number in range(offered):
