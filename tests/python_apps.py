@@ -71,4 +71,6 @@ class PythonApps:
             self.started[module] = start_app(env, self.folders.mktemp(module))
 
     def close(self) -> None:
-        stop_apps([process for _, process, _ in self.started.values()])
+        """Stop every server; how they stop is no test's subject here (tests/test_app_exit.py
+        has that): a few seconds' grace, then they are killed."""
+        stop_apps([process for _, process, _ in self.started.values()], grace_s=5)

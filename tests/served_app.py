@@ -64,12 +64,18 @@ def wait_until_served(url: str, process: subprocess.Popen, log_path: Path, timeo
             time.sleep(0.5)
 
 
-def stop_apps(processes: list[subprocess.Popen]) -> None:
-    """Stop the apps as a Space stops one (SIGTERM), all at once, and wait for each."""
+def stop_apps(processes: list[subprocess.Popen], grace_s: float = 60) -> None:
+    """Stop the apps as a Space stops one (SIGTERM), all at once, and wait for each; one still
+    running ``grace_s`` after is killed."""
     for process in processes:
         process.terminate()
+    deadline = time.monotonic() + grace_s
     for process in processes:
-        process.wait(timeout=60)
+        try:
+            process.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=30)
 
 
 def run_app(env: dict[str, str], folder: Path) -> Iterator[tuple[str, subprocess.Popen, Path]]:

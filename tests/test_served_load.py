@@ -65,8 +65,10 @@ class Load:
 
 
 def call(url: str, endpoint: str, clip: Path, frames: int) -> str:
-    """One API call; returns the label, or "queue full" when the server said so."""
-    client = Client(url, verbose=False)
+    """One API call; returns the label, or "queue full" when the server said so.
+
+    httpx's 5 s default let a busy server's config fetch time out on a loaded machine."""
+    client = Client(url, verbose=False, httpx_kwargs={"timeout": 120})
     try:
         if endpoint == "/predict":
             return client.predict(handle_file(str(clip)), frames, api_name="/predict")["label"]
