@@ -1,8 +1,8 @@
 """The prebuilt dlib (dlib-bin) against a source build of the same release: same faces, same speed?
 
 ``python -m benchmarks.dlib_builds --source DIR`` where DIR holds a source build of dlib 20.0.1
-installed with ``pip install --no-deps --target DIR dlib-20.0.1-*.whl`` (see ``dlib_builds.md``
-for how it was built). Two worker processes (:mod:`benchmarks.dlib_worker`) run the same requests,
+installed with ``pip install --no-deps --target DIR dlib-20.0.1-*.whl`` (see :data:`HOW_BUILT`).
+Two worker processes (:mod:`benchmarks.dlib_worker`) run the same requests,
 one importing the installed dlib (dlib-bin), the other with DIR first on PYTHONPATH. On every
 shared clip it compares, bit for bit:
 
@@ -31,6 +31,14 @@ from benchmarks.run import REPO, clips, random_checkpoint, write_table
 logger = logging.getLogger(__name__)
 
 RESULTS = Path(__file__).with_name("dlib_builds.md")
+HOW_BUILT = (
+    "The source build: `pip download --no-deps --no-build-isolation --no-binary dlib dlib==20.0.1`, "
+    "then `CMAKE_BUILD_PARALLEL_LEVEL=1 pip wheel --no-deps --no-build-isolation` of the unpacked "
+    "sdist (dlib's setup.py, Release: `-O3 -mavx`, SSE4 and AVX found on the host, no BLAS found so "
+    "dlib's own, CUDA off for want of cuDNN; Debian's GCC 12.2, the Python module with `-flto`), "
+    "installed with `pip install --no-deps --target DIR`. dlib-bin 20.0.1.post1: GCC 14.2 "
+    "(manylinux), `DLIB_NO_GUI_SUPPORT=ON`; AVX instructions, none of AVX2/FMA (as in the source build)."
+)
 # The engine's result compared with each of these settings (the default, then the HOG profile).
 CONFIGS = {"default profile": {}, "`app` profile": {"DEEPFAKE_PROFILE": "app"}}
 
@@ -150,12 +158,12 @@ def _ms(seconds: list[list[float]], which: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--source", type=Path, required=True, help="folder holding the source build")
-    parser.add_argument("--frames", type=int, default=6, help="frames per clip for boxes and HOG timing")
+    parser.add_argument("--frames", type=int, default=4, help="frames per clip for boxes and HOG timing")
     parser.add_argument("--cnn-frames", type=int, default=1, help="frames per clip for the CNN")
-    parser.add_argument("--engine-frames", type=int, default=20, help="frames per clip for the engine")
-    parser.add_argument("--rounds", type=int, default=5, help="timing rounds (best of)")
+    parser.add_argument("--engine-frames", type=int, default=8, help="frames per clip for the engine")
+    parser.add_argument("--rounds", type=int, default=3, help="timing rounds (best of)")
     parser.add_argument(
-        "--cnn-rounds", type=int, default=2, help="CNN timing rounds (the first: the box pass)"
+        "--cnn-rounds", type=int, default=1, help="CNN timing rounds (the first: the box pass)"
     )
     parser.add_argument("--clips", nargs="*", default=[], help="substrings of clip names (default: all)")
     args = parser.parse_args()
@@ -204,7 +212,8 @@ def _intro(args: argparse.Namespace, builds: dict[str, dict[str, Any]]) -> str:
         for name, b in builds.items()
     )
     return (
-        f"{described}.\n\nPer clip: sampled frames whose boxes (and dlib's scores) are identical "
+        f"{described}.\n\n{HOW_BUILT}\n\n"
+        "Per clip: sampled frames whose boxes (and dlib's scores) are identical "
         f"in both builds, of {args.frames} frames (HOG, the engine's search) and {args.cnn_frames} "
         "(dlib's CNN on the 480-pixel copy), with the boxes each build found; the largest "
         "difference between the two builds' 128-d encodings of the HOG faces (how many); the "
