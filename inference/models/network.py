@@ -12,9 +12,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors
 from torch import nn
-from torchvision.models import resnext50_32x4d
 
 from inference.errors import CheckpointFormatError, WeightsIntegrityError, WeightsUnavailableError
+from inference.models.resnext import resnext50_backbone
 
 FEATURES = 2048
 
@@ -28,8 +28,7 @@ class ResNeXtLSTM(nn.Module):
 
     def __init__(self, num_classes: int = 2) -> None:
         super().__init__()
-        backbone = resnext50_32x4d(weights=None)
-        self.model = nn.Sequential(*list(backbone.children())[:-2])
+        self.model = resnext50_backbone()
         self.lstm = nn.LSTM(FEATURES, FEATURES, 1, bias=False)
         self.linear1 = nn.Linear(FEATURES, num_classes)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
