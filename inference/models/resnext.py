@@ -76,6 +76,7 @@ def resnext50_backbone() -> nn.Sequential:
         channels = planes * EXPANSION
     backbone = nn.Sequential(*stem, *layers)
     for module in backbone.modules():
-        if isinstance(module, nn.Conv2d):
+        # Nothing to initialise on the meta device (and its normal_ imports TorchDynamo: 2 s).
+        if isinstance(module, nn.Conv2d) and not module.weight.is_meta:
             nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
     return backbone
