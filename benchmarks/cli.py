@@ -223,7 +223,7 @@ def main() -> None:
     trees = {"after": REPO, **({"before": export(args.before)} if args.before else {})}
     rows = commands(CLIP)
     best: dict[tuple[str, str], float] = {}
-    for _ in range(args.runs):  # interleaved: each round runs everything once
+    for done in range(1, args.runs + 1):  # interleaved: each round runs everything once
         for tag, tree in trees.items():
             for name, command in rows.items():
                 took = wall(command, tree, env)
@@ -235,8 +235,7 @@ def main() -> None:
                     best[key] = steps
         took = wall(original_command(), REPO, env)
         best["original", "path"] = min(best.get(("original", "path"), took), took)
-        print(f"round done: {best}", file=sys.stderr, flush=True)
-    write(best, list(trees), args)
+        write(best, list(trees), args, done)  # after every round: a long run leaves its figures so far
 
 
 def original_command() -> list[str]:
@@ -266,7 +265,7 @@ def run_probe(tree: Path, env: dict[str, str], second: str) -> dict[str, float]:
     return steps
 
 
-def write(best: dict, tags: list[str], args: argparse.Namespace) -> None:
+def write(best: dict, tags: list[str], args: argparse.Namespace, runs: int) -> None:
     """Write the two tables to benchmarks/cli.md (and print them)."""
     from benchmarks.run import write_table
 
@@ -296,7 +295,7 @@ def write(best: dict, tags: list[str], args: argparse.Namespace) -> None:
         f"Made by `python -m benchmarks.cli{' --before ' + args.before if args.before else ''}`{before} "
         f"on {cpu} CPU cores; clip `{CLIP.name}` (1920x1080, 10 s), {FRAMES} frames; random weights in "
         "the public formats in an offline Hugging Face cache; each figure the best of "
-        f"{args.runs} fresh processes, run interleaved. The per-step table is one probed call (the "
+        f"{runs} fresh processes, run interleaved. The per-step table is one probed call (the "
         "best of the runs): the command's own functions with timers around them; the analysis "
         "stages are the result's own timings.",
         lines,
