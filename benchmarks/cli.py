@@ -180,8 +180,8 @@ def prepare() -> dict[str, str]:
 
 
 def export(revision: str) -> Path:
-    """The code at git ``revision``, exported (once) to benchmarks/out/before-REV."""
-    target = OUT / f"before-{revision}"
+    """The code at git ``revision``, exported (once) to benchmarks/out/code-REV."""
+    target = OUT / f"code-{revision}"
     if not (target / "inference").is_dir():
         target.mkdir(parents=True, exist_ok=True)
         archive = subprocess.run(["git", "archive", revision], cwd=REPO, capture_output=True, check=True)
@@ -210,6 +210,7 @@ def commands(clip: Path) -> dict[str, list[str]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", metavar="REV", help="also measure the code at this git revision")
+    parser.add_argument("--after", metavar="REV", help="measure this revision, not the working tree")
     parser.add_argument("--runs", type=int, default=3, help="runs per figure (the best is kept)")
     parser.add_argument("--probe", nargs=3, metavar=("CLIP", "SECOND", "LAUNCHED"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -220,7 +221,8 @@ def main() -> None:
     if not CLIP.is_file():
         sys.exit(f"no clip: {CLIP} is not there")
     env = prepare()
-    trees = {"after": REPO, **({"before": export(args.before)} if args.before else {})}
+    after = export(args.after) if args.after else REPO
+    trees = {"after": after, **({"before": export(args.before)} if args.before else {})}
     rows = commands(CLIP)
     best: dict[tuple[str, str], float] = {}
     for done in range(1, args.runs + 1):  # interleaved: each round runs everything once
@@ -292,7 +294,8 @@ def write(best: dict, tags: list[str], args: argparse.Namespace, runs: int) -> N
     write_table(
         RESULTS,
         "Benchmark: one command line call as a whole process",
-        f"Made by `python -m benchmarks.cli{' --before ' + args.before if args.before else ''}`{before} "
+        f"Made by `python -m benchmarks.cli{' --before ' + args.before if args.before else ''}"
+        f"{' --after ' + args.after if args.after else ''}`{before} "
         f"on {cpu} CPU cores; clip `{CLIP.name}` (1920x1080, 10 s), {FRAMES} frames; random weights in "
         "the public formats in an offline Hugging Face cache; each figure the best of "
         f"{runs} fresh processes, run interleaved. The per-step table is one probed call (the "
