@@ -4,14 +4,19 @@ Which modules load, not how long they take: the times are in benchmarks/cli.py."
 
 from __future__ import annotations
 
+import http.server
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
+import pytest
 import torch
-from conftest import REPO_ROOT, random_state_dict
+from conftest import REPO_ROOT, SHARED_BLAZEFACE, put_in_hub_cache, random_state_dict
 from torch import nn
+
+from inference.weights import registry
 
 
 def imported_by(*args: str) -> tuple[set[str], subprocess.CompletedProcess[str]]:
@@ -100,3 +105,56 @@ def test_profile_names_are_the_profiles():
     from inference.faces.profiles import PROFILES
 
     assert tuple(PROFILES) == PROFILE_NAMES
+
+
+class _Counted(http.server.BaseHTTPRequestHandler):
+    """A Hub that has nothing, and remembers what it was asked."""
+
+    asked: list[str]
+
+    def _missing(self) -> None:
+        self.asked.append(f"{self.command} {self.path}")
+        self.send_response(404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_HEAD = _missing
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_a_pinned_file_in_the_cache_is_used_without_asking_the_hub(tmp_path: Path):
+    if not SHARED_BLAZEFACE.is_file():
+        pytest.skip(f"{SHARED_BLAZEFACE} not present")
+    spec = registry.file("blazeface")
+    put_in_hub_cache(tmp_path, str(spec.repo_id), f"{spec.subfolder}/{spec.filename}", SHARED_BLAZEFACE)
+    asked: list[str] = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), type("Hub", (_Counted,), {"asked": asked}))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    script = (
+        "import sys; from dataclasses import replace; from inference.weights import hub, registry\n"
+        "spec = replace(registry.file('blazeface'), urls=())\n"  # the Hub only (here: the loopback)
+        "spec = spec if sys.argv[1] == 'pinned' else replace(spec, sha256=None)\n"
+        "try:\n    print(hub.resolve(spec).weights_file)\n"
+        "except Exception as exc:\n    print(type(exc).__name__)\n"
+    )
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "0",
+        "HF_ENDPOINT": f"http://127.0.0.1:{server.server_address[1]}",
+        "HF_HUB_CACHE": str(tmp_path),
+        "HF_HUB_ETAG_TIMEOUT": "5",
+    }
+    try:
+        for pin in ("pinned", "unpinned"):
+            done = subprocess.run(
+                [sys.executable, "-c", script, pin], cwd=REPO_ROOT, env=env, capture_output=True, text=True
+            )
+            assert done.returncode == 0, done.stderr
+            if pin == "pinned":
+                assert done.stdout.strip().endswith("blazeface.pth") and asked == []
+        assert asked  # unpinned: the Hub is asked which version is current (the check can fail)
+    finally:
+        server.shutdown()
+        server.server_close()

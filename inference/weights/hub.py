@@ -27,6 +27,7 @@ from huggingface_hub.errors import (
 
 from inference.errors import WeightsIntegrityError, WeightsUnavailableError
 from inference.weights.config import ModelConfig
+from inference.weights.hub_cache import pinned_copy
 from inference.weights.registry import CheckpointSpec, HubFile, UrlFile
 
 logger = logging.getLogger(__name__)
@@ -149,7 +150,7 @@ def _first_available(
             if isinstance(source, UrlFile):
                 weights = _fetch_url(source, spec.sha256)
             else:
-                weights = _download(source, source.filename)
+                weights = pinned_copy(source, spec.sha256, file_sha256) or _download(source, source.filename)
             digest, data = _verified_sha256(weights, spec.sha256, source.location, keep_bytes)
             config_file = _download(source, "config.json") if weights.suffix == ".safetensors" else None
             config, config_digest = _checked_config(spec, weights, config_file, source.location)
