@@ -17,11 +17,13 @@ import argparse
 import functools
 import json
 import os
+import resource
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 MEDIA = REPO.parent / "shared" / "media"
@@ -189,11 +191,21 @@ def export(revision: str) -> Path:
     return target
 
 
-def wall(command: list[str], tree: Path, env: dict[str, str]) -> float:
-    """Seconds from spawning ``command`` in ``tree`` until it exits (it must succeed)."""
+def wall(command: list[str], tree: Path, env: dict[str, str]) -> tuple[float, float]:
+    """Seconds from spawning ``command`` in ``tree`` until it exits (it must succeed), and the CPU
+    seconds (user + system, all threads) it used: on a busy machine the CPU time varies less."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     subprocess.run(command, cwd=tree, env={**env, "PYTHONPATH": str(tree)}, capture_output=True, check=True)
-    return time.perf_counter() - started
+    took = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return took, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def keep_best(best: dict, key: tuple[str, str], figures: tuple[float, float]) -> None:
+    """Keep the least wall time and the least CPU time seen for ``key``."""
+    old = best.get(key, figures)
+    best[key] = (min(old[0], figures[0]), min(old[1], figures[1]))
 
 
 def commands(clip: Path) -> dict[str, list[str]]:
@@ -212,6 +224,7 @@ def main() -> None:
     parser.add_argument("--before", metavar="REV", help="also measure the code at this git revision")
     parser.add_argument("--after", metavar="REV", help="measure this revision, not the working tree")
     parser.add_argument("--runs", type=int, default=3, help="runs per figure (the best is kept)")
+    parser.add_argument("--probe-runs", type=int, default=1, help="probed (per-step) calls per column")
     parser.add_argument("--probe", nargs=3, metavar=("CLIP", "SECOND", "LAUNCHED"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.probe:
@@ -224,19 +237,17 @@ def main() -> None:
     after = export(args.after) if args.after else REPO
     trees = {"after": after, **({"before": export(args.before)} if args.before else {})}
     rows = commands(CLIP)
-    best: dict[tuple[str, str], float] = {}
+    best: dict[tuple[str, str], Any] = {}
     for done in range(1, args.runs + 1):  # interleaved: each round runs everything once
         for tag, tree in trees.items():
             for name, command in rows.items():
-                took = wall(command, tree, env)
-                best[tag, name] = min(best.get((tag, name), took), took)
-            for second in ("off", "effnet-autoatt-b4-dfdc"):
+                keep_best(best, (tag, name), wall(command, tree, env))
+            for second in ("off", "effnet-autoatt-b4-dfdc") if done <= args.probe_runs else ():
                 steps = run_probe(tree, env, second)
                 key = (tag, f"steps {second}")
                 if key not in best or steps["_total"] < best[key]["_total"]:
                     best[key] = steps
-        took = wall(original_command(), REPO, env)
-        best["original", "path"] = min(best.get(("original", "path"), took), took)
+        keep_best(best, ("original", "path"), wall(original_command(), REPO, env))
         write(best, list(trees), args, done)  # after every round: a long run leaves its figures so far
 
 
@@ -273,13 +284,20 @@ def write(best: dict, tags: list[str], args: argparse.Namespace, runs: int) -> N
 
     original = best["original", "path"]
     names = list(commands(CLIP))
-    head = " | ".join(f"{tag} s" for tag in tags)
-    lines = [f"| whole process | {head} | original path / this ({tags[0]}) |", "|---" * (len(tags) + 2) + "|"]
+    head = " | ".join(f"{tag}: wall s | {tag}: CPU s" for tag in tags)
+    lines = [
+        f"| whole process | {head} | original path / this, wall ({', '.join(tags)}) |",
+        "|---" * (2 * len(tags) + 2) + "|",
+    ]
     for name in names:
-        figures = " | ".join(f"{best[tag, name]:.2f}" for tag in tags)
-        ratio = f"{original / best[tags[0], name]:.1f}×" if name.startswith("CLI") else ""
+        figures = " | ".join(f"{best[tag, name][0]:.2f} | {best[tag, name][1]:.2f}" for tag in tags)
+        ratios = (f"{original[0] / best[tag, name][0]:.1f}×" for tag in tags)
+        ratio = ", ".join(ratios) if name.startswith("CLI") else ""
         lines.append(f"| {name} | {figures} | {ratio} |")
-    lines.append(f"| original app's path (benchmarks.measure baseline) | {original:.2f} |" + " |" * len(tags))
+    lines.append(
+        f"| original app's path (benchmarks.measure baseline) | {original[0]:.2f} | {original[1]:.2f} |"
+        + " |" * (2 * len(tags) - 1)
+    )
     columns = [(tag, second) for tag in tags for second in ("off", "effnet-autoatt-b4-dfdc")]
     steps: list[str] = []
     for tag, second in columns:
@@ -298,9 +316,10 @@ def write(best: dict, tags: list[str], args: argparse.Namespace, runs: int) -> N
         f"{' --after ' + args.after if args.after else ''}`{before} "
         f"on {cpu} CPU cores; clip `{CLIP.name}` (1920x1080, 10 s), {FRAMES} frames; random weights in "
         "the public formats in an offline Hugging Face cache; each figure the best of "
-        f"{runs} fresh processes, run interleaved. The per-step table is one probed call (the "
-        "best of the runs): the command's own functions with timers around them; the analysis "
-        "stages are the result's own timings.",
+        f"{runs} fresh processes, run interleaved (CPU s: user + system time of all its threads, "
+        "steadier than wall time on a busy machine). The per-step table is one probed call (the "
+        f"best of {min(runs, args.probe_runs)}): the command's own functions with timers around "
+        "them; the analysis stages are the result's own timings.",
         lines,
     )
 
