@@ -319,7 +319,9 @@ def write(best: dict, tags: list[str], args: argparse.Namespace, runs: int) -> N
         f"{runs} fresh processes, run interleaved (CPU s: user + system time of all its threads, "
         "steadier than wall time on a busy machine). The per-step table is one probed call (the "
         f"best of {min(runs, args.probe_runs)}): the command's own functions with timers around "
-        "them; the analysis stages are the result's own timings.",
+        "them; the analysis stages are the result's own timings. On a shared machine the absolute "
+        "seconds are noisy (other work on the same cores stretches every figure): compare the "
+        "columns of one run, and rerun on a quiet machine for figures to quote.",
         lines,
     )
 
