@@ -355,4 +355,5 @@ def load_classifier(spec: CheckpointSpec, device: str, torch_threads: int) -> Cl
 
 @lru_cache(maxsize=4)
 def _load_classifier(spec: CheckpointSpec, device: str, torch_threads: int) -> Classifier:
-    return Classifier.load(hub.resolve(spec), pick_device(device), torch_threads)
+    # The bytes hashed while resolving are the ones parsed: the file is read and hashed once.
+    return Classifier.load(hub.resolve(spec, keep_bytes=True), pick_device(device), torch_threads)

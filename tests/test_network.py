@@ -181,3 +181,16 @@ def test_weights_replaced_after_the_check_are_not_loaded(checkpoint_file: Path, 
     torch.save(random_state_dict(seed=2), weights)  # between the check (resolve) and the load
     with pytest.raises(WeightsIntegrityError, match=f"but {resolved.info.sha256} was checked"):
         Classifier.load(resolved, torch.device("cpu"))
+
+
+def test_bytes_kept_by_resolve_are_the_ones_loaded(checkpoint_file: Path, tmp_path: Path):
+    weights = tmp_path / "model.pt"
+    shutil.copyfile(checkpoint_file, weights)
+    resolved = resolve(CheckpointSpec(name="t", local_path=str(weights)), keep_bytes=True)
+    assert resolved.info.sha256 == hashlib.sha256(checkpoint_file.read_bytes()).hexdigest()
+    assert resolved.data == checkpoint_file.read_bytes()
+    torch.save(random_state_dict(seed=2), weights)  # between the check (resolve) and the load
+    # Read and hashed once: the bytes parsed are those hashed, whatever the file holds now.
+    loaded = Classifier.load(resolved, torch.device("cpu")).network.state_dict()
+    expected = random_state_dict()
+    assert all(torch.equal(loaded[k], expected[k]) for k in expected)

@@ -28,7 +28,7 @@ from types import TracebackType
 
 from inference.errors import VideoError
 from inference.links import download as to_disk
-from inference.links import fetch, guard, sites
+from inference.links import fetch, guard
 from inference.links.connection import Deadline
 from inference.links.errors import (
     UPLOAD_INSTEAD,
@@ -221,6 +221,9 @@ def _fetch_into(
 ) -> Fetched:
     """Download the video behind ``link`` into ``folder`` (as a file, or with yt-dlp for a site's
     page) and probe it; the arguments and errors are those of :func:`fetch_link`."""
+    # yt-dlp (about 0.2 s to import, with its extractors) only when a link is fetched.
+    from inference.links import sites
+
     extractor = sites.extractor_for(link)
     logger.info("fetching %s (%s)", fetch.shown_url(link), extractor or DIRECT)
     if extractor is None:

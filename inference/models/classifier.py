@@ -93,7 +93,8 @@ class Classifier:
             WeightsIntegrityError: If the bytes read are not those whose sha256 was checked.
             WeightsUnavailableError: If the file can no longer be read.
         """
-        network = build_network(read_state_dict(checkpoint.weights_file, checkpoint.info.sha256))
+        state = read_state_dict(checkpoint.weights_file, checkpoint.info.sha256, checkpoint.data)
+        network = build_network(state)
         logger.info("loaded %s on %s", checkpoint.info.location, device)
         return cls(network, checkpoint.config, checkpoint.info, device, threads)
 

@@ -12,9 +12,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors
 from torch import nn
-from torchvision.models import resnext50_32x4d
 
 from inference.errors import CheckpointFormatError, WeightsIntegrityError, WeightsUnavailableError
+from inference.models.resnext import resnext50_backbone
 
 FEATURES = 2048
 
@@ -28,8 +28,7 @@ class ResNeXtLSTM(nn.Module):
 
     def __init__(self, num_classes: int = 2) -> None:
         super().__init__()
-        backbone = resnext50_32x4d(weights=None)
-        self.model = nn.Sequential(*list(backbone.children())[:-2])
+        self.model = resnext50_backbone()
         self.lstm = nn.LSTM(FEATURES, FEATURES, 1, bias=False)
         self.linear1 = nn.Linear(FEATURES, num_classes)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
@@ -94,7 +93,9 @@ def read_checked(path: Path, sha256: str | None) -> bytes:
     return data
 
 
-def read_state_dict(path: str | Path, sha256: str | None = None) -> dict[str, torch.Tensor]:
+def read_state_dict(
+    path: str | Path, sha256: str | None = None, data: bytes | None = None
+) -> dict[str, torch.Tensor]:
     """Read a checkpoint file into memory without executing any code from it.
 
     The file is read once; the tensors are parsed from those bytes, not from a memory map of
@@ -106,6 +107,8 @@ def read_state_dict(path: str | Path, sha256: str | None = None) -> dict[str, to
         path: The weights file.
         sha256: The hex SHA-256 the file had when it was checked (and matched its pin); the
             bytes read must have it, so what is loaded is what was checked and reported.
+        data: The file's bytes, already read and hashed by the caller (``hub.resolve`` with
+            ``keep_bytes``): parsed as they are, without reading or hashing the file again.
 
     Raises:
         WeightsUnavailableError: If the file cannot be read.
@@ -113,7 +116,8 @@ def read_state_dict(path: str | Path, sha256: str | None = None) -> dict[str, to
         CheckpointFormatError: If the file is truncated, corrupted, or not a plain state_dict.
     """
     path = Path(path)
-    data = read_checked(path, sha256)
+    if data is None:
+        data = read_checked(path, sha256)
     try:
         if path.suffix == ".safetensors":
             state = load_safetensors(data)

@@ -6,45 +6,29 @@ import argparse
 import hashlib
 import json
 import logging
-import math
 import sys
 from dataclasses import replace
 from pathlib import Path
-
-import cv2
-from tqdm import tqdm
+from typing import TYPE_CHECKING
 
 from inference.errors import DeepfakeDetectorError
-from inference.faces.profiles import PROFILES
-from inference.models.explain import side_by_side
-from inference.pipeline import Detector
-from inference.result import AnalysisResult
-from inference.settings import OFF, Settings
-from inference.tools import html_reports, live_cli, ray_runner
-from inference.tools.batch import RowFile, analyze_all, describe, find_videos
-from inference.video.window import InvalidWindowError, check_window
-from inference.weights import registry
+from inference.tools import live_args
+from inference.tools.cli_args import build_parser
+
+if TYPE_CHECKING:
+    from inference.result import AnalysisResult
+    from inference.settings import Settings
+    from inference.tools.batch import RowFile
+
+# The engine (torch, OpenCV, the weights) is imported inside the functions that run it, not here:
+# ``--help`` and usage errors answer without it, and a plain file's analysis loads no more than
+# it needs (no Ray, no link fetcher, no report templates, no Captum).
 
 logger = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1
 EXIT_CANNOT_RUN = 2
-
-
-def seconds(text: str) -> float:
-    """Parse a time in seconds for ``--start`` and ``--end``: a finite number, 0 or more.
-
-    Raises:
-        argparse.ArgumentTypeError: If ``text`` is not such a number.
-    """
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a time in the video: give seconds, 0 or more")
-    return value
 
 
 def explain_folder(root: Path, video: Path | str) -> Path:
@@ -61,73 +45,10 @@ def explain_folder(root: Path, video: Path | str) -> Path:
     return root / f"{video.stem}-{digest[:8]}"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the analysis command."""
-    parser = argparse.ArgumentParser(
-        prog="python -m inference",
-        description="Tell whether the faces in a video are REAL or FAKE (ResNeXt50 + LSTM, with a "
-        "second opinion from an ICPR 2020 EfficientNet).",
-    )
-    parser.add_argument(
-        "inputs",
-        nargs="*",
-        help="video files, folders (searched recursively) and/or http(s) links (a video file or a video "
-        "site's page, fetched safely); or none, with --live",
-    )
-    parser.add_argument("--frames", type=int, help="frames to sample per video (default: the checkpoint's)")
-    parser.add_argument("--start", type=seconds, help="start of the window to analyse, seconds (0 or more)")
-    parser.add_argument("--end", type=seconds, help="end of the window to analyse, seconds (after --start)")
-    parser.add_argument(
-        "--checkpoint", choices=registry.names(), help="registered checkpoint (default: env or registry)"
-    )
-    parser.add_argument("--weights", help="local checkpoint file (.pt or .safetensors)")
-    parser.add_argument(
-        "--second-opinion",
-        choices=[*registry.names(registry.EFFICIENTNET), OFF],
-        help="second detector (ICPR 2020 EfficientNet on BlazeFace's faces), or 'off'; "
-        "default: DEEPFAKE_SECOND_OPINION or the registry's",
-    )
-    parser.add_argument(
-        "--profile",
-        choices=list(PROFILES),
-        help="how face crops are made: 'training' (like the weights' training data) or 'app' "
-        "(like the original app, faster); default: DEEPFAKE_PROFILE or the checkpoint's",
-    )
-    parser.add_argument("--json", action="store_true", help="print one JSON object per video")
-    parser.add_argument(
-        "--output",
-        type=Path,
-        help="also write one row per video to this .jsonl or .csv file; videos already analysed in it "
-        "are skipped, those that failed are retried (their old rows removed)",
-    )
-    parser.add_argument(
-        "--skip-failed",
-        action="store_true",
-        help="with --output: also skip the videos whose rows hold an error, instead of retrying them",
-    )
-    parser.add_argument(
-        "--explain",
-        type=Path,
-        metavar="DIR",
-        help="also write a Grad-CAM heatmap PNG per scored face into DIR/<video name>-<8 hex digits>/, "
-        "the digits from the video's full path (same-named videos of different folders stay apart)",
-    )
-    parser.add_argument(
-        "--html",
-        type=Path,
-        metavar="REPORT.html|DIR",
-        help="also write a self-contained HTML report (printable, no script, names the file's sha256): "
-        "to this file for one video; with several videos or a folder, one per video into DIR as "
-        "<video name>-<8 hex digits>.html (the --output row names it)",
-    )
-    ray_runner.add_argument(parser, "analyse (rows to --output)")
-    live_cli.add_arguments(parser)
-    parser.add_argument("-v", "--verbose", action="store_true", help="log what the engine does")
-    return parser
-
-
 def settings_from_args(args: argparse.Namespace) -> Settings:
     """Environment settings with the command line's checkpoint choices on top."""
+    from inference.settings import Settings
+
     settings = Settings.from_env()
     if args.checkpoint:
         settings = settings.with_checkpoint(args.checkpoint)
@@ -144,9 +65,18 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    live_cli.check_arguments(parser, args)
+    live_args.check_arguments(parser, args)
     if args.live is not None:
         return run_live(args)
+    check_file_options(parser, args)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
+    return analyse_files(args)
+
+
+def check_file_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse the options of a file analysis that do not go together (exits with a usage error)."""
+    from inference.video.window import InvalidWindowError, check_window
+
     if not args.inputs:
         parser.error("the following arguments are required: inputs (or --live SOURCE)")
     try:
@@ -159,10 +89,21 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--ray needs --output: the rows come back to that file")
     if args.ray is not None and (args.json or args.explain or args.html):
         parser.error("--ray writes rows to --output; --json, --explain and --html are for one machine")
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
+
+
+def analyse_files(args: argparse.Namespace) -> int:
+    """Analyse the videos of ``args.inputs`` (here, or on Ray with ``--ray``); returns the exit code."""
+    from tqdm import tqdm
+
+    from inference.pipeline import Detector
+    from inference.tools.batch import RowFile, analyze_all, describe, find_videos
+
+    html_reports = None
+    if args.html:  # the report templates (Jinja2) only when a report is asked for
+        from inference.tools import html_reports
     try:
         paths = find_videos(args.inputs)
-        many = bool(args.html) and html_reports.one_per_video(args.html, args.inputs, len(paths))
+        many = html_reports is not None and html_reports.one_per_video(args.html, args.inputs, len(paths))
         rows = RowFile(args.output) if args.output else None
         settings = settings_from_args(args)
         if args.ray is None:
@@ -185,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     for outcome in bar:
         failed += outcome.error is not None
         row = outcome.row()
-        if args.html:
+        if html_reports is not None:
             target = html_reports.report_path(args.html, many, explain_folder(args.html, outcome.path))
             row["report"] = str(html_reports.write_outcome(outcome, target, settings))
         if rows is not None:
@@ -203,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_live(args: argparse.Namespace) -> int:
     """Judge ``args.live`` while it plays (see :mod:`inference.tools.live_cli`); returns the exit code."""
+    from inference.pipeline import Detector
+    from inference.tools import live_cli
+
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
     try:
         live_cli.run(Detector.from_settings(settings_from_args(args)), args)
@@ -220,6 +164,10 @@ def run_on_ray(args: argparse.Namespace, settings: Settings, paths: list[Path | 
         ClusterError: If Ray cannot be started or reached, or its pipeline fails.
         OSError: If a row cannot be written.
     """
+    from tqdm import tqdm
+
+    from inference.tools import ray_runner
+
     failed = 0
     with ray_runner.session(args.ray or settings.ray_address):
         scored = ray_runner.score(settings, paths, frames=args.frames, start_s=args.start, end_s=args.end)
@@ -259,6 +207,10 @@ def save_explanations(result: AnalysisResult, folder: Path) -> list[Path]:
     ``frame_000123_t4.10s_fake0.87.png``; the second opinion's attention maps are
     ``attention_frame_000123_person1_fake0.64.png``.
     """
+    import cv2
+
+    from inference.models.explain import side_by_side
+
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for crop, frame in zip(result.crops, result.frames, strict=True):

@@ -33,6 +33,9 @@ from inference.pipeline import Detector
 from inference.result import AnalysisResult
 from inference.settings import OFF
 from inference.stream import LiveAnalyser, LiveState
+from inference.tools.live_args import add_arguments as add_arguments  # kept here too: its old home
+from inference.tools.live_args import check_arguments as check_arguments
+from inference.tools.live_args import source_kind
 from inference.video.plan import plan_sampling
 from inference.video.probe import probe
 from inference.video.read import Frame, sample_frames
@@ -41,48 +44,8 @@ from inference.video.window import analysis_window
 logger = logging.getLogger(__name__)
 
 STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "srt", "udp", "tcp", "http", "https")
-# Options of the file analysis that mean nothing for a live source.
-FILE_ONLY = ("inputs", "frames", "start", "end", "output", "skip_failed", "explain", "ray")
 # How long the end of a run waits for the reader to notice it should stop: one frame's read.
 STOP_WAIT_S = 2.0
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--live`` and ``--every-frame`` to the command's parser."""
-    parser.add_argument(
-        "--live",
-        metavar="SOURCE",
-        help="judge a live source while it plays: a camera index (0), a stream URL (rtsp://, rtmp://, "
-        "srt://, udp://, http(s)://, opened directly: for your own machine) or a video file played "
-        "at its own frame rate; prints each person's rolling verdict once a second, then a summary",
-    )
-    parser.add_argument(
-        "--every-frame",
-        action="store_true",
-        help="with --live FILE: score every frame as fast as scoring goes instead of playing the file "
-        "in real time (nothing is dropped)",
-    )
-
-
-def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """Refuse the options that do not go with ``--live`` (exits with the parser's usage error)."""
-    if args.live is None:
-        if args.every_frame:
-            parser.error("--every-frame goes with --live FILE")
-        return
-    given = [name for name in FILE_ONLY if getattr(args, name, None) not in (None, False, [])]
-    if given:
-        options = ", ".join("VIDEO" if name == "inputs" else "--" + name.replace("_", "-") for name in given)
-        parser.error(f"--live judges one source as it plays; {options} are for analysing files")
-    if args.every_frame and source_kind(args.live) != "file":
-        parser.error("--every-frame is for a file: a camera or a stream cannot wait for scoring")
-
-
-def source_kind(source: str) -> str:
-    """ "camera" (digits), "stream" (a URL) or "file"."""
-    if source.isdigit():
-        return "camera"
-    return "stream" if "://" in source else "file"
 
 
 def shown_name(source: str) -> str:

@@ -16,12 +16,10 @@ stopped after it, on the loopback alone: see :func:`session`.
 
 from __future__ import annotations
 
-import argparse
 import ipaddress
 import json
 import logging
 import os
-import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -35,6 +33,8 @@ from inference.errors import DeepfakeDetectorError
 from inference.pipeline import Detector
 from inference.settings import Settings
 from inference.tools.batch import analyze_all, describe
+from inference.tools.ray_args import add_argument as add_argument  # kept here too: its old home
+from inference.tools.ray_args import address_argument as address_argument
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,6 @@ AUTH_MODE = "RAY_AUTH_MODE"
 # the driver's memory (a block is an object the driver owns) at the cost of rows coming back a
 # few at a time.
 MAX_BLOCKS = 10_000
-_ADDRESS = re.compile(r"(ray://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}")
 
 
 class ClusterError(DeepfakeDetectorError):
@@ -76,36 +75,6 @@ class Scored:
     def failed(self) -> bool:
         """Whether the video's analysis failed (its row holds the error)."""
         return self.row.get("error") is not None
-
-
-def add_argument(parser: argparse.ArgumentParser, work: str) -> None:
-    """Add ``--ray [ADDRESS]`` to a command's ``parser``; ``work`` (e.g. "analyse") starts its help."""
-    parser.add_argument(
-        "--ray",
-        nargs="?",
-        const="",
-        type=address_argument,
-        metavar="ADDRESS",
-        help=f"{work} on Ray (put --ray after the videos): the cluster at ADDRESS (auto, HOST:PORT or "
-        "ray://HOST:PORT), else RAY_ADDRESS's, else a Ray started on this machine's loopback for the "
-        "run; the videos must be at the same path on every node",
-    )
-
-
-def address_argument(text: str) -> str:
-    """Check a ``--ray ADDRESS``: ``auto``, ``HOST:PORT`` or ``ray://HOST:PORT``; ``""`` (a bare
-    ``--ray``, which argparse passes through here too) stands for RAY_ADDRESS or a local Ray.
-
-    Raises:
-        argparse.ArgumentTypeError: For anything else, such as a folder of videos that argparse
-            took for the address because ``--ray`` came before it.
-    """
-    if text in ("", "auto") or _ADDRESS.fullmatch(text):
-        return text
-    raise argparse.ArgumentTypeError(
-        f"{text!r} is not a Ray address (auto, HOST:PORT or ray://HOST:PORT); for a local Ray or "
-        "RAY_ADDRESS's cluster, put --ray after the videos"
-    )
 
 
 def on_loopback(address: str) -> bool:

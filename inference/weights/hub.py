@@ -6,7 +6,7 @@ import hashlib
 import logging
 import urllib.parse
 import urllib.request
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from http.client import HTTPException
 from pathlib import Path
@@ -27,6 +27,7 @@ from huggingface_hub.errors import (
 
 from inference.errors import WeightsIntegrityError, WeightsUnavailableError
 from inference.weights.config import ModelConfig
+from inference.weights.hub_cache import pinned_copy
 from inference.weights.registry import CheckpointSpec, HubFile, UrlFile
 
 logger = logging.getLogger(__name__)
@@ -71,14 +72,16 @@ class WeightsInfo:
 
 @dataclass(frozen=True)
 class ResolvedCheckpoint:
-    """A checkpoint available on local disk, with the config that goes with it."""
+    """A checkpoint available on local disk, with the config that goes with it (and, from
+    ``resolve(keep_bytes=True)``, the file's bytes whose sha256 is ``info.sha256``)."""
 
     weights_file: Path
     config: ModelConfig
     info: WeightsInfo
+    data: bytes | None = field(default=None, repr=False, compare=False)
 
 
-def resolve(spec: CheckpointSpec) -> ResolvedCheckpoint:
+def resolve(spec: CheckpointSpec, keep_bytes: bool = False) -> ResolvedCheckpoint:
     """Make the checkpoint ``spec`` available locally, downloading it if needed.
 
     Hub sources are tried in order (the main upload, then the mirrors); the first that gives a
@@ -86,7 +89,8 @@ def resolve(spec: CheckpointSpec) -> ResolvedCheckpoint:
     matching ``spec.config_sha256``) serves. ``.pt`` files use the default :class:`ModelConfig`
     with the frame count from the registry. The config is read once, hashed and parsed from the
     same bytes; the weights are hashed here and again, on the bytes loaded, by
-    :func:`inference.models.network.read_state_dict`.
+    :func:`inference.models.network.read_state_dict`, unless ``keep_bytes``: then the bytes hashed
+    come back as ``data`` for the loader to parse (a 226 MB file read and hashed once, not twice).
 
     Raises:
         WeightsUnavailableError: If no source gives the files (each source's reason is named).
@@ -100,12 +104,12 @@ def resolve(spec: CheckpointSpec) -> ResolvedCheckpoint:
             raise WeightsUnavailableError(
                 f"weights file {weights} does not exist (DEEPFAKE_WEIGHTS_PATH). {HOW_TO_CONFIGURE}"
             )
-        digest = _verified_sha256(weights, spec.sha256, str(weights))
+        digest, data = _verified_sha256(weights, spec.sha256, str(weights), keep_bytes)
         config_file = _local_config(weights) if weights.suffix == ".safetensors" else None
         config, config_digest = _checked_config(spec, weights, config_file, str(weights))
         revision, served, failures = None, None, []
     else:
-        weights, digest, config, config_digest, served, failures = _first_available(spec)
+        weights, digest, data, config, config_digest, served, failures = _first_available(spec, keep_bytes)
         revision = _snapshot_commit(weights) or getattr(served, "revision", None)
     info = WeightsInfo(
         name=spec.name,
@@ -127,16 +131,17 @@ def resolve(spec: CheckpointSpec) -> ResolvedCheckpoint:
         digest,
         config_digest,
     )
-    return ResolvedCheckpoint(weights_file=weights, config=config, info=info)
+    return ResolvedCheckpoint(weights_file=weights, config=config, info=info, data=data)
 
 
 def _first_available(
-    spec: CheckpointSpec,
-) -> tuple[Path, str, ModelConfig, str | None, HubFile | UrlFile, list[str]]:
+    spec: CheckpointSpec, keep_bytes: bool
+) -> tuple[Path, str, bytes | None, ModelConfig, str | None, HubFile | UrlFile, list[str]]:
     """Download from the first source that works.
 
     Returns:
-        (weights file, its sha256, config, config sha256, the source, failures before it).
+        (weights file, its sha256, its bytes when kept, config, config sha256, the source,
+        failures before it).
     """
     failures = []
     tampered = False
@@ -145,8 +150,8 @@ def _first_available(
             if isinstance(source, UrlFile):
                 weights = _fetch_url(source, spec.sha256)
             else:
-                weights = _download(source, source.filename)
-            digest = _verified_sha256(weights, spec.sha256, source.location)
+                weights = pinned_copy(source, spec.sha256, file_sha256) or _download(source, source.filename)
+            digest, data = _verified_sha256(weights, spec.sha256, source.location, keep_bytes)
             config_file = _download(source, "config.json") if weights.suffix == ".safetensors" else None
             config, config_digest = _checked_config(spec, weights, config_file, source.location)
         except WeightsUnavailableError as exc:
@@ -156,7 +161,7 @@ def _first_available(
             continue
         if failures:
             logger.warning("weights served by mirror %s", source.location)
-        return weights, digest, config, config_digest, source, failures
+        return weights, digest, data, config, config_digest, source, failures
     # A file that exists but does not match its pin is a different failure from a missing one.
     error = WeightsIntegrityError if tampered else WeightsUnavailableError
     raise error(
@@ -206,15 +211,19 @@ def _sha256(path: str, size: int, mtime_ns: int) -> str:
     return digest.hexdigest()
 
 
-def _verified_sha256(weights: Path, expected: str | None, where: str) -> str:
-    digest = file_sha256(weights)
+def _verified_sha256(
+    weights: Path, expected: str | None, where: str, keep_bytes: bool = False
+) -> tuple[str, bytes | None]:
+    """The file's sha256, checked against ``expected``; and with ``keep_bytes`` the bytes hashed."""
+    data = weights.read_bytes() if keep_bytes else None
+    digest = hashlib.sha256(data).hexdigest() if data is not None else file_sha256(weights)
     if expected and digest != expected.lower():
         raise WeightsIntegrityError(
             f"{where} has sha256 {digest}, but {expected.lower()} is pinned (registry entry, "
             "DEEPFAKE_WEIGHTS_SHA256 or DEEPFAKE_PINS): the file was changed or replaced; it was not loaded",
             reason=f"sha256 {digest} does not match the pinned {expected.lower()}",
         )
-    return digest
+    return digest, data
 
 
 def _local_config(weights: Path) -> Path:
