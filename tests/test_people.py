@@ -26,10 +26,6 @@ OTHER = "iperov__DeepFaceLive__Obama_speaking.mp4"
 # Lossless H.264 keeps each half of a stacked clip pixel for pixel equal to the clip alone.
 LOSSLESS = ["-c:v", "libx264", "-preset", "ultrafast", "-qp", "0", "-pix_fmt", "yuv420p"]
 SECONDS = "4"
-# The side-by-side clips are lossless 1280x720 and 2560x720 frames: their first 2 s are enough
-# to sample six frames from.
-SIDE_SECONDS = "2"
-SIDE_FRAMES = 6
 
 
 def ffmpeg(*args: str) -> None:
@@ -38,14 +34,14 @@ def ffmpeg(*args: str) -> None:
 
 @pytest.fixture(scope="module")
 def side_by_side(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The genuine and the face-swapped clip, each alone and stacked left | right (2 s each)."""
+    """The genuine and the face-swapped clip, each alone and stacked left | right (4 s each)."""
     genuine, swapped = shared_clip(GENUINE), shared_clip(SWAPPED)
     folder = tmp_path_factory.mktemp("side-by-side")
     clips = {"left": folder / "left.mkv", "right": folder / "right.mkv", "stacked": folder / "stacked.mkv"}
-    ffmpeg("-t", SIDE_SECONDS, "-i", str(genuine), *LOSSLESS, str(clips["left"]))
-    ffmpeg("-t", SIDE_SECONDS, "-i", str(swapped), *LOSSLESS, str(clips["right"]))
+    ffmpeg("-t", SECONDS, "-i", str(genuine), *LOSSLESS, str(clips["left"]))
+    ffmpeg("-t", SECONDS, "-i", str(swapped), *LOSSLESS, str(clips["right"]))
     ffmpeg(
-        *("-t", SIDE_SECONDS, "-i", str(genuine), "-t", SIDE_SECONDS, "-i", str(swapped)),
+        *("-t", SECONDS, "-i", str(genuine), "-t", SECONDS, "-i", str(swapped)),
         *("-filter_complex", "hstack", *LOSSLESS, str(clips["stacked"])),
     )
     return clips
@@ -59,15 +55,14 @@ def test_side_by_side_gives_two_people_scored_as_alone(detector: Detector, side_
     same box, shifted back, cut from the same frame of the clip alone; where the boxes happen
     to be equal, also with the alone run's own score.
     """
-    stacked = detector.analyze(side_by_side["stacked"], frames=SIDE_FRAMES)
-    assert [p.seen for p in stacked.people] == [SIDE_FRAMES, SIDE_FRAMES]
+    stacked = detector.analyze(side_by_side["stacked"], frames=10)
+    assert [p.seen for p in stacked.people] == [10, 10]
     assert stacked.people_judged == 2
     offset = probe(side_by_side["left"]).width
     for name, shift in (("left", 0), ("right", offset)):
         clip = side_by_side[name]
-        window = Window(0, probe(clip).frame_count, False)
-        alone = {f.index: f.image for f in sample_frames(clip, window, SIDE_FRAMES)}
-        own = {f.frame_index: f for f in detector.analyze(clip, frames=SIDE_FRAMES).frames}
+        alone = {f.index: f.image for f in sample_frames(clip, Window(0, probe(clip).frame_count, False), 10)}
+        own = {f.frame_index: f for f in detector.analyze(clip, frames=10).frames}
         person = min(stacked.people, key=lambda p: abs(stacked.frames[p.representative].box[3] - shift))
         faces = [f for f in stacked.frames if f.person == person.id]
         boxes = [(t, r - shift, b, lf - shift) for t, r, b, lf in (f.box for f in faces)]
@@ -81,19 +76,17 @@ def test_side_by_side_gives_two_people_scored_as_alone(detector: Detector, side_
                 )
     report = stacked.to_dict()
     assert [p["id"] for p in report["people"]] == [1, 2]
-    assert all(
-        len(p["frames"]) == SIDE_FRAMES and p["verdict"] in (FAKE, REAL, UNCERTAIN) for p in report["people"]
-    )
+    assert all(len(p["frames"]) == 10 and p["verdict"] in (FAKE, REAL, UNCERTAIN) for p in report["people"])
 
 
 def test_a_person_who_leaves_and_comes_back_is_one_person(detector: Detector, tmp_path: Path):
     clip = tmp_path / "gap.mp4"
     blank = "drawbox=x=0:y=0:w=iw:h=ih:color=black:t=fill:enable='between(t,1.2,2.6)'"
     ffmpeg("-t", SECONDS, "-i", str(shared_clip(GENUINE)), "-vf", blank, "-c:v", "libx264", str(clip))
-    result = detector.analyze(clip, frames=10)  # one every 0.4 s: 4 of them in the gap
+    result = detector.analyze(clip, frames=16)
     times = [f.timestamp_s for f in result.frames]
     assert min(times) < 1.2 and max(times) > 2.6  # seen before and after the gap
-    assert 5 <= result.frames_with_face < 10
+    assert 8 <= result.frames_with_face < 16
     assert len(result.people) == 1, [(p.id, p.seen, p.first_seen_s) for p in result.people]
 
 
