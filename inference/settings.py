@@ -316,6 +316,11 @@ class Settings(WeightsChoice):
                 raise SettingsError(
                     f"{variable.name}={value!r} is not allowed; see inference/settings.py or the README"
                 )
+        if self.precision != runtimes.F32 and self.runtime != runtimes.OPENVINO:
+            raise SettingsError(
+                f"DEEPFAKE_PRECISION={self.precision} is OpenVINO's: "
+                "set DEEPFAKE_RUNTIME=openvino, or unset it"
+            )
         if self.c2pa_trust_anchors is not None:
             try:
                 credentials.check_trust_anchors(self.c2pa_trust_anchors)

@@ -110,8 +110,12 @@ def test_export_is_cached_by_weights_sha256(tmp_path: Path):
 
 def test_runtime_settings():
     assert Settings.from_env({}).network_runtime() == runtime.Runtime("openvino", "f32", None)
-    env = {"DEEPFAKE_RUNTIME": "torch", "DEEPFAKE_PRECISION": "bf16", "DEEPFAKE_COMPILED_CACHE": "/x"}
-    assert Settings.from_env(env).network_runtime() == runtime.Runtime("torch", "bf16", "/x")
+    env = {"DEEPFAKE_RUNTIME": "torch", "DEEPFAKE_COMPILED_CACHE": "/x"}
+    assert Settings.from_env(env).network_runtime() == runtime.Runtime("torch", "f32", "/x")
+    env = {"DEEPFAKE_PRECISION": "bf16"}
+    assert Settings.from_env(env).network_runtime() == runtime.Runtime("openvino", "bf16", None)
+    with pytest.raises(SettingsError, match="DEEPFAKE_PRECISION=bf16 is OpenVINO's: "):
+        Settings.from_env({"DEEPFAKE_RUNTIME": "torch", "DEEPFAKE_PRECISION": "bf16"})
     for name, value in (("DEEPFAKE_RUNTIME", "onnx"), ("DEEPFAKE_PRECISION", "int8")):
         with pytest.raises(SettingsError, match=name):
             Settings.from_env({name: value})
