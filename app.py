@@ -181,7 +181,13 @@ def warm_up(settings: Settings) -> None:
     spec = settings.second_opinion_spec()
     if spec is not None:
         try:
-            opinions.load(spec, settings.blazeface_specs(), settings.device, settings.torch_threads)
+            opinions.load(
+                spec,
+                settings.blazeface_specs(),
+                settings.device,
+                settings.torch_threads,
+                settings.network_runtime(),
+            )
         except DeepfakeDetectorError as exc:
             opinions.unavailable_reason(exc)
     try:

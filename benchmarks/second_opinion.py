@@ -137,7 +137,9 @@ def main() -> None:
             print(lines[-1], flush=True)
     spec = settings.second_opinion_spec()
     assert spec is not None
-    second = second_opinion.load(spec, settings.blazeface_specs(), settings.device, settings.torch_threads)
+    second = second_opinion.load(
+        spec, settings.blazeface_specs(), settings.device, settings.torch_threads, settings.network_runtime()
+    )
     capture = cv2.VideoCapture(str(clips[0]))
     frames_rgb = []
     while len(frames_rgb) < 10:

@@ -20,6 +20,7 @@ from inference.faces.profiles import Profile
 from inference.faces.profiles import get as get_profile
 from inference.links import fetch_link
 from inference.models.classifier import BatchDone, Classifier, pick_device
+from inference.models.runtime import EAGER, Runtime
 from inference.phases import throttled
 from inference.provenance import credentials
 from inference.provenance.claims import Provenance
@@ -61,7 +62,9 @@ class Detector(Assembler):
             CheckpointFormatError: If the weights file is not of the expected format.
         """
         settings = settings or Settings.from_env()
-        classifier = load_classifier(settings.checkpoint_spec(), settings.device, settings.torch_threads)
+        classifier = load_classifier(
+            settings.checkpoint_spec(), settings.device, settings.torch_threads, settings.network_runtime()
+        )
         return cls(classifier, settings)
 
     def profile(self, name: str | None = None) -> Profile:
@@ -293,7 +296,11 @@ class Detector(Assembler):
             return None, [first, DetectorInfo(OFF, EFFICIENTNET, "second opinion", "off")]
         try:
             second = opinions.load(
-                spec, self.settings.blazeface_specs(), self.settings.device, self.settings.torch_threads
+                spec,
+                self.settings.blazeface_specs(),
+                self.settings.device,
+                self.settings.torch_threads,
+                self.settings.network_runtime(),
             )
         except (WeightsUnavailableError, CheckpointFormatError) as exc:
             reason = opinions.unavailable_reason(exc)
@@ -344,16 +351,18 @@ def _stage(report: Progress, start: float, end: float, doing: str) -> BatchDone:
 _loading = threading.Lock()
 
 
-def load_classifier(spec: CheckpointSpec, device: str, torch_threads: int) -> Classifier:
+def load_classifier(
+    spec: CheckpointSpec, device: str, torch_threads: int, runtime: Runtime = EAGER
+) -> Classifier:
     """Resolve and load a checkpoint once per process (cached by spec, device and threads).
 
     Requests that arrive together while it loads wait for the one load.
     """
     with _loading:
-        return _load_classifier(spec, device, torch_threads)
+        return _load_classifier(spec, device, torch_threads, runtime)
 
 
 @lru_cache(maxsize=4)
-def _load_classifier(spec: CheckpointSpec, device: str, torch_threads: int) -> Classifier:
+def _load_classifier(spec: CheckpointSpec, device: str, torch_threads: int, runtime: Runtime) -> Classifier:
     # The bytes hashed while resolving are the ones parsed: the file is read and hashed once.
-    return Classifier.load(hub.resolve(spec, keep_bytes=True), pick_device(device), torch_threads)
+    return Classifier.load(hub.resolve(spec, keep_bytes=True), pick_device(device), torch_threads, runtime)

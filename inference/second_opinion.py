@@ -28,6 +28,7 @@ from inference.faces.icpr_crops import PaperCrop, paper_crop
 from inference.models.classifier import BatchDone, pick_device
 from inference.models.efficientnet import IcprScorer, load_network
 from inference.models.network import read_checked, read_state_dict
+from inference.models.runtime import EAGER, Runtime
 from inference.result import CANNOT_JUDGE, Opinion, OpinionFrame, Person, Verdict
 from inference.settings import Settings
 from inference.verdict import needed_frames, verdict_for
@@ -222,7 +223,11 @@ _failures: dict[tuple, tuple[float, WeightsUnavailableError | CheckpointFormatEr
 
 
 def load(
-    spec: CheckpointSpec, blazeface: tuple[CheckpointSpec, CheckpointSpec], device: str, threads: int
+    spec: CheckpointSpec,
+    blazeface: tuple[CheckpointSpec, CheckpointSpec],
+    device: str,
+    threads: int,
+    runtime: Runtime = EAGER,
 ) -> SecondOpinion:
     """Resolve, verify and load a second opinion once per process (cached).
 
@@ -234,13 +239,13 @@ def load(
             reason is named), or do not match their pins.
         CheckpointFormatError: If the weights are not of the entry's architecture.
     """
-    key = (spec, blazeface, device, threads)
+    key = (spec, blazeface, device, threads, runtime)
     with _loading:
         failed = _failures.get(key)
         if failed is not None and time.monotonic() - failed[0] < RETRY_AFTER_S:
             raise failed[1]
         try:
-            loaded = _load(spec, blazeface, device, threads)
+            loaded = _load(spec, blazeface, device, threads, runtime)
         except (WeightsUnavailableError, CheckpointFormatError) as exc:
             _failures[key] = (time.monotonic(), exc)
             raise
@@ -250,7 +255,11 @@ def load(
 
 @lru_cache(maxsize=2)
 def _load(
-    spec: CheckpointSpec, blazeface: tuple[CheckpointSpec, CheckpointSpec], device: str, threads: int
+    spec: CheckpointSpec,
+    blazeface: tuple[CheckpointSpec, CheckpointSpec],
+    device: str,
+    threads: int,
+    runtime: Runtime,
 ) -> SecondOpinion:
     weights = hub.resolve(spec)
     finder_weights, anchors = (hub.resolve(part) for part in blazeface)
@@ -267,7 +276,11 @@ def _load(
     network = load_network(weights.weights_file, str(spec.architecture), weights.info.sha256)
     logger.info("second opinion %s loaded on %s", weights.info.location, chosen)
     return SecondOpinion(
-        spec.name, str(spec.architecture), finder, IcprScorer(network, chosen, threads), weights.info
+        spec.name,
+        str(spec.architecture),
+        finder,
+        IcprScorer(network, chosen, threads, runtime, weights.info.sha256),
+        weights.info,
     )
 
 

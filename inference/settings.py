@@ -30,6 +30,9 @@ worked out by :class:`inference.weights.choice.WeightsChoice`, a base class of :
 | DEEPFAKE_MAX_FRAMES | largest number of frames one request may sample | 200 |
 | DEEPFAKE_QUEUE_SIZE | analyses the app holds (waiting or running) before refusing more | 16 |
 | DEEPFAKE_TORCH_THREADS | threads for torch on CPU; 0 keeps torch's choice | 0 |
+| DEEPFAKE_RUNTIME | "openvino" (classifiers compiled for the CPU) or "torch" (eager) | openvino |
+| DEEPFAKE_PRECISION | "f32" (scores as eager torch) or "bf16" (faster, scores move) | f32 |
+| DEEPFAKE_COMPILED_CACHE | folder of the classifiers' exports | $HF_HOME/deepfake-detector/compiled |
 | RAY_ADDRESS | Ray's own: the cluster `--ray` joins when given no address | unset (a local Ray) |
 | DEEPFAKE_RAY_ACTORS | detector actors of a `--ray` run; 0: as many as the cluster holds | 0 |
 | DEEPFAKE_RAY_CPUS_PER_ACTOR | CPUs each of those actors takes (its torch threads) | 1 |
@@ -66,6 +69,7 @@ from typing import Any
 
 from inference.errors import SettingsError, UnpinnedCheckpointError
 from inference.faces.profiles import PROFILES
+from inference.models import runtime as runtimes
 from inference.provenance import credentials
 from inference.weights import registry
 from inference.weights.choice import OFF, SHA256, Pin, WeightsChoice, parse_pins
@@ -150,6 +154,9 @@ WEIGHTS = (
 COMPUTE = (
     Variable("device", "DEEPFAKE_DEVICE", _given("auto"), lambda value: value in ("auto", "cpu", "cuda")),
     Variable("torch_threads", "DEEPFAKE_TORCH_THREADS", _of(0, int), _at_least(0)),
+    Variable("runtime", "DEEPFAKE_RUNTIME", _given(runtimes.OPENVINO), lambda v: v in runtimes.RUNTIMES),
+    Variable("precision", "DEEPFAKE_PRECISION", _given(runtimes.F32), lambda v: v in runtimes.PRECISIONS),
+    Variable("compiled_cache", "DEEPFAKE_COMPILED_CACHE", _text()),
 )
 ANALYSIS = (
     Variable("profile", "DEEPFAKE_PROFILE", _text(), lambda value: value in (None, *PROFILES)),
@@ -235,6 +242,9 @@ class Settings(WeightsChoice):
     # Compute (COMPUTE).
     device: str = "auto"
     torch_threads: int = 0
+    runtime: str = runtimes.OPENVINO
+    precision: str = runtimes.F32
+    compiled_cache: str | None = None
     # How a video is judged (ANALYSIS).
     profile: str | None = None
     face_model: str = "hog"
@@ -287,6 +297,10 @@ class Settings(WeightsChoice):
         settings.validate()
         return settings
 
+    def network_runtime(self) -> runtimes.Runtime:
+        """How the classifier networks run on CPU (DEEPFAKE_RUNTIME, _PRECISION, _COMPILED_CACHE)."""
+        return runtimes.Runtime(self.runtime, self.precision, self.compiled_cache)
+
     def validate(self) -> None:
         """Raise :class:`SettingsError` naming the first setting that is out of range.
 
@@ -302,6 +316,11 @@ class Settings(WeightsChoice):
                 raise SettingsError(
                     f"{variable.name}={value!r} is not allowed; see inference/settings.py or the README"
                 )
+        if self.precision != runtimes.F32 and self.runtime != runtimes.OPENVINO:
+            raise SettingsError(
+                f"DEEPFAKE_PRECISION={self.precision} is OpenVINO's: "
+                "set DEEPFAKE_RUNTIME=openvino, or unset it"
+            )
         if self.c2pa_trust_anchors is not None:
             try:
                 credentials.check_trust_anchors(self.c2pa_trust_anchors)

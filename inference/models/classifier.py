@@ -7,6 +7,7 @@ import threading
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -15,6 +16,7 @@ from inference.errors import DeepfakeDetectorError
 from inference.models import explain
 from inference.models.network import ResNeXtLSTM, build_network, read_state_dict
 from inference.models.preprocess import crops_to_tensor
+from inference.models.runtime import EAGER, CompiledNetwork, Runtime, cached_onnx, default_cache_dir
 from inference.weights.config import PER_FRAME, ModelConfig
 from inference.weights.hub import ResolvedCheckpoint, WeightsInfo
 
@@ -32,6 +34,17 @@ DEFAULT_THREADS = torch.get_num_threads()
 
 # Switching oneDNN off below makes torch warn, once, about TF32 on Intel GPUs: irrelevant here.
 warnings.filterwarnings("ignore", message="TF32 acceleration on top of oneDNN", category=UserWarning)
+
+
+class _Backbone(torch.nn.Module):
+    """What the compiled runtime runs of the network: the backbone's pooled features."""
+
+    def __init__(self, network: ResNeXtLSTM) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, crops: torch.Tensor) -> torch.Tensor:
+        return self.network.features(crops)
 
 
 class ExplainUnavailableError(DeepfakeDetectorError):
@@ -67,6 +80,8 @@ class Classifier:
             keeps the count per thread and hands the last one set to threads started later,
             so the CNN face detector's one-thread worker must not decide it); 0 for torch's
             default.
+        runtime: How the backbone scores on CPU (:mod:`inference.models.runtime`); eager torch
+            by default. The LSTM head and Grad-CAM always run in torch.
     """
 
     def __init__(
@@ -76,6 +91,7 @@ class Classifier:
         info: WeightsInfo,
         device: torch.device,
         threads: int = 0,
+        runtime: Runtime = EAGER,
     ) -> None:
         self.config = config
         self.info = info
@@ -83,9 +99,22 @@ class Classifier:
         self.threads = threads or DEFAULT_THREADS
         self.network = network.to(device).eval()
         self._lock = threading.Lock()
+        self.compiled: CompiledNetwork | None = None
+        if runtime.compiles(device):
+            size = config.image_size
+            onnx = cached_onnx(
+                _Backbone(self.network),
+                torch.zeros(BATCH_SIZE, 3, size, size),
+                ["features"],
+                None if info is None else f"{info.sha256}-resnext50",
+                Path(runtime.cache_dir) if runtime.cache_dir else default_cache_dir(),
+            )
+            self.compiled = CompiledNetwork(onnx, runtime.precision)
 
     @classmethod
-    def load(cls, checkpoint: ResolvedCheckpoint, device: torch.device, threads: int = 0) -> Classifier:
+    def load(
+        cls, checkpoint: ResolvedCheckpoint, device: torch.device, threads: int = 0, runtime: Runtime = EAGER
+    ) -> Classifier:
         """Read and verify the weights file of ``checkpoint`` and build the classifier.
 
         Raises:
@@ -96,7 +125,13 @@ class Classifier:
         state = read_state_dict(checkpoint.weights_file, checkpoint.info.sha256, checkpoint.data)
         network = build_network(state)
         logger.info("loaded %s on %s", checkpoint.info.location, device)
-        return cls(network, checkpoint.config, checkpoint.info, device, threads)
+        return cls(network, checkpoint.config, checkpoint.info, device, threads, runtime)
+
+    def _features(self, batch: torch.Tensor, threads: int | None) -> torch.Tensor:
+        """The backbone's features (N, 2048) of a normalised batch, compiled or by torch."""
+        if self.compiled is not None:
+            return torch.from_numpy(self.compiled(batch.numpy(), threads or self.threads)[0])
+        return self.network.features(batch.to(self.device))
 
     @contextmanager
     def _turn(self, threads: int | None = None) -> Iterator[None]:
@@ -134,8 +169,8 @@ class Classifier:
         for start in range(0, len(batch), BATCH_SIZE):
             # A turn per batch, so that a live stream's few crops go between a file's batches.
             with self._turn(threads), torch.inference_mode():
-                chunk = batch[start : start + BATCH_SIZE].to(self.device)
-                chunks.append(torch.softmax(self.network(chunk).float(), dim=1).cpu())
+                logits = self.network.head(self._features(batch[start : start + BATCH_SIZE], threads))
+                chunks.append(torch.softmax(logits.float(), dim=1).cpu())
             if done is not None:
                 done(min(start + BATCH_SIZE, len(batch)), len(batch))
         return torch.cat(chunks)[:, self.config.fake_index].double().numpy()
@@ -162,8 +197,8 @@ class Classifier:
         total, count = np.zeros(len(batch)), np.zeros(len(batch))
         with self._turn(threads), torch.inference_mode():
             for start in starts:
-                clip = batch[start : start + length].unsqueeze(0).to(self.device)
-                logits = self.network.forward_sequences(clip).float()
+                features = self._features(batch[start : start + length], threads)
+                logits = self.network.head_sequences(features.unsqueeze(0)).float()
                 score = torch.softmax(logits, dim=1)[0, self.config.fake_index].item()
                 total[start : start + length] += score
                 count[start : start + length] += 1

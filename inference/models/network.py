@@ -46,7 +46,14 @@ class ResNeXtLSTM(nn.Module):
         Returns:
             Logits, shape (N, num_classes).
         """
-        features = self.avgpool(self.model(crops)).flatten(1)
+        return self.head(self.features(crops))
+
+    def features(self, crops: torch.Tensor) -> torch.Tensor:
+        """The backbone's pooled features (N, 2048) of crops (N, 3, H, W); the costly part."""
+        return self.avgpool(self.model(crops)).flatten(1)
+
+    def head(self, features: torch.Tensor) -> torch.Tensor:
+        """Logits (N, num_classes) of each crop's features (N, 2048) on its own (see :meth:`forward`)."""
         hidden, _ = self.lstm(features.unsqueeze(0))
         return self.linear1(hidden[0])
 
@@ -64,8 +71,11 @@ class ResNeXtLSTM(nn.Module):
             Logits, shape (B, num_classes).
         """
         batch, steps = clips.shape[:2]
-        features = self.avgpool(self.model(clips.flatten(0, 1))).flatten(1)
-        hidden, _ = self.lstm(features.view(batch, steps, -1).transpose(0, 1))  # (T, B, F)
+        return self.head_sequences(self.features(clips.flatten(0, 1)).view(batch, steps, -1))
+
+    def head_sequences(self, features: torch.Tensor) -> torch.Tensor:
+        """Logits (B, num_classes) of sequences of features (B, T, 2048) (see :meth:`forward_sequences`)."""
+        hidden, _ = self.lstm(features.transpose(0, 1))  # (T, B, F)
         return self.linear1(hidden.mean(dim=0))
 
 
