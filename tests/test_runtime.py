@@ -94,18 +94,26 @@ def test_efficientnet_compiled_equals_eager(faces_bgr: list[np.ndarray], tmp_pat
 
 
 def test_export_is_cached_by_weights_sha256(tmp_path: Path):
+    import openvino
+
     module = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU()).eval()
     example = torch.zeros(2, 3, 16, 16)
-    first = runtime.cached_onnx(module, example, ["y"], "a" * 64 + "-part", tmp_path)
-    [kept] = tmp_path.iterdir()
-    assert kept.name.startswith("a" * 64 + "-part-3x16x16-") and kept.read_bytes() == first
-    # Read back, not exported again: a marker written into the kept file comes back.
-    kept.write_bytes(first + b"marker")
-    assert runtime.cached_onnx(module, example, ["y"], "a" * 64 + "-part", tmp_path).endswith(b"marker")
+    first = runtime.cached_model(module, example, ["y"], "a" * 64 + "-part", tmp_path)
+    [xml] = tmp_path.glob("*.xml")
+    assert xml.name.startswith("a" * 64 + "-part-3x16x16-") and xml.with_suffix(".bin").is_file()
+    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".bin", ".xml"]  # nothing left aside
+    assert first.output(0).get_partial_shape()[1] == 4
+    # Read back, not exported again: another network saved under the kept name comes back.
+    other = torch.nn.Sequential(torch.nn.Conv2d(3, 5, 3)).eval()
+    openvino.save_model(
+        runtime.cached_model(other, example, ["y"], None, tmp_path), xml, compress_to_fp16=False
+    )
+    again = runtime.cached_model(module, example, ["y"], "a" * 64 + "-part", tmp_path)
+    assert again.output(0).get_partial_shape()[1] == 5
     # Other weights (another sha256) get their own export; no key, no file.
-    runtime.cached_onnx(module, example, ["y"], "b" * 64 + "-part", tmp_path)
-    runtime.cached_onnx(module, example, ["y"], None, tmp_path)
-    assert len(list(tmp_path.iterdir())) == 2
+    runtime.cached_model(module, example, ["y"], "b" * 64 + "-part", tmp_path)
+    runtime.cached_model(module, example, ["y"], None, tmp_path)
+    assert len(list(tmp_path.glob("*.xml"))) == 2 and len(list(tmp_path.iterdir())) == 4
 
 
 def test_runtime_settings():

@@ -31,7 +31,7 @@ from torch import nn
 from inference.errors import CheckpointFormatError
 from inference.models.classifier import BatchDone
 from inference.models.network import key_mismatch, read_state_dict
-from inference.models.runtime import EAGER, CompiledNetwork, Runtime, cached_onnx, default_cache_dir
+from inference.models.runtime import EAGER, CompiledNetwork, Runtime, cached_model, default_cache_dir
 
 logger = logging.getLogger(__name__)
 
@@ -200,14 +200,14 @@ class IcprScorer:
         if runtime.compiles(device):
             variant = AUTOATT if network.has_attention else PLAIN
             outputs = ["logits", "attention"] if network.has_attention else ["logits"]
-            onnx = cached_onnx(
+            model = cached_model(
                 _Scoring(network),
                 torch.zeros(BATCH_SIZE, 3, INPUT, INPUT),
                 outputs,
                 None if sha256 is None else f"{sha256}-{variant}",
                 Path(runtime.cache_dir) if runtime.cache_dir else default_cache_dir(),
             )
-            self.compiled = CompiledNetwork(onnx, runtime.precision)
+            self.compiled = CompiledNetwork(model, runtime.precision)
 
     @contextmanager
     def _turn(self) -> Iterator[None]:

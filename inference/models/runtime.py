@@ -1,9 +1,10 @@
 """The classifier networks compiled by OpenVINO for the CPU: the same float32 scores, faster.
 
 A network's scoring part is exported once to ONNX (PyTorch's TorchScript exporter), from the
-module whose weights were just read from the sha256-checked bytes, and compiled by OpenVINO's
-CPU plugin. The ONNX file is kept in a cache folder under the weights' sha256 (with the export's
-input size and the versions that made it), so a later process skips the export. Explanations
+module whose weights were just read from the sha256-checked bytes, converted to OpenVINO's
+format and compiled by its CPU plugin. The converted model is kept in a cache folder under the
+weights' sha256 (with the export's input size and the versions that made it), so a later process
+skips the export and the conversion. Explanations
 (Grad-CAM, attention maps) and training keep using the torch module itself.
 
 OpenVINO on a CPU with bf16 instructions (AVX-512 BF16, AMX) runs in bf16 unless told otherwise:
@@ -96,10 +97,14 @@ def export_onnx(module: nn.Module, example: torch.Tensor, outputs: list[str]) ->
     return buffer.getvalue()
 
 
-def cached_onnx(
+def cached_model(
     module: nn.Module, example: torch.Tensor, outputs: list[str], key: str | None, cache_dir: Path
-) -> bytes:
-    """The ONNX export of ``module``: read from ``cache_dir`` when ``key`` names one made before.
+):
+    """``module`` as an OpenVINO model: read from ``cache_dir`` when ``key`` names one made before.
+
+    The cache holds OpenVINO's own format (``.xml`` + ``.bin``, weights kept in float32), which
+    it reads in a fraction of the time that converting the ONNX export again takes (0.3 s
+    against 2 s for the EfficientNet).
 
     Args:
         module: The network part to export, weights loaded.
@@ -108,25 +113,41 @@ def cached_onnx(
         key: What identifies the module and its weights (their sha256 and the part exported);
             None to export without caching (weights not from a checked file).
         cache_dir: The cache folder (made when missing).
+
+    Returns:
+        An ``openvino.Model``.
     """
+    import openvino
+
     if key is None:
-        return export_onnx(module, example, outputs)
-    path = cache_dir / f"{key}-{'x'.join(map(str, example.shape[1:]))}-{_versions()}.onnx"
-    if path.is_file():
-        return path.read_bytes()
+        return _converted(export_onnx(module, example, outputs))
+    path = cache_dir / f"{key}-{'x'.join(map(str, example.shape[1:]))}-{_versions()}.xml"
+    if path.is_file() and path.with_suffix(".bin").is_file():
+        return openvino.Core().read_model(path)
     started = time.perf_counter()
-    data = export_onnx(module, example, outputs)
+    model = _converted(export_onnx(module, example, outputs))
     logger.info("exported %s for OpenVINO in %.1f s", path.name, time.perf_counter() - started)
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
-        # Written aside then renamed: processes exporting at once never read a half-written file.
-        handle, temp = tempfile.mkstemp(dir=cache_dir, suffix=".part")
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-        os.replace(temp, path)
+        # Written aside then renamed, weights first: processes exporting at once never read a
+        # half-written pair.
+        aside = Path(tempfile.mkdtemp(dir=cache_dir, prefix=".part-"))
+        openvino.save_model(model, aside / "model.xml", compress_to_fp16=False)
+        os.replace(aside / "model.bin", path.with_suffix(".bin"))
+        os.replace(aside / "model.xml", path)
+        aside.rmdir()
     except OSError as exc:
         logger.warning("cannot keep the exported network in %s (%s): each start exports it", cache_dir, exc)
-    return data
+    return model
+
+
+def _converted(onnx: bytes):
+    import openvino
+
+    try:
+        return openvino.convert_model(io.BytesIO(onnx))
+    except RuntimeError as exc:
+        raise RuntimeUnavailableError(f"OpenVINO cannot read the exported network: {exc}") from exc
 
 
 class CompiledNetwork:
@@ -135,17 +156,15 @@ class CompiledNetwork:
     Thread-safe: each compilation's one infer request is used under a lock.
     """
 
-    def __init__(self, onnx: bytes, precision: str = F32) -> None:
+    def __init__(self, model, precision: str = F32) -> None:
+        """Args: model: an ``openvino.Model`` (see :func:`cached_model`); precision: f32 or bf16."""
         import openvino
 
         if precision not in PRECISIONS:
             raise ValueError(f"precision {precision!r}; known: {', '.join(PRECISIONS)}")
         self.precision = precision
         self._core = openvino.Core()
-        try:
-            self._model = openvino.convert_model(io.BytesIO(onnx))
-        except RuntimeError as exc:
-            raise RuntimeUnavailableError(f"OpenVINO cannot read the exported network: {exc}") from exc
+        self._model = model
         self._compiled: dict[int, tuple[object, threading.Lock]] = {}
         self._lock = threading.Lock()
 
