@@ -49,3 +49,7 @@ class SettingsError(DeepfakeDetectorError):
 
 class UnpinnedCheckpointError(SettingsError):
     """DEEPFAKE_PINNED_ONLY is set and the chosen weights have no pin."""
+
+
+class RuntimeUnavailableError(DeepfakeDetectorError):
+    """The compiled runtime (OpenVINO) could not export, compile or run a network."""

@@ -15,7 +15,13 @@ import numpy as np
 from inference import second_opinion as opinions
 from inference.assemble import Assembler
 from inference.collect import DECODED, CollectedFaces, Face, Progress, collect_faces
-from inference.errors import CheckpointFormatError, LimitExceededError, VideoError, WeightsUnavailableError
+from inference.errors import (
+    CheckpointFormatError,
+    LimitExceededError,
+    RuntimeUnavailableError,
+    VideoError,
+    WeightsUnavailableError,
+)
 from inference.faces.profiles import Profile
 from inference.faces.profiles import get as get_profile
 from inference.links import fetch_link
@@ -302,7 +308,7 @@ class Detector(Assembler):
                 self.settings.torch_threads,
                 self.settings.network_runtime(),
             )
-        except (WeightsUnavailableError, CheckpointFormatError) as exc:
+        except (WeightsUnavailableError, CheckpointFormatError, RuntimeUnavailableError) as exc:
             reason = opinions.unavailable_reason(exc)
             return None, [first, DetectorInfo(name, EFFICIENTNET, "second opinion", "unavailable", reason)]
         return second, [

@@ -21,7 +21,12 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from inference.errors import CheckpointFormatError, WeightsIntegrityError, WeightsUnavailableError
+from inference.errors import (
+    CheckpointFormatError,
+    RuntimeUnavailableError,
+    WeightsIntegrityError,
+    WeightsUnavailableError,
+)
 from inference.faces.blazeface import BOX, FaceFinder
 from inference.faces.detect import Box
 from inference.faces.icpr_crops import PaperCrop, paper_crop
@@ -217,9 +222,10 @@ def match(located: list[tuple[int, Box]], rows: np.ndarray) -> list[tuple[int, i
 
 
 _loading = threading.Lock()
+Unavailable = WeightsUnavailableError | CheckpointFormatError | RuntimeUnavailableError
 # A load that failed is not tried again for this long: each try may wait on the network.
 RETRY_AFTER_S = 300.0
-_failures: dict[tuple, tuple[float, WeightsUnavailableError | CheckpointFormatError]] = {}
+_failures: dict[tuple, tuple[float, Unavailable]] = {}
 
 
 def load(
@@ -238,6 +244,7 @@ def load(
         WeightsUnavailableError: If its weights or BlazeFace's files cannot be had (each source's
             reason is named), or do not match their pins.
         CheckpointFormatError: If the weights are not of the entry's architecture.
+        RuntimeUnavailableError: If OpenVINO cannot compile the network (DEEPFAKE_RUNTIME).
     """
     key = (spec, blazeface, device, threads, runtime)
     with _loading:
@@ -246,7 +253,7 @@ def load(
             raise failed[1]
         try:
             loaded = _load(spec, blazeface, device, threads, runtime)
-        except (WeightsUnavailableError, CheckpointFormatError) as exc:
+        except (WeightsUnavailableError, CheckpointFormatError, RuntimeUnavailableError) as exc:
             _failures[key] = (time.monotonic(), exc)
             raise
         _failures.pop(key, None)
@@ -284,7 +291,7 @@ def _load(
     )
 
 
-def unavailable_reason(exc: WeightsUnavailableError | CheckpointFormatError) -> str:
+def unavailable_reason(exc: Unavailable) -> str:
     """A short reason for reports and visitors when the second opinion cannot load: no paths, no
     settings of the server (the full message goes to the operator's log, with what to set)."""
     logger.warning(
@@ -297,4 +304,6 @@ def unavailable_reason(exc: WeightsUnavailableError | CheckpointFormatError) -> 
         return "its weights failed their sha256 check, so they were not loaded"
     if isinstance(exc, CheckpointFormatError):
         return "its weights are not in the expected format"
+    if isinstance(exc, RuntimeUnavailableError):
+        return "its network could not be compiled on this server"
     return "its weights could not be had on this server (offline or not downloaded)"

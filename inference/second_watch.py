@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import threading
 import time
-from queue import Empty, Full, Queue
+from queue import Empty, Queue
 from types import TracebackType
 
 import numpy as np
 import torch
 
 from inference.faces.detect import Box
+from inference.models.classifier import DEFAULT_THREADS
 from inference.second_opinion import SecondOpinion, Sighting
 
-# Frames waiting for the second opinion at most (a 1080p frame is 6 MB); when full, the caller waits.
+# Frames waiting for the second opinion at most, and the bytes they may hold (a 1080p frame is
+# 6 MB: 7 of them; an 8K one, 100 MB: one at a time); when full, the caller waits.
 DEPTH = 8
+QUEUE_BYTES = 48 * 2**20
 _POLL_S = 0.1
+_FULL_POLL_S = 0.01
 
 
 class WatchBeside:
@@ -41,7 +45,8 @@ class WatchBeside:
         self._queue: Queue[tuple[int, np.ndarray, int, list[tuple[int, Box]], set[int]]] = Queue(depth)
         self._results: dict[int, list[Sighting]] = {}
         self._stop = threading.Event()
-        self._error: Exception | None = None
+        self._error: BaseException | None = None
+        self._depth = depth
         self._submitted = 0
         self._thread = threading.Thread(target=self._run, name="second-opinion-watch", daemon=True)
         self._busy = threading.Lock()  # both threads add to busy_s
@@ -67,13 +72,14 @@ class WatchBeside:
         """
         job = (self._submitted, image_bgr, frame_index, located, due)
         self._submitted += 1
+        room = max(1, min(self._depth, QUEUE_BYTES // max(1, image_bgr.nbytes)))
         while True:
             self._raise_error()
-            try:
-                self._queue.put(job, timeout=_POLL_S)
+            # Only this (the caller's) thread adds to the queue, so the size cannot grow meanwhile.
+            if self._queue.qsize() < room:
+                self._queue.put_nowait(job)
                 return
-            except Full:
-                continue
+            time.sleep(_FULL_POLL_S)
 
     def finish(self) -> list[Sighting]:
         """All the sightings, in the order the frames were submitted.
@@ -97,8 +103,9 @@ class WatchBeside:
         return [sighting for number in range(self._submitted) for sighting in self._results[number]]
 
     def _run(self) -> None:
-        before = torch.get_num_threads()
-        # torch keeps the count per thread (and hands the last one set to threads started later).
+        # torch keeps the count per thread and hands the last one set to threads started later:
+        # what is put back is the process's count taken at import, not what this thread found
+        # (which another watching thread may have left at 1).
         torch.set_num_threads(1)
         try:
             while not self._stop.is_set():
@@ -107,10 +114,10 @@ class WatchBeside:
                 except Empty:
                     continue
                 self._watch(job)
-        except Exception as exc:  # handed to the caller's thread and raised there
+        except BaseException as exc:  # any of them, handed to the caller's thread and raised there
             self._error = exc
         finally:
-            torch.set_num_threads(before)
+            torch.set_num_threads(DEFAULT_THREADS)
 
     def _watch(self, job: tuple[int, np.ndarray, int, list[tuple[int, Box]], set[int]]) -> None:
         number, image, frame_index, located, due = job
@@ -122,3 +129,9 @@ class WatchBeside:
     def _raise_error(self) -> None:
         if self._error is not None:
             raise self._error
+        if self._thread.ident is not None and not self._thread.is_alive() and not self._stop.is_set():
+            raise WatchEndedError("the second opinion's watching thread ended before it was told to")
+
+
+class WatchEndedError(RuntimeError):
+    """The watching thread is gone without an error to hand on (it cannot be, short of a bug)."""

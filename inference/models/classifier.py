@@ -7,7 +7,6 @@ import threading
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -16,7 +15,7 @@ from inference.errors import DeepfakeDetectorError
 from inference.models import explain
 from inference.models.network import ResNeXtLSTM, build_network, read_state_dict
 from inference.models.preprocess import crops_to_tensor
-from inference.models.runtime import EAGER, CompiledNetwork, Runtime, cached_model, default_cache_dir
+from inference.models.runtime import EAGER, CompiledNetwork, Runtime, compiled_network
 from inference.weights.config import PER_FRAME, ModelConfig
 from inference.weights.hub import ResolvedCheckpoint, WeightsInfo
 
@@ -102,14 +101,14 @@ class Classifier:
         self.compiled: CompiledNetwork | None = None
         if runtime.compiles(device):
             size = config.image_size
-            model = cached_model(
+            self.compiled = compiled_network(
                 _Backbone(self.network),
-                torch.zeros(BATCH_SIZE, 3, size, size),
+                torch.zeros(1, 3, size, size),
                 ["features"],
                 None if info is None else f"{info.sha256}-resnext50",
-                Path(runtime.cache_dir) if runtime.cache_dir else default_cache_dir(),
+                runtime,
+                self.threads,
             )
-            self.compiled = CompiledNetwork(model, runtime.precision)
 
     @classmethod
     def load(

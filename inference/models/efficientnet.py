@@ -29,9 +29,9 @@ from efficientnet_pytorch.utils import Conv2dStaticSamePadding
 from torch import nn
 
 from inference.errors import CheckpointFormatError
-from inference.models.classifier import BatchDone
-from inference.models.network import key_mismatch, read_state_dict
-from inference.models.runtime import EAGER, CompiledNetwork, Runtime, cached_model, default_cache_dir
+from inference.models.classifier import DEFAULT_THREADS, BatchDone
+from inference.models.network import as_float32, key_mismatch, read_state_dict
+from inference.models.runtime import EAGER, CompiledNetwork, Runtime, compiled_network
 
 logger = logging.getLogger(__name__)
 
@@ -147,7 +147,7 @@ def load_network(path: str | Path, arch: str, sha256: str | None = None) -> Icpr
     mismatch = key_mismatch(network.state_dict(), state)
     if mismatch:
         raise CheckpointFormatError(f"{Path(path).name} is not an {arch} checkpoint of ICPR 2020: {mismatch}")
-    network.load_state_dict(state, strict=True, assign=True)
+    network.load_state_dict(as_float32(state), strict=True, assign=True)
     return network.eval()
 
 
@@ -194,20 +194,20 @@ class IcprScorer:
         # Channels-last: EfficientNet's depthwise convolutions ran 1.3-1.8x faster so on 2 CPU cores.
         self.network = network.to(device, memory_format=torch.channels_last).eval()
         self.device = device
-        self.threads = threads or torch.get_num_threads()
+        self.threads = threads or DEFAULT_THREADS
         self._lock = threading.Lock()
         self.compiled: CompiledNetwork | None = None
         if runtime.compiles(device):
             variant = AUTOATT if network.has_attention else PLAIN
             outputs = ["logits", "attention"] if network.has_attention else ["logits"]
-            model = cached_model(
+            self.compiled = compiled_network(
                 _Scoring(network),
-                torch.zeros(BATCH_SIZE, 3, INPUT, INPUT),
+                torch.zeros(1, 3, INPUT, INPUT),
                 outputs,
                 None if sha256 is None else f"{sha256}-{variant}",
-                Path(runtime.cache_dir) if runtime.cache_dir else default_cache_dir(),
+                runtime,
+                self.threads,
             )
-            self.compiled = CompiledNetwork(model, runtime.precision)
 
     @contextmanager
     def _turn(self) -> Iterator[None]:

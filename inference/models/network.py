@@ -162,8 +162,14 @@ def build_network(state: dict[str, torch.Tensor]) -> ResNeXtLSTM:
     mismatch = key_mismatch(network.state_dict(), state)
     if mismatch:
         raise CheckpointFormatError(f"checkpoint does not match the ResNeXt50 + LSTM format: {mismatch}")
-    network.load_state_dict(state, strict=True, assign=True)
+    network.load_state_dict(as_float32(state), strict=True, assign=True)
     return network.eval()
+
+
+def as_float32(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state`` with floating tensors in float32: assigned (not copied) into a network, a half-
+    precision file would otherwise leave the network in half precision."""
+    return {key: value.float() if value.is_floating_point() else value for key, value in state.items()}
 
 
 def key_mismatch(expected: dict[str, torch.Tensor], state: dict[str, torch.Tensor]) -> str | None:

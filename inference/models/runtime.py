@@ -17,18 +17,23 @@ from __future__ import annotations
 import io
 import logging
 import os
+import shutil
 import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from huggingface_hub import constants
 from torch import nn
 
-from inference.errors import DeepfakeDetectorError
+from inference.errors import RuntimeUnavailableError
+
+if TYPE_CHECKING:
+    import openvino
 
 logger = logging.getLogger(__name__)
 
@@ -40,10 +45,12 @@ BF16 = "bf16"
 PRECISIONS = (F32, BF16)
 # Bump when what is exported changes (the wrapped modules, the exporter's options).
 EXPORT_VERSION = 1
-
-
-class RuntimeUnavailableError(DeepfakeDetectorError):
-    """The compiled runtime could not export or compile a network."""
+# How closely a compiled network must answer as the torch module on the probe images, as a share
+# of its largest output. The probe only has to tell another network or damaged weights (which
+# answer at random, off by the whole scale) from this one: a synthetic image is far from what a
+# network was calibrated on, and there a correct compilation already differs by up to 0.5 %. The
+# scores' fidelity on faces (1e-5) is what tests/test_runtime.py checks.
+PROBE_TOLERANCE = {F32: 0.05, BF16: 0.2}
 
 
 @dataclass(frozen=True)
@@ -99,12 +106,14 @@ def export_onnx(module: nn.Module, example: torch.Tensor, outputs: list[str]) ->
 
 def cached_model(
     module: nn.Module, example: torch.Tensor, outputs: list[str], key: str | None, cache_dir: Path
-):
+) -> openvino.Model:
     """``module`` as an OpenVINO model: read from ``cache_dir`` when ``key`` names one made before.
 
     The cache holds OpenVINO's own format (``.xml`` + ``.bin``, weights kept in float32), which
     it reads in a fraction of the time that converting the ONNX export again takes (0.3 s
-    against 2 s for the EfficientNet).
+    against 2 s for the EfficientNet). The files are read into memory, not mapped, so a file
+    changed later cannot change or crash a loaded network; :func:`compiled_network` checks what
+    was read against the module itself.
 
     Args:
         module: The network part to export, weights loaded.
@@ -114,50 +123,140 @@ def cached_model(
             None to export without caching (weights not from a checked file).
         cache_dir: The cache folder (made when missing).
 
-    Returns:
-        An ``openvino.Model``.
+    Raises:
+        RuntimeUnavailableError: If the module cannot be exported or converted.
     """
-    import openvino
-
     if key is None:
-        return _converted(export_onnx(module, example, outputs))
-    path = cache_dir / f"{key}-{'x'.join(map(str, example.shape[1:]))}-{_versions()}.xml"
+        return _exported(module, example, outputs)
+    path = cached_path(key, example, cache_dir)
     if path.is_file() and path.with_suffix(".bin").is_file():
-        return openvino.Core().read_model(path)
+        try:
+            return _read(path)
+        except (RuntimeError, OSError) as exc:
+            logger.warning("the kept network %s is unreadable (%s): exported again", path.name, exc)
     started = time.perf_counter()
-    model = _converted(export_onnx(module, example, outputs))
+    model = _exported(module, example, outputs)
     logger.info("exported %s for OpenVINO in %.1f s", path.name, time.perf_counter() - started)
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        # Written aside then renamed, weights first: processes exporting at once never read a
-        # half-written pair.
-        aside = Path(tempfile.mkdtemp(dir=cache_dir, prefix=".part-"))
-        openvino.save_model(model, aside / "model.xml", compress_to_fp16=False)
-        os.replace(aside / "model.bin", path.with_suffix(".bin"))
-        os.replace(aside / "model.xml", path)
-        aside.rmdir()
-    except OSError as exc:
-        logger.warning("cannot keep the exported network in %s (%s): each start exports it", cache_dir, exc)
+    _keep(model, path)
     return model
 
 
-def _converted(onnx: bytes):
+def cached_path(key: str, example: torch.Tensor, cache_dir: Path) -> Path:
+    """Where :func:`cached_model` keeps the model of ``key`` (the ``.xml``; the ``.bin`` beside it)."""
+    return cache_dir / f"{key}-{'x'.join(map(str, example.shape[1:]))}-{_versions()}.xml"
+
+
+def forget(path: Path) -> None:
+    """Remove a kept model (its ``.xml`` and ``.bin``), if it is there."""
+    for part in (path, path.with_suffix(".bin")):
+        part.unlink(missing_ok=True)
+
+
+def _read(path: Path) -> openvino.Model:
+    import openvino
+
+    weights = np.fromfile(path.with_suffix(".bin"), dtype=np.uint8)
+    return openvino.Core().read_model(path.read_text(), openvino.Tensor(weights))
+
+
+def _keep(model: openvino.Model, path: Path) -> None:
+    """Save ``model`` at ``path``: written aside then renamed, weights first, so that processes
+    exporting at once never read a half-written pair (a failure only costs the next start)."""
+    import openvino
+
+    aside = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        aside = Path(tempfile.mkdtemp(dir=path.parent, prefix=".part-"))
+        openvino.save_model(model, aside / "model.xml", compress_to_fp16=False)
+        os.replace(aside / "model.bin", path.with_suffix(".bin"))
+        os.replace(aside / "model.xml", path)
+    except (RuntimeError, OSError) as exc:
+        logger.warning("cannot keep the exported network in %s (%s): each start exports it", path.parent, exc)
+    finally:
+        if aside is not None:
+            shutil.rmtree(aside, ignore_errors=True)
+
+
+def _exported(module: nn.Module, example: torch.Tensor, outputs: list[str]) -> openvino.Model:
     import openvino
 
     try:
+        onnx = export_onnx(module, example, outputs)
         return openvino.convert_model(io.BytesIO(onnx))
-    except RuntimeError as exc:
-        raise RuntimeUnavailableError(f"OpenVINO cannot read the exported network: {exc}") from exc
+    except (RuntimeError, ImportError, ValueError) as exc:
+        raise RuntimeUnavailableError(f"the network could not be prepared for OpenVINO: {exc}") from exc
+
+
+def _probe(example: torch.Tensor) -> torch.Tensor:
+    """Two smooth images of ``example``'s size, in the range of normalised photos: a random
+    probe drives a network calibrated on faces into outputs too large to compare."""
+    height, width = example.shape[-2:]
+    ramp = torch.linspace(-2.0, 2.0, height).view(height, 1) * torch.linspace(0.2, 1.0, width).view(1, width)
+    image = torch.stack([ramp, ramp.flip(0), ramp.flip(1)])
+    return torch.stack([image, -0.5 * image])
+
+
+def compiled_network(
+    module: nn.Module,
+    example: torch.Tensor,
+    outputs: list[str],
+    key: str | None,
+    runtime: Runtime,
+    threads: int,
+) -> CompiledNetwork:
+    """``module`` compiled for ``threads``, from the cache when it holds it, checked against ``module``.
+
+    A seeded probe batch goes through both: a kept model that answers otherwise (another
+    network, changed weights) is removed and the module exported again.
+
+    Args:
+        module: The network part (eval mode, float32 weights), the reference for the check.
+        example: An input of the shape it takes, (N, 3, H, W).
+        outputs: Names for its outputs, in the order the module returns them.
+        key: See :func:`cached_model`.
+        runtime: The precision and the cache folder.
+        threads: The thread count compiled at once (others are compiled on first use).
+
+    Raises:
+        RuntimeUnavailableError: If OpenVINO cannot export, compile or run the network, or the
+            network it compiled does not answer as ``module`` does.
+    """
+    cache_dir = Path(runtime.cache_dir) if runtime.cache_dir else default_cache_dir()
+    probe = _probe(example)
+    with torch.inference_mode():
+        found = module(probe)
+    expected = [t.numpy() for t in (found if isinstance(found, tuple) else (found,))]
+    tolerance = PROBE_TOLERANCE[runtime.precision]
+    for attempt in range(2):
+        network = CompiledNetwork(cached_model(module, example, outputs, key, cache_dir), runtime.precision)
+        answers = network(probe.numpy(), threads)
+        # Relative to each output's largest value: a random probe can drive a network's outputs
+        # far beyond a face's.
+        gap = max(
+            float(np.max(np.abs(a - e)) / max(1.0, np.max(np.abs(e))))
+            for a, e in zip(answers, expected, strict=True)
+        )
+        if gap <= tolerance:
+            return network
+        if key is None or attempt:
+            break
+        logger.warning("the kept network for %s answers otherwise (by %.3g): exported again", key, gap)
+        forget(cached_path(key, example, cache_dir))
+    raise RuntimeUnavailableError(
+        f"OpenVINO's network answers otherwise than PyTorch's on a probe (by up to {gap:.3g} of "
+        "its largest output); set DEEPFAKE_RUNTIME=torch"
+    )
 
 
 class CompiledNetwork:
-    """An ONNX network compiled by OpenVINO for the CPU, one compilation per thread count.
+    """A network compiled by OpenVINO for the CPU, one compilation per thread count.
 
     Thread-safe: each compilation's one infer request is used under a lock.
     """
 
-    def __init__(self, model, precision: str = F32) -> None:
-        """Args: model: an ``openvino.Model`` (see :func:`cached_model`); precision: f32 or bf16."""
+    def __init__(self, model: openvino.Model, precision: str = F32) -> None:
+        """Args: model: see :func:`cached_model`; precision: f32 or bf16."""
         import openvino
 
         if precision not in PRECISIONS:
@@ -190,7 +289,10 @@ class CompiledNetwork:
         Returns:
             Its outputs in the exported order, each a float32 array with the batch first.
         """
-        request, lock = self._request(max(1, threads))
-        with lock:
-            results = request.infer({0: np.ascontiguousarray(batch, np.float32)})
-            return [np.array(results[index], np.float32) for index in range(len(results))]
+        try:
+            request, lock = self._request(max(1, threads))
+            with lock:
+                results = request.infer({0: np.ascontiguousarray(batch, np.float32)})
+                return [np.array(results[index], np.float32) for index in range(len(results))]
+        except RuntimeError as exc:
+            raise RuntimeUnavailableError(f"OpenVINO could not run the network: {exc}") from exc

@@ -26,7 +26,10 @@ def pinned_copy(source: HubFile, sha256: str | None, digest: Callable[[Path], st
     if not sha256:
         return None
     filename = f"{source.subfolder}/{source.filename}" if source.subfolder else source.filename
-    cached = try_to_load_from_cache(source.repo_id, filename, revision=source.revision)
+    try:
+        cached = try_to_load_from_cache(source.repo_id, filename, revision=source.revision)
+    except ValueError:  # a malformed repo id (HFValidationError): that source is simply not cached
+        return None
     if not isinstance(cached, str) or digest(Path(cached)) != sha256.lower():
         return None
     return Path(cached)
