@@ -279,9 +279,12 @@ def test_visitors_are_not_told_the_servers_settings(client: Client, genuine_clip
     assert "DEEPFAKE_" not in str(refused.value)
 
 
-def test_a_cancelled_request_stops_its_analysis(client: Client, app_url: str, genuine_clip: Path, caplog):
+def test_a_cancelled_request_stops_its_analysis(served_apps, genuine_clip: Path, caplog):
     """gradio_client's cancel frees Gradio's slot; the analysis itself must stop too, so that the
     next request is served at once instead of after a run nobody waits for."""
+    # An app of its own: the other tests' raw uploads, held until swept, count towards the one
+    # visitor's uploads (DEEPFAKE_UPLOADS_PER_VISITOR) on the shared one.
+    client = Client(served_apps({"DEEPFAKE_UPLOADS_PER_VISITOR": "3"}), verbose=False)
     caplog.set_level(logging.INFO, logger="ui.guards")
     job = client.submit(handle_file(str(genuine_clip)), 60, None, True, api_name="/report")
     deadline = time.monotonic() + 60
