@@ -207,8 +207,8 @@ def compiled_network(
 ) -> CompiledNetwork:
     """``module`` compiled for ``threads``, from the cache when it holds it, checked against ``module``.
 
-    A seeded probe batch goes through both: a kept model that answers otherwise (another
-    network, changed weights) is removed and the module exported again.
+    Two probe images go through both: a kept model that answers otherwise (another network,
+    changed weights) is removed and the module exported again.
 
     Args:
         module: The network part (eval mode, float32 weights), the reference for the check.
@@ -231,8 +231,8 @@ def compiled_network(
     for attempt in range(2):
         network = CompiledNetwork(cached_model(module, example, outputs, key, cache_dir), runtime.precision)
         answers = network(probe.numpy(), threads)
-        # Relative to each output's largest value: a random probe can drive a network's outputs
-        # far beyond a face's.
+        # Relative to each output's largest value: the probe is far from the faces a network was
+        # calibrated on, and can drive its outputs far beyond a face's.
         gap = max(
             float(np.max(np.abs(a - e)) / max(1.0, np.max(np.abs(e))))
             for a, e in zip(answers, expected, strict=True)
