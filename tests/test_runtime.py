@@ -116,6 +116,29 @@ def test_export_is_cached_by_weights_sha256(tmp_path: Path):
     assert len(list(tmp_path.glob("*.xml"))) == 2 and len(list(tmp_path.iterdir())) == 4
 
 
+def test_a_kept_model_that_answers_otherwise_is_exported_again(tmp_path: Path):
+    import openvino
+
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU()).eval()
+    example = torch.zeros(1, 3, 16, 16)
+    setting = runtime.Runtime(cache_dir=str(tmp_path))
+    runtime.compiled_network(module, example, ["y"], "c" * 64, setting, 1)
+    # Another network of the same shapes saved under the kept name (damaged or replaced weights).
+    [xml] = tmp_path.glob("*.xml")
+    other = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU()).eval()
+    openvino.save_model(
+        runtime.cached_model(other, example, ["y"], None, tmp_path), xml, compress_to_fp16=False
+    )
+    network = runtime.compiled_network(module, example, ["y"], "c" * 64, setting, 1)
+    batch = torch.rand(2, 3, 16, 16)
+    with torch.inference_mode():
+        expected = module(batch).numpy()
+    np.testing.assert_allclose(network(batch.numpy(), 1)[0], expected, rtol=0, atol=1e-5)
+    kept = runtime.CompiledNetwork(openvino.Core().read_model(xml))  # this module's pair again
+    np.testing.assert_allclose(kept(batch.numpy(), 1)[0], expected, rtol=0, atol=1e-5)
+
+
 def test_runtime_settings():
     assert Settings.from_env({}).network_runtime() == runtime.Runtime("openvino", "f32", None)
     env = {"DEEPFAKE_RUNTIME": "torch", "DEEPFAKE_COMPILED_CACHE": "/x"}
