@@ -246,7 +246,7 @@ def test_worst_allowed_clip_ends_within_the_request_limit(hub_cache: Path, tmp_p
     for url in serve(settings):
         started = time.monotonic()
         try:
-            report = Client(url, verbose=False).predict(
+            report, _ = Client(url, verbose=False).predict(
                 handle_file(str(clip)), 200, None, True, "app", api_name="/report"
             )
         except AppError as exc:  # a clear refusal is a right answer too
