@@ -75,6 +75,10 @@ def resnext50_backbone() -> nn.Sequential:
         layers.append(_layer(channels, planes, blocks, stride=1 if index == 0 else 2))
         channels = planes * EXPANSION
     backbone = nn.Sequential(*stem, *layers)
+    if not backbone[0].weight.is_meta:
+        # torchvision builds its 1000-class head here, before the loop below: drawing its numbers
+        # too keeps a seeded random start the same as torchvision's (training from scratch).
+        nn.Linear(channels, 1000)
     for module in backbone.modules():
         # Nothing to initialise on the meta device (and its normal_ imports TorchDynamo: 2 s).
         if isinstance(module, nn.Conv2d) and not module.weight.is_meta:
