@@ -242,7 +242,9 @@ def test_phone_and_desktop_captions_tables_and_one_progress(
     url, _ = page_app
     page = pages.open(url, viewport={"width": 390, "height": 844}, color_scheme="dark", is_mobile=True)
     upload(page, two_people)
-    frames_to_sample(page, 6, explain=True)
+    # Enough frames that the first analysis is still running when the second page asks (with 6,
+    # it had sometimes ended first and the second was rightly let in).
+    frames_to_sample(page, 16, explain=True)
     analyze_button(page).click()
     # One progress display, with the stage in words; no tracker over any other output.
     stage = re.compile(r"Reading frames and finding faces|Scoring faces|Second opinion|Explaining")
