@@ -175,8 +175,13 @@ def serve(settings: Settings) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def app_url(hub_cache: Path) -> Iterator[str]:
-    """The app with default settings (weights from the offline Hub cache), served once."""
-    yield from serve(Settings.from_env({}))
+    """The app with default settings (weights from the offline Hub cache), served once.
+
+    But one: every test is the same visitor (the loopback), and a tab closed or a file uploaded
+    and never analysed keeps counting towards that visitor's uploads until the page's session
+    ends or the upload expires (10 minutes); how many follow depends on the order and the speed
+    of the tests before. The tests of the per-visitor upload limit serve apps of their own."""
+    yield from serve(Settings.from_env({"DEEPFAKE_UPLOADS_PER_VISITOR": "1000"}))
 
 
 @pytest.fixture(scope="session")
