@@ -22,7 +22,10 @@ if __name__ != "conftest":
     # A second copy (``tests.conftest``) would point the session at a second, empty Hub cache.
     raise ImportError("import the test fixtures' module as `conftest`, not `tests.conftest`")
 
-_SESSION_DIR = Path(tempfile.mkdtemp(prefix="deepfake-tests-"))
+# pytest-xdist's workers inherit the controller's TMPDIR (below): each makes its folder beside the
+# controller's, not inside it, so that paths stay short (Ray's socket paths must fit 107 bytes).
+_OUTER_TMP = os.environ.setdefault("TESTS_OUTER_TMPDIR", tempfile.gettempdir())
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="deepfake-tests-", dir=_OUTER_TMP))
 _TMP = _SESSION_DIR / "tmp"
 _TMP.mkdir()
 tempfile.tempdir = str(_TMP)
@@ -93,10 +96,29 @@ def hub_cache(checkpoint_file: Path) -> Path:
     return cache
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _remove_session_dir() -> Iterator[None]:
-    yield
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # In every process of the run: pytest-xdist's controller runs no fixture but has a folder too.
     shutil.rmtree(_SESSION_DIR, ignore_errors=True)
+
+
+# Session resources whose state one test can leave for the next (the shared app counts the
+# loopback visitor's uploads; one Ray; the `python app.py` servers): under pytest-xdist
+# (`--dist loadgroup`, the default run) every file using one runs in one worker, in file order,
+# as in a run without workers. Other files are one group each, so module fixtures are made once.
+_SHARED_RESOURCES = ("ray_cluster", "python_apps", "app_url")
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    groups: dict[str, str] = {}
+    for item in items:
+        module = item.nodeid.split("::")[0]
+        resource = next((name for name in _SHARED_RESOURCES if name in item.fixturenames), None)
+        if resource is not None and groups.get(module, module) == module:
+            groups[module] = resource
+        groups.setdefault(module, module)
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(groups[item.nodeid.split("::")[0]]))
 
 
 @pytest.fixture(scope="session")
@@ -153,8 +175,13 @@ def serve(settings: Settings) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def app_url(hub_cache: Path) -> Iterator[str]:
-    """The app with default settings (weights from the offline Hub cache), served once."""
-    yield from serve(Settings.from_env({}))
+    """The app with default settings (weights from the offline Hub cache), served once.
+
+    But one: every test is the same visitor (the loopback), and a tab closed or a file uploaded
+    and never analysed keeps counting towards that visitor's uploads until the page's session
+    ends or the upload expires (10 minutes); how many follow depends on the order and the speed
+    of the tests before. The tests of the per-visitor upload limit serve apps of their own."""
+    yield from serve(Settings.from_env({"DEEPFAKE_UPLOADS_PER_VISITOR": "1000"}))
 
 
 @pytest.fixture(scope="session")
