@@ -101,11 +101,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(_SESSION_DIR, ignore_errors=True)
 
 
-# Session resources whose state one test can leave for the next (the shared app counts the
-# loopback visitor's uploads; one Ray; the `python app.py` servers): under pytest-xdist
-# (`--dist loadgroup`, the default run) every file using one runs in one worker, in file order,
-# as in a run without workers. Other files are one group each, so module fixtures are made once.
-_SHARED_RESOURCES = ("ray_cluster", "python_apps", "app_url")
+# Session resources made once for the whole run (one Ray; the `python app.py` servers, started
+# together): under pytest-xdist (`--dist loadgroup`, the default run) every file using one runs
+# in one worker. Other files are one group each, so that module fixtures are made once.
+_SHARED_RESOURCES = ("ray_cluster", "python_apps")
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
