@@ -1,12 +1,12 @@
 """The classifier networks on each CPU runtime: ``python -m benchmarks.networks [--rounds N] [--analyses N]``.
 
-By default (:mod:`benchmarks.engine_runtimes`, about 3 minutes on 2 cores): the networks as the
-engine runs them (the ResNeXt's backbone compiled and its LSTM head in torch, 20 crops in the
-Classifier's batches of 10; the EfficientNet AutoAtt in the IcprScorer's batches of 8) on eager
-torch, ONNX Runtime f32, OpenVINO f32 and bf16, on 2 threads and on 1, interleaved round by
-round, best and median; the first start (export) and a later start (read + session) of each
-compiled runtime; the whole ``Detector.analyze`` of a 1080p shared clip at 20 frames (both
-detectors) with each f32 runtime, interleaved. ``--analyses 0`` skips the analyses.
+By default (:mod:`benchmarks.engine_runtimes`, about 3 minutes on 2 quiet cores): the networks
+as the engine runs them (the ResNeXt's backbone compiled and its LSTM head in torch, 20 crops in
+the Classifier's batches of 10; the EfficientNet AutoAtt in the IcprScorer's batches of 8) on
+ONNX Runtime f32, OpenVINO f32 and bf16 (and eager torch with ``--eager``), on 2 threads and on
+1, interleaved round by round, best and median; the first start (export) and a later start
+(read + session) of each compiled runtime; the whole ``Detector.analyze`` of a 1080p shared clip
+at 20 frames (both detectors) with each f32 runtime, interleaved. ``--analyses 0`` skips the analyses.
 
 ``--variants``: the first comparison, whole networks (the ResNeXt with its LSTM) on eager PyTorch
 variants, TorchScript, ONNX Runtime and OpenVINO. Random weights in the public formats with
@@ -182,7 +182,7 @@ def main() -> None:
         f"ONNX Runtime spinning {'on' if args.spinning else 'off'}\n",
         flush=True,
     )
-    engine_runtimes.networks(args.rounds)
+    engine_runtimes.networks(args.rounds, args.eager)
     engine_runtimes.starts()
     if args.analyses:
         engine_runtimes.analyses(args.analyses)

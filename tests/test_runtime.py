@@ -197,14 +197,21 @@ def test_onnx_export_is_kept_by_sha256_and_read_into_memory(tmp_path: Path):
 
 
 def test_runtime_settings():
-    assert Settings.from_env({}).network_runtime() == runtime.Runtime("openvino", "f32", None)
+    assert Settings.from_env({}).network_runtime() == runtime.Runtime(runtime.DEFAULT, "f32", None)
     env = {"DEEPFAKE_RUNTIME": "torch", "DEEPFAKE_COMPILED_CACHE": "/x"}
     assert Settings.from_env(env).network_runtime() == runtime.Runtime("torch", "f32", "/x")
+    for name in ("onnxruntime", "openvino"):
+        assert Settings.from_env({"DEEPFAKE_RUNTIME": name}).network_runtime() == runtime.Runtime(name)
+    # bf16 is OpenVINO's only: asked alone, it picks OpenVINO; with another runtime it is refused.
     env = {"DEEPFAKE_PRECISION": "bf16"}
     assert Settings.from_env(env).network_runtime() == runtime.Runtime("openvino", "bf16", None)
-    with pytest.raises(SettingsError, match="DEEPFAKE_PRECISION=bf16 is OpenVINO's: "):
-        Settings.from_env({"DEEPFAKE_RUNTIME": "torch", "DEEPFAKE_PRECISION": "bf16"})
+    for name in ("torch", "onnxruntime"):
+        with pytest.raises(SettingsError, match="DEEPFAKE_PRECISION=bf16 is OpenVINO's: "):
+            Settings.from_env({"DEEPFAKE_RUNTIME": name, "DEEPFAKE_PRECISION": "bf16"})
+    with pytest.raises(ValueError, match="bf16 is OpenVINO's precision"):
+        runtime.Runtime("onnxruntime", "bf16")
     for name, value in (("DEEPFAKE_RUNTIME", "onnx"), ("DEEPFAKE_PRECISION", "int8")):
         with pytest.raises(SettingsError, match=name):
             Settings.from_env({name: value})
     assert not runtime.Runtime().compiles(torch.device("cuda"))
+    assert runtime.Runtime("onnxruntime").compiles(torch.device("cpu"))

@@ -1,6 +1,6 @@
 """The classifier networks run by ONNX Runtime on the CPU, in float32.
 
-The same ONNX export as OpenVINO's (:func:`inference.models.runtime.export_onnx`), kept as
+The same ONNX export as OpenVINO's (:func:`inference.models.onnx_export.export_onnx`), kept as
 the ``.onnx`` file itself in the cache folder under the weights' sha256 (with the export's input
 size and the versions that made it). A kept file is read into memory and the bytes given to
 ONNX Runtime, not its path: a file replaced under a running process is never used.
@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from inference.errors import RuntimeUnavailableError
-from inference.models.runtime import EXPORT_VERSION, F32, export_onnx
+from inference.models.onnx_export import EXPORT_VERSION, export_onnx
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -134,7 +134,7 @@ class OrtNetwork:
             cannot read fails here (others are made on first use); 0 for none.
     """
 
-    precision = F32
+    precision = "f32"  # runtime.F32: the CPU provider computes in float32
 
     def __init__(self, onnx: bytes, threads: int = 0) -> None:
         self._onnx = onnx

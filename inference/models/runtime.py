@@ -33,6 +33,8 @@ from huggingface_hub import constants
 from torch import nn
 
 from inference.errors import RuntimeUnavailableError
+from inference.models import onnx_runtime
+from inference.models.onnx_export import EXPORT_VERSION, export_onnx
 
 if TYPE_CHECKING:
     import openvino
@@ -48,8 +50,6 @@ DEFAULT = OPENVINO
 F32 = "f32"
 BF16 = "bf16"
 PRECISIONS = (F32, BF16)
-# Bump when what is exported changes (the wrapped modules, the exporter's options).
-EXPORT_VERSION = 1
 # How closely a compiled network must answer as the torch module on the probe images, as a share
 # of its largest output. The probe only has to tell another network or damaged weights (which
 # answer at random, off by the whole scale) from this one: a synthetic image is far from what a
@@ -107,23 +107,6 @@ def _versions() -> str:
     import openvino
 
     return f"v{EXPORT_VERSION}-torch{torch.__version__.split('+')[0]}-ov{openvino.__version__.split('-')[0]}"
-
-
-def export_onnx(module: nn.Module, example: torch.Tensor, outputs: list[str]) -> bytes:
-    """``module`` as ONNX bytes, batch size dynamic (input "x", outputs ``outputs``)."""
-    buffer = io.BytesIO()
-    with torch.no_grad():
-        torch.onnx.export(
-            module.eval(),
-            (example,),
-            buffer,
-            dynamo=False,
-            input_names=["x"],
-            output_names=outputs,
-            dynamic_axes={"x": {0: "batch"}, **{name: {0: "batch"} for name in outputs}},
-            opset_version=17,
-        )
-    return buffer.getvalue()
 
 
 def cached_model(
@@ -284,8 +267,6 @@ def compiled_network(
 def _kept_path(runtime: Runtime, key: str, example: torch.Tensor, cache_dir: Path) -> Path:
     """Where ``runtime`` keeps the export of ``key``."""
     if runtime.name == ONNXRUNTIME:
-        from inference.models import onnx_runtime
-
         return onnx_runtime.cached_path(key, example, cache_dir)
     return cached_path(key, example, cache_dir)
 
@@ -300,9 +281,6 @@ def _loaded(
 ) -> Network:
     """``module`` exported or read from the cache, ready to run on ``runtime``."""
     if runtime.name == ONNXRUNTIME:
-        # Imported here: onnx_runtime builds on this module's export.
-        from inference.models import onnx_runtime
-
         return onnx_runtime.OrtNetwork(onnx_runtime.cached_onnx(module, example, outputs, key, cache_dir))
     return CompiledNetwork(cached_model(module, example, outputs, key, cache_dir), runtime.precision)
 
