@@ -6,7 +6,8 @@ the Classifier's batches of 10; the EfficientNet AutoAtt in the IcprScorer's bat
 ONNX Runtime f32, OpenVINO f32 and bf16 (and eager torch with ``--eager``), on 2 threads and on
 1, interleaved round by round, best and median; the first start (export) and a later start
 (read + session) of each compiled runtime; the whole ``Detector.analyze`` of a 1080p shared clip
-at 20 frames (both detectors) with each f32 runtime, interleaved. ``--analyses 0`` skips the analyses.
+at 20 frames (both detectors) with each f32 runtime, interleaved. ``--analyses 0`` skips the
+analyses, ``--rounds 0`` all but them.
 
 ``--variants``: the first comparison, whole networks (the ResNeXt with its LSTM) on eager PyTorch
 variants, TorchScript, ONNX Runtime and OpenVINO. Random weights in the public formats with
@@ -160,8 +161,11 @@ def variants(rounds: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5, help="timed rounds per candidate after a warm-up")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="timed rounds per candidate after a warm-up (0: analyses only)"
+    )
     parser.add_argument("--analyses", type=int, default=3, help="timed whole analyses per runtime (0: none)")
+    parser.add_argument("--eager", action="store_true", help="time eager torch too (slow)")
     parser.add_argument(
         "--variants", action="store_true", help="the eager/TorchScript variants table instead"
     )
@@ -182,8 +186,9 @@ def main() -> None:
         f"ONNX Runtime spinning {'on' if args.spinning else 'off'}\n",
         flush=True,
     )
-    engine_runtimes.networks(args.rounds, args.eager)
-    engine_runtimes.starts()
+    if args.rounds:
+        engine_runtimes.networks(args.rounds, args.eager)
+        engine_runtimes.starts()
     if args.analyses:
         engine_runtimes.analyses(args.analyses)
 

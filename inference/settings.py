@@ -30,7 +30,7 @@ worked out by :class:`inference.weights.choice.WeightsChoice`, a base class of :
 | DEEPFAKE_MAX_FRAMES | largest number of frames one request may sample | 200 |
 | DEEPFAKE_QUEUE_SIZE | analyses the app holds (waiting or running) before refusing more | 16 |
 | DEEPFAKE_TORCH_THREADS | threads for torch on CPU; 0 keeps torch's choice | 0 |
-| DEEPFAKE_RUNTIME | "onnxruntime", "openvino" (compiled for the CPU) or "torch" (eager) | DEFAULTRT |
+| DEEPFAKE_RUNTIME | "onnxruntime", "openvino" (compiled for the CPU) or "torch" (eager) | onnxruntime |
 | DEEPFAKE_PRECISION | "f32" (scores as eager torch) or "bf16" (OpenVINO's; faster, scores move) | f32 |
 | DEEPFAKE_COMPILED_CACHE | folder of the classifiers' exports | $HF_HOME/deepfake-detector/compiled |
 | RAY_ADDRESS | Ray's own: the cluster `--ray` joins when given no address | unset (a local Ray) |
