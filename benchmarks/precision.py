@@ -3,7 +3,9 @@
 Each clip of ``../shared/media/MANIFEST.tsv`` is analysed by two detectors in one process,
 taking turns clip by clip after a warm-up: the default (f32, DEEPFAKE_RUNTIME unset) and
 DEEPFAKE_PRECISION=bf16 (OpenVINO), both with the second opinion (random weights in the public
-formats, as :mod:`benchmarks.second_opinion` makes them, the shared BlazeFace files). Per clip:
+formats with their batch-norm statistics taken from real faces of a shared clip, so that the
+scores spread as a trained network's do rather than sitting at 0 or 1; the shared BlazeFace
+files). Per clip:
 the largest per-frame difference in fake probability of each detector, the verdicts that
 change (the video's, each person's, each detector's on each person), and the time of each
 analysis. Writes ``benchmarks/precision.md``.
@@ -18,12 +20,50 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.run import clips, random_checkpoint, write_table
-from benchmarks.second_opinion import BLAZEFACE, SECOND, random_effnet
+import cv2
+import torch
+
+from benchmarks.networks import calibrated
+from benchmarks.run import MEDIA, OUT, clips, write_table
+from benchmarks.second_opinion import BLAZEFACE, SECOND
 from inference import AnalysisResult, Detector, Settings
+from inference.faces.detect import crop, detect_faces
 from inference.models import runtime
+from inference.models.efficientnet import AUTOATT, build, to_tensor
+from inference.models.network import ResNeXtLSTM
+from inference.models.preprocess import crops_to_tensor
+from inference.weights.config import ModelConfig
 
 RESULTS = Path(__file__).with_name("precision.md")
+CALIBRATION = "polimi-ispl__icpr2020dfdc__ffpp-youtube-519.mp4"  # as tests/test_runtime.py
+
+
+def calibrated_weights(count: int = 16) -> tuple[Path, Path]:
+    """Random ResNeXt50+LSTM and EfficientNetAutoAttB4 files in the public formats, their
+    batch-norm statistics those of ``count`` real faces (made once, reused)."""
+    first, second = OUT / "calibrated_resnext_lstm.pt", OUT / "calibrated_effnet_autoatt_b4.pth"
+    if first.is_file() and second.is_file():
+        return first, second
+    capture = cv2.VideoCapture(str(MEDIA / CALIBRATION))
+    faces: list = []
+    while len(faces) < count:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        boxes = detect_faces(frame)
+        if boxes:
+            faces.append(crop(frame, boxes[0]))
+    capture.release()
+    torch.manual_seed(0)
+    resnext = calibrated(ResNeXtLSTM(), crops_to_tensor(faces, ModelConfig()))
+    rgb = [cv2.cvtColor(cv2.resize(face, (224, 224)), cv2.COLOR_BGR2RGB) for face in faces]
+    effnet = calibrated(build(AUTOATT), to_tensor(rgb))
+    with torch.no_grad():  # logits spread over a few units, as a trained detector's do
+        effnet.classifier.weight.mul_(200.0)
+    OUT.mkdir(parents=True, exist_ok=True)
+    torch.save(resnext.state_dict(), first)
+    torch.save(effnet.state_dict(), second)
+    return first, second
 
 
 def scores(result: AnalysisResult) -> tuple[dict[tuple, float], dict[tuple, float]]:
@@ -70,9 +110,9 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=20, help="frames sampled per clip")
     frames = parser.parse_args().frames
     logging.basicConfig(level=logging.WARNING)
-    effnet = random_effnet()
+    resnext, effnet = calibrated_weights()
     env = {
-        "DEEPFAKE_WEIGHTS_PATH": str(random_checkpoint()),
+        "DEEPFAKE_WEIGHTS_PATH": str(resnext),
         "DEEPFAKE_SECOND_OPINION": SECOND,
         "DEEPFAKE_SECOND_OPINION_PATH": str(effnet),
         "DEEPFAKE_PINS": f"{SECOND}={hashlib.sha256(effnet.read_bytes()).hexdigest()}",
@@ -111,9 +151,10 @@ def main() -> None:
         f"Made by `python -m benchmarks.precision --frames {frames}` on 2 shared CPU cores: each clip "
         f"analysed at {frames} frames by the default detector (f32, DEEPFAKE_RUNTIME unset: "
         f"{runtime.DEFAULT}) and by DEEPFAKE_PRECISION=bf16 (OpenVINO), both with the second opinion, "
-        "one process, taking turns clip by clip after a warm-up. Random weights in the public formats "
-        "(benchmarks/second_opinion.py's), so the deltas show what bf16 does to these networks' "
-        "arithmetic on real faces, not a trained detector's; times are one run each on a shared machine "
+        "one process, taking turns clip by clip after a warm-up. Random weights in the public formats, "
+        "batch-norm statistics from 16 real faces (scores spread as a trained network's), so the "
+        "deltas show what bf16 does to these networks' arithmetic on real faces, not to a trained "
+        "detector's scores; times are one run each on a shared machine "
         "(ratios, not seconds, are the figure). 'Delta': the largest |difference| in fake probability "
         "over the faces both analyses scored.",
         lines,

@@ -82,13 +82,19 @@ def test_resnext_compiled_equals_eager(faces_bgr: list[np.ndarray], tmp_path: Pa
     )
 
 
-@COMPILED
-def test_efficientnet_compiled_equals_eager(faces_bgr: list[np.ndarray], tmp_path: Path, name: str):
+def _effnet(faces_bgr: list[np.ndarray]) -> tuple[list[np.ndarray], torch.nn.Module]:
+    """The faces as the EfficientNet takes them (224 px RGB) and a random network calibrated on them."""
     faces_rgb = [cv2.cvtColor(cv2.resize(face, (224, 224)), cv2.COLOR_BGR2RGB) for face in faces_bgr]
     torch.manual_seed(1)
     network = calibrated(build(AUTOATT), to_tensor(faces_rgb))
     with torch.no_grad():  # logits spread over a few units, as a trained detector's do
         network.classifier.weight.mul_(200.0)
+    return faces_rgb, network
+
+
+@COMPILED
+def test_efficientnet_compiled_equals_eager(faces_bgr: list[np.ndarray], tmp_path: Path, name: str):
+    faces_rgb, network = _effnet(faces_bgr)
     eager = IcprScorer(network, torch.device("cpu"))
     compiled = IcprScorer(
         network, torch.device("cpu"), runtime=runtime.Runtime(name, cache_dir=str(tmp_path))
@@ -100,6 +106,24 @@ def test_efficientnet_compiled_equals_eager(faces_bgr: list[np.ndarray], tmp_pat
     _spread(expected)
     np.testing.assert_allclose(1 / (1 + np.exp(-fast_logits)), expected, rtol=0, atol=TOLERANCE)
     np.testing.assert_allclose(fast_maps, maps, rtol=0, atol=TOLERANCE)
+
+
+def test_bf16_is_probed_in_f32_and_scores_in_bf16(faces_bgr: list[np.ndarray], tmp_path: Path):
+    # On the synthetic probe this network's bf16 logits differ from torch's by more than their
+    # whole scale: a probe run in bf16 refused it (and the second opinion with it).
+    import openvino
+
+    faces_rgb, network = _effnet(faces_bgr)
+    eager = IcprScorer(network, torch.device("cpu"))
+    fast = IcprScorer(
+        network, torch.device("cpu"), runtime=runtime.Runtime("openvino", "bf16", str(tmp_path))
+    )
+    assert fast.compiled is not None and fast.compiled.precision == "bf16"
+    logits, expected = fast.score(faces_rgb)[0], eager.score(faces_rgb)[0]
+    assert np.all(np.isfinite(logits))
+    if "BF16" in openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+        # Scored by the bf16 compilation, not by the f32 one that answered the probe.
+        assert np.abs(logits - expected).max() > 1e-3
 
 
 def test_export_is_cached_by_weights_sha256(tmp_path: Path):
