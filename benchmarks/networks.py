@@ -1,11 +1,18 @@
-"""The classifier networks on each CPU runtime: ``python -m benchmarks.networks [--rounds N]``.
+"""The classifier networks on each CPU runtime: ``python -m benchmarks.networks [--rounds N] [--analyses N]``.
 
-EfficientNet-B4 AutoAtt (224 px, batches of 8) and ResNeXt50 + LSTM (112 px, batches of 10),
-random weights in the public formats with their batch-norm statistics taken from the input (so
-activations are of a trained network's scale, not vanishing towards denormal numbers). Every
-candidate runs on 2 threads, in one process, interleaved round by round; the best round after a
-warm-up counts. Also the export and compile times of the compiled runtimes and each candidate's
-largest deviation from eager PyTorch (fake probability). Prints a markdown table.
+By default (:mod:`benchmarks.engine_runtimes`, about 3 minutes on 2 quiet cores): the networks
+as the engine runs them (the ResNeXt's backbone compiled and its LSTM head in torch, 20 crops in
+the Classifier's batches of 10; the EfficientNet AutoAtt in the IcprScorer's batches of 8) on
+ONNX Runtime f32, OpenVINO f32 and bf16 (and eager torch with ``--eager``), on 2 threads and on
+1, interleaved round by round, best and median; the first start (export) and a later start
+(read + session) of each compiled runtime; the whole ``Detector.analyze`` of a 1080p shared clip
+at 20 frames (both detectors) with each f32 runtime, interleaved. ``--analyses 0`` skips the
+analyses, ``--rounds 0`` all but them.
+
+``--variants``: the first comparison, whole networks (the ResNeXt with its LSTM) on eager PyTorch
+variants, TorchScript, ONNX Runtime and OpenVINO. Random weights in the public formats with
+their batch-norm statistics taken from the input (so activations are of a trained network's
+scale, not vanishing towards denormal numbers). Prints markdown tables.
 """
 
 from __future__ import annotations
@@ -15,13 +22,14 @@ import copy
 import logging
 import time
 from collections.abc import Callable
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from inference.models import runtime
+from inference.models import onnx_runtime, runtime
 from inference.models.efficientnet import AUTOATT, build
 from inference.models.network import ResNeXtLSTM
 
@@ -116,12 +124,9 @@ def measure(
     return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5, help="timed rounds per candidate after a warm-up")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    torch.set_num_threads(THREADS)
+def variants(rounds: int) -> None:
+    """The first comparison (``--variants``): eager PyTorch variants, TorchScript and the compiled
+    runtimes on whole networks, 2 threads, best of ``rounds``."""
     torch.manual_seed(0)
     faces = torch.randn(8, 3, 224, 224)
     effnet = calibrated(build(AUTOATT), faces)
@@ -130,7 +135,7 @@ def main() -> None:
     crops = torch.randn(10, 3, 112, 112)
     resnext = calibrated(ResNeXtLSTM(), crops)
     # The ResNeXt's probability is softmax over its two logits, as the Classifier computes it.
-    print(f"torch {torch.__version__}, {THREADS} threads, best of {args.rounds} rounds after a warm-up\n")
+    print(f"torch {torch.__version__}, {THREADS} threads, best of {rounds} rounds after a warm-up\n")
     print("| network | runtime | ms per face | speed-up vs today's | max deviation (probability) |")
     print("| --- | --- | --- | --- | --- |", flush=True)
     # Today's runtimes: IcprScorer ran channels-last with oneDNN; the Classifier NCHW, native kernels.
@@ -139,7 +144,7 @@ def main() -> None:
         effnet,
         faces,
         lambda out: torch.sigmoid(out).numpy(),
-        args.rounds,
+        rounds,
         "torch eager, channels-last, oneDNN",
     )
     print("\n".join(effnet_rows), flush=True)
@@ -148,10 +153,44 @@ def main() -> None:
         resnext,
         crops,
         lambda out: torch.softmax(out, dim=1)[:, 1].numpy(),
-        args.rounds,
+        rounds,
         "torch eager, NCHW, native kernels",
     )
     print("\n".join(resnext_rows), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="timed rounds per candidate after a warm-up (0: analyses only)"
+    )
+    parser.add_argument("--analyses", type=int, default=3, help="timed whole analyses per runtime (0: none)")
+    parser.add_argument("--eager", action="store_true", help="time eager torch too (slow)")
+    parser.add_argument(
+        "--variants", action="store_true", help="the eager/TorchScript variants table instead"
+    )
+    parser.add_argument(
+        "--spinning", action="store_true", help="ONNX Runtime's threads spin-wait (its default)"
+    )
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    torch.set_num_threads(THREADS)
+    if args.variants:
+        variants(args.rounds)
+        return
+    from benchmarks import engine_runtimes
+
+    onnx_runtime.SPINNING = args.spinning
+    print(
+        f"torch {torch.__version__}, onnxruntime {version('onnxruntime')}, openvino {version('openvino')}; "
+        f"ONNX Runtime spinning {'on' if args.spinning else 'off'}\n",
+        flush=True,
+    )
+    if args.rounds:
+        engine_runtimes.networks(args.rounds, args.eager)
+        engine_runtimes.starts()
+    if args.analyses:
+        engine_runtimes.analyses(args.analyses)
 
 
 if __name__ == "__main__":

@@ -52,4 +52,4 @@ class UnpinnedCheckpointError(SettingsError):
 
 
 class RuntimeUnavailableError(DeepfakeDetectorError):
-    """The compiled runtime (OpenVINO) could not export, compile or run a network."""
+    """The compiled runtime (ONNX Runtime or OpenVINO) could not export, compile or run a network."""

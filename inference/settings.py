@@ -30,8 +30,8 @@ worked out by :class:`inference.weights.choice.WeightsChoice`, a base class of :
 | DEEPFAKE_MAX_FRAMES | largest number of frames one request may sample | 200 |
 | DEEPFAKE_QUEUE_SIZE | analyses the app holds (waiting or running) before refusing more | 16 |
 | DEEPFAKE_TORCH_THREADS | threads for torch on CPU; 0 keeps torch's choice | 0 |
-| DEEPFAKE_RUNTIME | "openvino" (classifiers compiled for the CPU) or "torch" (eager) | openvino |
-| DEEPFAKE_PRECISION | "f32" (scores as eager torch) or "bf16" (faster, scores move) | f32 |
+| DEEPFAKE_RUNTIME | "onnxruntime", "openvino" (compiled for the CPU) or "torch" (eager) | onnxruntime |
+| DEEPFAKE_PRECISION | "f32" (scores as eager torch) or "bf16" (OpenVINO's; faster, scores move) | f32 |
 | DEEPFAKE_COMPILED_CACHE | folder of the classifiers' exports | $HF_HOME/deepfake-detector/compiled |
 | RAY_ADDRESS | Ray's own: the cluster `--ray` joins when given no address | unset (a local Ray) |
 | DEEPFAKE_RAY_ACTORS | detector actors of a `--ray` run; 0: as many as the cluster holds | 0 |
@@ -110,6 +110,14 @@ def _given(default: str) -> Reader:
     return lambda env, name: env.get(name, default)
 
 
+def _runtime(env: Mapping[str, str], name: str) -> str:
+    """The value as given, or when unset OpenVINO for DEEPFAKE_PRECISION=bf16 (its only runtime)
+    and :data:`runtimes.DEFAULT` otherwise."""
+    if name in env:
+        return env[name]
+    return runtimes.OPENVINO if env.get("DEEPFAKE_PRECISION") == runtimes.BF16 else runtimes.DEFAULT
+
+
 def _digest(env: Mapping[str, str], name: str) -> str | None:
     return (env.get(name) or "").strip().lower() or None
 
@@ -154,7 +162,7 @@ WEIGHTS = (
 COMPUTE = (
     Variable("device", "DEEPFAKE_DEVICE", _given("auto"), lambda value: value in ("auto", "cpu", "cuda")),
     Variable("torch_threads", "DEEPFAKE_TORCH_THREADS", _of(0, int), _at_least(0)),
-    Variable("runtime", "DEEPFAKE_RUNTIME", _given(runtimes.OPENVINO), lambda v: v in runtimes.RUNTIMES),
+    Variable("runtime", "DEEPFAKE_RUNTIME", _runtime, lambda v: v in runtimes.RUNTIMES),
     Variable("precision", "DEEPFAKE_PRECISION", _given(runtimes.F32), lambda v: v in runtimes.PRECISIONS),
     Variable("compiled_cache", "DEEPFAKE_COMPILED_CACHE", _text()),
 )
@@ -242,7 +250,7 @@ class Settings(WeightsChoice):
     # Compute (COMPUTE).
     device: str = "auto"
     torch_threads: int = 0
-    runtime: str = runtimes.OPENVINO
+    runtime: str = runtimes.DEFAULT
     precision: str = runtimes.F32
     compiled_cache: str | None = None
     # How a video is judged (ANALYSIS).

@@ -1,4 +1,4 @@
-"""The compiled runtime (OpenVINO, f32) scores real faces as the eager PyTorch networks do.
+"""The compiled runtimes (ONNX Runtime and OpenVINO, f32) score real faces as the eager PyTorch networks do.
 
 Both networks have random weights in the public formats, their batch-norm statistics taken from
 the same real faces (from a shared clip), so that activations and scores spread as a trained
@@ -18,7 +18,7 @@ from conftest import random_state_dict, shared_clip
 from benchmarks.networks import calibrated
 from inference.errors import SettingsError
 from inference.faces.detect import crop, detect_faces
-from inference.models import runtime
+from inference.models import onnx_runtime, runtime
 from inference.models.classifier import Classifier
 from inference.models.efficientnet import AUTOATT, IcprScorer, build, to_tensor
 from inference.models.network import build_network
@@ -29,6 +29,7 @@ from inference.weights.config import ModelConfig
 CLIP = "polimi-ispl__icpr2020dfdc__ffpp-youtube-519.mp4"
 FACES = 11  # more than one batch of either network, the last one partial
 TOLERANCE = 1e-5  # fake probability
+COMPILED = pytest.mark.parametrize("name", runtime.COMPILED)
 
 
 @pytest.fixture(scope="module")
@@ -46,19 +47,24 @@ def faces_bgr() -> list[np.ndarray]:
     return found
 
 
+def _network_class(name: str) -> type:
+    return onnx_runtime.OrtNetwork if name == runtime.ONNXRUNTIME else runtime.CompiledNetwork
+
+
 def _spread(probabilities: np.ndarray) -> None:
     # Scores all at one value would let a broken runtime pass.
     assert np.ptp(probabilities) > 1e-3, probabilities
 
 
-def test_resnext_compiled_equals_eager(faces_bgr: list[np.ndarray], tmp_path: Path):
+@COMPILED
+def test_resnext_compiled_equals_eager(faces_bgr: list[np.ndarray], tmp_path: Path, name: str):
     network = calibrated(build_network(random_state_dict()), crops_to_tensor(faces_bgr, ModelConfig()))
     config = ModelConfig()
     eager = Classifier(network, config, None, torch.device("cpu"))
     compiled = Classifier(
-        network, config, None, torch.device("cpu"), runtime=runtime.Runtime(cache_dir=str(tmp_path))
+        network, config, None, torch.device("cpu"), runtime=runtime.Runtime(name, cache_dir=str(tmp_path))
     )
-    assert compiled.compiled is not None and eager.compiled is None
+    assert isinstance(compiled.compiled, _network_class(name)) and eager.compiled is None
     expected = eager.fake_probabilities(faces_bgr)
     _spread(expected)
     np.testing.assert_allclose(compiled.fake_probabilities(faces_bgr), expected, rtol=0, atol=TOLERANCE)
@@ -76,21 +82,48 @@ def test_resnext_compiled_equals_eager(faces_bgr: list[np.ndarray], tmp_path: Pa
     )
 
 
-def test_efficientnet_compiled_equals_eager(faces_bgr: list[np.ndarray], tmp_path: Path):
+def _effnet(faces_bgr: list[np.ndarray]) -> tuple[list[np.ndarray], torch.nn.Module]:
+    """The faces as the EfficientNet takes them (224 px RGB) and a random network calibrated on them."""
     faces_rgb = [cv2.cvtColor(cv2.resize(face, (224, 224)), cv2.COLOR_BGR2RGB) for face in faces_bgr]
     torch.manual_seed(1)
     network = calibrated(build(AUTOATT), to_tensor(faces_rgb))
     with torch.no_grad():  # logits spread over a few units, as a trained detector's do
         network.classifier.weight.mul_(200.0)
+    return faces_rgb, network
+
+
+@COMPILED
+def test_efficientnet_compiled_equals_eager(faces_bgr: list[np.ndarray], tmp_path: Path, name: str):
+    faces_rgb, network = _effnet(faces_bgr)
     eager = IcprScorer(network, torch.device("cpu"))
-    compiled = IcprScorer(network, torch.device("cpu"), runtime=runtime.Runtime(cache_dir=str(tmp_path)))
-    assert compiled.compiled is not None and eager.compiled is None
+    compiled = IcprScorer(
+        network, torch.device("cpu"), runtime=runtime.Runtime(name, cache_dir=str(tmp_path))
+    )
+    assert isinstance(compiled.compiled, _network_class(name)) and eager.compiled is None
     logits, maps = eager.score(faces_rgb, attention=True)
     fast_logits, fast_maps = compiled.score(faces_rgb, attention=True)
     expected = 1 / (1 + np.exp(-logits))
     _spread(expected)
     np.testing.assert_allclose(1 / (1 + np.exp(-fast_logits)), expected, rtol=0, atol=TOLERANCE)
     np.testing.assert_allclose(fast_maps, maps, rtol=0, atol=TOLERANCE)
+
+
+def test_bf16_is_probed_in_f32_and_scores_in_bf16(faces_bgr: list[np.ndarray], tmp_path: Path):
+    # On the synthetic probe this network's bf16 logits differ from torch's by more than their
+    # whole scale: a probe run in bf16 refused it (and the second opinion with it).
+    import openvino
+
+    faces_rgb, network = _effnet(faces_bgr)
+    eager = IcprScorer(network, torch.device("cpu"))
+    fast = IcprScorer(
+        network, torch.device("cpu"), runtime=runtime.Runtime("openvino", "bf16", str(tmp_path))
+    )
+    assert fast.compiled is not None and fast.compiled.precision == "bf16"
+    logits, expected = fast.score(faces_rgb)[0], eager.score(faces_rgb)[0]
+    assert np.all(np.isfinite(logits))
+    if "BF16" in openvino.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+        # Scored by the bf16 compilation, not by the f32 one that answered the probe.
+        assert np.abs(logits - expected).max() > 1e-3
 
 
 def test_export_is_cached_by_weights_sha256(tmp_path: Path):
@@ -116,38 +149,93 @@ def test_export_is_cached_by_weights_sha256(tmp_path: Path):
     assert len(list(tmp_path.glob("*.xml"))) == 2 and len(list(tmp_path.iterdir())) == 4
 
 
-def test_a_kept_model_that_answers_otherwise_is_exported_again(tmp_path: Path):
+def _save_as_kept(name: str, module: torch.nn.Module, example: torch.Tensor, kept: Path) -> None:
+    """Save ``module``'s export at the kept path ``kept`` of runtime ``name`` (a replaced file)."""
+    if name == runtime.ONNXRUNTIME:
+        kept.write_bytes(runtime.export_onnx(module, example, ["y"]))
+        return
     import openvino
 
+    model = runtime.cached_model(module, example, ["y"], None, kept.parent)
+    openvino.save_model(model, kept, compress_to_fp16=False)
+
+
+def _kept(tmp_path: Path) -> Path:
+    [kept] = [p for p in tmp_path.iterdir() if p.suffix in (".xml", ".onnx")]
+    return kept
+
+
+@COMPILED
+def test_a_kept_model_that_answers_otherwise_is_exported_again(tmp_path: Path, name: str):
     torch.manual_seed(0)
     module = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU()).eval()
     example = torch.zeros(1, 3, 16, 16)
-    setting = runtime.Runtime(cache_dir=str(tmp_path))
+    setting = runtime.Runtime(name, cache_dir=str(tmp_path))
     runtime.compiled_network(module, example, ["y"], "c" * 64, setting, 1)
     # Another network of the same shapes saved under the kept name (damaged or replaced weights).
-    [xml] = tmp_path.glob("*.xml")
+    kept = _kept(tmp_path)
     other = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU()).eval()
-    openvino.save_model(
-        runtime.cached_model(other, example, ["y"], None, tmp_path), xml, compress_to_fp16=False
-    )
+    _save_as_kept(name, other, example, kept)
     network = runtime.compiled_network(module, example, ["y"], "c" * 64, setting, 1)
     batch = torch.rand(2, 3, 16, 16)
     with torch.inference_mode():
         expected = module(batch).numpy()
     np.testing.assert_allclose(network(batch.numpy(), 1)[0], expected, rtol=0, atol=1e-5)
-    kept = runtime.CompiledNetwork(openvino.Core().read_model(xml))  # this module's pair again
-    np.testing.assert_allclose(kept(batch.numpy(), 1)[0], expected, rtol=0, atol=1e-5)
+    # This module's export is kept again.
+    if name == runtime.ONNXRUNTIME:
+        np.testing.assert_allclose(
+            onnx_runtime.OrtNetwork(kept.read_bytes())(batch.numpy(), 1)[0], expected, rtol=0, atol=1e-5
+        )
+    else:
+        import openvino
+
+        reread = runtime.CompiledNetwork(openvino.Core().read_model(kept))
+        np.testing.assert_allclose(reread(batch.numpy(), 1)[0], expected, rtol=0, atol=1e-5)
+
+
+def test_onnx_export_is_kept_by_sha256_and_read_into_memory(tmp_path: Path):
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU()).eval()
+    example = torch.zeros(1, 3, 16, 16)
+    setting = runtime.Runtime(runtime.ONNXRUNTIME, cache_dir=str(tmp_path))
+    network = runtime.compiled_network(module, example, ["y"], "d" * 64 + "-part", setting, 1)
+    kept = _kept(tmp_path)
+    assert kept.name.startswith("d" * 64 + "-part-3x16x16-v1-") and kept.name.endswith(".onnx")
+    assert [p.name for p in tmp_path.iterdir()] == [kept.name]  # nothing left aside
+    # A file swapped under the running process: the next thread count's session is made from
+    # the bytes read at load, not from the path.
+    other = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU()).eval()
+    kept.write_bytes(runtime.export_onnx(other, example, ["y"]))
+    batch = torch.rand(2, 3, 16, 16)
+    with torch.inference_mode():
+        expected = module(batch).numpy()
+    np.testing.assert_allclose(network(batch.numpy(), 2)[0], expected, rtol=0, atol=1e-5)
+    # An unreadable kept file is exported again; other weights get their own file; no key, no file.
+    kept.write_bytes(b"not an onnx model")
+    runtime.compiled_network(module, example, ["y"], "d" * 64 + "-part", setting, 1)
+    reread = onnx_runtime.OrtNetwork(kept.read_bytes(), 1)
+    np.testing.assert_allclose(reread(batch.numpy(), 1)[0], expected, rtol=0, atol=1e-5)
+    runtime.compiled_network(module, example, ["y"], "e" * 64 + "-part", setting, 1)
+    runtime.compiled_network(module, example, ["y"], None, setting, 1)
+    assert len(list(tmp_path.iterdir())) == 2
 
 
 def test_runtime_settings():
-    assert Settings.from_env({}).network_runtime() == runtime.Runtime("openvino", "f32", None)
+    assert Settings.from_env({}).network_runtime() == runtime.Runtime(runtime.DEFAULT, "f32", None)
     env = {"DEEPFAKE_RUNTIME": "torch", "DEEPFAKE_COMPILED_CACHE": "/x"}
     assert Settings.from_env(env).network_runtime() == runtime.Runtime("torch", "f32", "/x")
+    for name in ("onnxruntime", "openvino"):
+        assert Settings.from_env({"DEEPFAKE_RUNTIME": name}).network_runtime() == runtime.Runtime(name)
+    # bf16 is OpenVINO's only: asked alone, it picks OpenVINO; with another runtime it is refused.
     env = {"DEEPFAKE_PRECISION": "bf16"}
     assert Settings.from_env(env).network_runtime() == runtime.Runtime("openvino", "bf16", None)
-    with pytest.raises(SettingsError, match="DEEPFAKE_PRECISION=bf16 is OpenVINO's: "):
-        Settings.from_env({"DEEPFAKE_RUNTIME": "torch", "DEEPFAKE_PRECISION": "bf16"})
+    for name in ("torch", "onnxruntime"):
+        with pytest.raises(SettingsError, match="DEEPFAKE_PRECISION=bf16 is OpenVINO's: "):
+            Settings.from_env({"DEEPFAKE_RUNTIME": name, "DEEPFAKE_PRECISION": "bf16"})
+    with pytest.raises(ValueError, match="bf16 is OpenVINO's precision"):
+        runtime.Runtime("onnxruntime", "bf16")
     for name, value in (("DEEPFAKE_RUNTIME", "onnx"), ("DEEPFAKE_PRECISION", "int8")):
         with pytest.raises(SettingsError, match=name):
             Settings.from_env({name: value})
     assert not runtime.Runtime().compiles(torch.device("cuda"))
+    assert runtime.Runtime("onnxruntime").compiles(torch.device("cpu"))

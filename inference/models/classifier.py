@@ -15,7 +15,7 @@ from inference.errors import DeepfakeDetectorError
 from inference.models import explain
 from inference.models.network import ResNeXtLSTM, build_network, read_state_dict
 from inference.models.preprocess import crops_to_tensor
-from inference.models.runtime import EAGER, CompiledNetwork, Runtime, compiled_network
+from inference.models.runtime import EAGER, Network, Runtime, compiled_network
 from inference.weights.config import PER_FRAME, ModelConfig
 from inference.weights.hub import ResolvedCheckpoint, WeightsInfo
 
@@ -98,7 +98,7 @@ class Classifier:
         self.threads = threads or DEFAULT_THREADS
         self.network = network.to(device).eval()
         self._lock = threading.Lock()
-        self.compiled: CompiledNetwork | None = None
+        self.compiled: Network | None = None
         if runtime.compiles(device):
             size = config.image_size
             self.compiled = compiled_network(

@@ -31,7 +31,7 @@ from torch import nn
 from inference.errors import CheckpointFormatError
 from inference.models.classifier import DEFAULT_THREADS, BatchDone
 from inference.models.network import as_float32, key_mismatch, read_state_dict
-from inference.models.runtime import EAGER, CompiledNetwork, Runtime, compiled_network
+from inference.models.runtime import EAGER, Network, Runtime, compiled_network
 
 logger = logging.getLogger(__name__)
 
@@ -196,7 +196,7 @@ class IcprScorer:
         self.device = device
         self.threads = threads or DEFAULT_THREADS
         self._lock = threading.Lock()
-        self.compiled: CompiledNetwork | None = None
+        self.compiled: Network | None = None
         if runtime.compiles(device):
             variant = AUTOATT if network.has_attention else PLAIN
             outputs = ["logits", "attention"] if network.has_attention else ["logits"]
