@@ -244,7 +244,7 @@ def load(
         WeightsUnavailableError: If its weights or BlazeFace's files cannot be had (each source's
             reason is named), or do not match their pins.
         CheckpointFormatError: If the weights are not of the entry's architecture.
-        RuntimeUnavailableError: If OpenVINO cannot compile the network (DEEPFAKE_RUNTIME).
+        RuntimeUnavailableError: If the compiled runtime cannot run the network (DEEPFAKE_RUNTIME).
     """
     key = (spec, blazeface, device, threads, runtime)
     with _loading:
