@@ -129,12 +129,19 @@ class FileEvents:
         self.admissions.forget_page(session)
         return (*_empty(), "Stopped.", *idle())
 
-    def new_video(self, request: gr.Request) -> tuple[Any, ...]:
-        """A new or cleared video: the old one's analysis ends, and the old upload goes."""
+    def new_video(self, video: str | None, request: gr.Request) -> tuple[Any, ...]:
+        """A new or cleared video: the old one's analysis ends, and the old upload goes.
+
+        The new upload is the page's from now on, analysed or not: clearing it, replacing it or
+        leaving the page deletes it and gives the visitor's upload back.
+        """
         session = request.session_hash or ""
         self.runs.halt(session, waiting(self.demo, session))
         self.admissions.forget_page(session)
-        self.uploads.leave(session)
+        if video:
+            self.uploads.hold(session, video)
+        else:
+            self.uploads.leave(session)
         return (*_empty(), "", *idle())
 
     def left(self, request: gr.Request) -> None:
@@ -190,7 +197,7 @@ def wire(tab: FileTab, events: FileEvents) -> None:
     # sometimes kept the outputs' spinners going for good.
     ends = {"queue": False, "api_visibility": "private", "show_progress": "hidden"}
     for event in (tab.video.upload, tab.video.clear, tab.video.stop_recording):
-        event(events.new_video, None, [*shown, *buttons], **ends)
+        event(events.new_video, tab.video, [*shown, *buttons], **ends)
     tab.stop_button.click(events.stop, None, [*shown, *buttons], **ends)
     events.demo.unload(events.left)
 

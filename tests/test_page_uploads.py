@@ -1,0 +1,54 @@
+"""A page's upload is the page's from the moment it arrives: clearing it or closing the tab gives
+the visitor's upload back at once, analysed or not (the page says so under the video)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+# One upload per visitor: the second upload is refused unless the first was given back.
+ONE_UPLOAD = {"DEEPFAKE_UPLOADS_PER_VISITOR": "1", "DEEPFAKE_SECOND_OPINION": "off"}
+
+
+@pytest.fixture
+def one_upload_url(served_apps) -> str:
+    return served_apps(ONE_UPLOAD)
+
+
+def uploaded(page, clip: Path) -> None:
+    """Upload ``clip`` as a visitor does and wait until the player shows it."""
+    from playwright.sync_api import expect
+
+    page.locator("input[type=file]").first.set_input_files(str(clip))
+    # A refused upload never shows: say so in 30 s rather than the browsers' two minutes.
+    expect(page.get_by_test_id("Video-player")).to_have_attribute(
+        "src", re.compile(re.escape(clip.name) + "$"), timeout=30_000
+    )
+
+
+def cleared(page) -> None:
+    from playwright.sync_api import expect
+
+    page.locator(".block", has=page.get_by_test_id("video")).last.get_by_role(
+        "button", name="Clear", exact=True
+    ).click()
+    expect(page.get_by_test_id("Video-player")).to_have_count(0)
+
+
+def test_clearing_an_upload_never_analysed_gives_it_back(
+    pages, one_upload_url, genuine_clip, manipulated_clip
+):
+    page = pages.open(one_upload_url)
+    for clip in (genuine_clip, manipulated_clip, genuine_clip):
+        uploaded(page, clip)
+        cleared(page)
+    uploaded(page, manipulated_clip)
+
+
+def test_closing_the_tab_gives_its_upload_back(pages, one_upload_url, genuine_clip, manipulated_clip):
+    first = pages.open(one_upload_url)
+    uploaded(first, genuine_clip)
+    first.close()  # Gradio's unload event follows: the page's upload goes with it
+    uploaded(pages.open(one_upload_url), manipulated_clip)
