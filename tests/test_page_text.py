@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from inference import Settings
 from inference.provenance.claims import Provenance
 from ui import render
 from ui.text import markdown_text, plain, stage, words_for_codes
@@ -54,3 +55,15 @@ def test_the_people_table_says_why_a_trusted_declaration_makes_the_video_fake():
     assert "Content Credentials" not in render.people_table(
         type("R", (), {"provenance": plain_file, "people": []})()
     )
+
+
+def test_the_weights_choice_names_the_operators_own_file():
+    from ui.file_tab import weights_choices
+
+    names = ["resnext-lstm-100f-ff", "resnext-lstm-60f-ff"]
+    own = Settings.from_env({"DEEPFAKE_WEIGHTS_PATH": "/srv/w/random.pt"})
+    assert weights_choices(own, names) == [
+        ("random.pt (this server's own file)", "resnext-lstm-100f-ff"),
+        ("resnext-lstm-60f-ff", "resnext-lstm-60f-ff"),
+    ]
+    assert weights_choices(Settings.from_env({}), names) == [(n, n) for n in names]

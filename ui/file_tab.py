@@ -69,7 +69,9 @@ def tab(
                     label="Frames to sample",
                     info="More frames: slower, steadier.",
                 )
-                built.checkpoint = AsSentDropdown(choices, value=settings.checkpoint, label="Model weights")
+                built.checkpoint = AsSentDropdown(
+                    weights_choices(settings, choices), value=settings.checkpoint, label="Model weights"
+                )
                 built.profile = AsSentRadio(
                     [(f"{p.name}: {p.summary}", p.name) for p in profiles.PROFILES.values()],
                     value=default_profile,
@@ -137,3 +139,19 @@ def _video_and_verdict() -> FileTab:
         provenance=gr.Markdown(elem_id="provenance"),
         people=gr.HTML(elem_id="people"),
     )
+
+
+def weights_choices(settings: Settings, names: list[str]) -> list[tuple[str, str]]:
+    """The weights dropdown's (label, value) pairs: the value is the registry name the API takes;
+    the one in use is labelled with the operator's own file or repo when one replaces its file
+    (DEEPFAKE_WEIGHTS_PATH, DEEPFAKE_WEIGHTS_REPO/FILE/SUBFOLDER/REVISION), so the page names
+    the weights that will judge the video."""
+    if settings.weights_path:
+        own = f"{Path(settings.weights_path).name} (this server's own file)"
+    elif settings.weights_repo:
+        own = f"{settings.weights_repo} (this server's own choice)"
+    elif settings.weights_file or settings.weights_subfolder or settings.weights_revision:
+        own = f"{settings.checkpoint}, another file (this server's own choice)"
+    else:
+        own = settings.checkpoint
+    return [(own if name == settings.checkpoint else name, name) for name in names]
