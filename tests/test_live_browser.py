@@ -143,6 +143,8 @@ def test_live_camera_shows_a_verdict_and_a_box_then_a_report(live_page, app_url:
     scored = reported(page)
     assert scored >= 1
     expect(page.locator("#live-people tbody tr").first).to_be_visible()
+    # The whole-stream table fits the 1300 px page: no hint to scroll it sideways.
+    expect(page.locator(".scroll-hint:visible")).to_have_count(0)
     shot(page, tmp_path, "live-report")
 
 

@@ -70,8 +70,8 @@ textarea:focus, input:not([type="checkbox"], [type="radio"], [type="range"]):foc
 .people-scroll { overflow-x: auto; }
 #people td, #people th { word-break: normal; overflow-wrap: normal; overflow: visible; }
 #live-people td, #live-people th { white-space: nowrap; }
-#people .scroll-hint { display: none; margin: 0 0 4px; font-size: 0.9em; opacity: 0.85; }
-#people .people-wrap.overflows .scroll-hint { display: block; }
+.people-wrap .scroll-hint { display: none; margin: 0 0 4px; font-size: 0.9em; opacity: 0.85; }
+.people-wrap.overflows .scroll-hint { display: block; }
 .prose table td, .prose table th { word-break: normal !important; overflow-wrap: normal !important; }
 #about table { display: block; overflow-x: auto; width: max-content; max-width: 100%; }
 #about td:first-child { white-space: nowrap; }
