@@ -69,8 +69,8 @@ class FileEvents:
             checked = self.analyses.checked(frames, checkpoint, explain, profile, second_opinion)
         except DeepfakeDetectorError as exc:
             return (*_empty(), f"**Cannot analyse:** {text.sentence(text.markdown_text(str(exc)))}", *idle())
-        if video:
-            self.uploads.hold(session, video)
+        # The page's video was held when it arrived or when this run was asked for (busy): an
+        # analysis that waited while the page moved on must not take it back from the new one.
         try:
             result = self.analyses.run(video, *checked, request, progress, link_of(link), page=True)
         except gr.Error as exc:
@@ -107,6 +107,8 @@ class FileEvents:
         session = request.session_hash or ""
         # A run this page still has (an example clicked during one) ends before this one starts.
         page_moves_on(self.demo, self.runs, self.admissions, session)
+        if video:  # an example or the upload shown: the page's video from now on
+            self.uploads.hold(session, video)
         if not video and not link_of(link):
             return (*_empty(), NOTHING_GIVEN, *idle())
         refused_now = self.admissions.refusal(

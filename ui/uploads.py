@@ -223,13 +223,21 @@ class Uploads:
     # ---- pages, requests and deletion ----------------------------------------------------------
 
     def hold(self, session: str, path: str) -> None:
-        """Note ``path`` as the video of page ``session``, letting go of the one it had."""
+        """Note ``path`` as the video of page ``session``, letting go of the one it had.
+
+        Only uploads of this ledger are held (another video, an example, just lets go of the
+        page's upload), each by one page at most (the last to show it): pages held this way
+        number no more than the uploads, whatever session names callers make up.
+        """
         evicted = None
         with self._lock:
             previous = self._pages.pop(session, None)
-            if len(self._pages) >= self.MAX_PAGES:  # sessions that never said goodbye
-                evicted = self._pages.pop(next(iter(self._pages)))
-            self._pages[session] = path
+            if os.path.realpath(path) in self._stored:
+                for other in [other for other, held in self._pages.items() if held == path]:
+                    del self._pages[other]
+                if len(self._pages) >= self.MAX_PAGES:  # sessions that never said goodbye
+                    evicted = self._pages.pop(next(iter(self._pages)))
+                self._pages[session] = path
         for old in (previous, evicted):
             if old not in (None, path):
                 self.done(old)
