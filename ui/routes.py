@@ -1,6 +1,7 @@
 """ASGI middleware on Gradio's routes: cancels that stop runs, capped request bodies, MCP callers.
 
-Only the exact routes named here are read; every other request passes through untouched.
+Every request body is capped: the routes named here at their own sizes, every other one at
+:data:`ui.route_rules.OTHER_BYTES` but the upload route's (:data:`ui.route_rules.LARGE_BODIES`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,15 @@ from ui.limits import LOG_CHARS
 from ui.mcp_hooks import Handler, wrap_tool_calls
 from ui.public import public_text
 from ui.route_path import route_of
+from ui.route_rules import (
+    OTHER_BYTES,
+    QUEUE_DATA,
+    capped_small,
+    named_function,
+    session_not_found,
+    unknown_session,
+)
+from ui.upload_ids import UPLOAD_PROGRESS, progress_route
 
 logger = logging.getLogger(__name__)
 
@@ -45,9 +55,6 @@ FRAME_BYTES = 8_000_000
 # A capped body must have arrived within this many seconds (a frame or a join is at most a few
 # MB): a client sending a byte now and then held the request, and its buffer, for good.
 READ_S = 60.0
-# The top-level "fn_index" of a join, found without parsing megabytes of JSON on the event loop
-# (a key inside a JSON string has its quotes escaped, so it cannot match).
-_FN_INDEX = re.compile(rb'"fn_index"\s*:\s*(-?\d+)')
 # The routes that run an event function: joins of the queue, Gradio's simple API, direct calls.
 _JOIN = re.compile(rf"{API}/(queue/join|call/(v2/)?[^/]+|run/[^/]+|api/[^/]+)/?")
 _FRAME = re.compile(rf"{API}/stream/[^/]+")
@@ -136,6 +143,9 @@ class Routes:
     - Joins and calls get 413 over ``JOIN_BYTES`` (a live stream's join, and its frames, over
       ``FRAME_BYTES``): a refused value must not be megabytes to echo or log.
     - MCP requests get a caller token (:class:`McpCallers`).
+    - Any other request with a body gets 413 over ``OTHER_BYTES``, but the upload route's
+      (:mod:`ui.route_rules`); a queue stream of an unknown session and upload progress are
+      answered without a traceback or a lasting entry (:mod:`ui.upload_ids`).
 
     Args:
         app: The ASGI app.
@@ -152,7 +162,7 @@ class Routes:
         self._mcp_guarded = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Read the exact routes above; pass everything else through untouched."""
+        """Read the routes above; pass everything else through untouched."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -173,6 +183,12 @@ class Routes:
             await self._join(scope, receive, send, path.startswith(f"{API}/queue/join"))
         elif post and _FRAME.fullmatch(path):
             await self._capped(scope, receive, send, FRAME_BYTES)
+        elif path == QUEUE_DATA and unknown_session(scope, self.blocks._queue.pending_messages_per_session):
+            await session_not_found(send)
+        elif path == UPLOAD_PROGRESS:
+            await progress_route(self.app, scope, receive, send)
+        elif capped_small(scope, path):
+            await self._capped(scope, receive, send, OTHER_BYTES)
         else:
             await self.app(scope, receive, send)
 
@@ -207,16 +223,17 @@ class Routes:
         body = await self._read(scope, receive, send, FRAME_BYTES if queue_join else JOIN_BYTES)
         if body is None:
             return
-        if len(body) > JOIN_BYTES and not self._stream_join(body):
+        if len(body) > JOIN_BYTES and not await self._stream_join(body):
             await _too_large(send, JOIN_BYTES)
             return
         await self.app(scope, _replay(body, receive), send)
 
-    def _stream_join(self, body: bytes) -> bool:
-        """Whether ``body`` joins a live stream: every "fn_index" it names is a stream's."""
-        named = [int(found) for found in _FN_INDEX.findall(body)]
-        fns = [self.blocks.fns.get(index) for index in named]
-        return bool(fns) and all(fn is not None and fn.connection == "stream" for fn in fns)
+    async def _stream_join(self, body: bytes) -> bool:
+        """Whether ``body`` joins a live stream: the "fn_index" Gradio will read is a stream's
+        (a plain integer: Gradio's model would also take "17" or true)."""
+        index = await named_function(body)
+        fn = self.blocks.fns.get(index) if type(index) is int else None
+        return fn is not None and fn.connection == "stream"
 
     async def _capped(self, scope: Scope, receive: Receive, send: Send, most: int) -> None:
         body = await self._read(scope, receive, send, most)
