@@ -23,8 +23,9 @@ import gradio as gr
 import httpx
 import pytest
 from fastapi.routing import APIRoute
-from test_upload_limits import answer, connect, forget_all, form, head, served, settled, upload
+from test_upload_limits import address, answer, connect, forget_all, form, head, served, settled, upload
 
+import ui.body_reads
 import ui.upload_ids
 from ui.guards import Runs
 from ui.route_rules import OTHER_BYTES
@@ -35,7 +36,8 @@ JSON = {"content-type": "application/json"}
 
 @pytest.fixture(scope="module")
 def server(hub_cache: Path) -> Iterator[tuple[str, gr.Blocks]]:
-    with served(hub_cache) as running:
+    # A long upload timeout: a slow MCP body must be ended by its rate, not by the deadline.
+    with served(hub_cache, DEEPFAKE_UPLOAD_TIMEOUT_S="120") as running:
         yield running
 
 
@@ -231,3 +233,62 @@ def test_odd_upload_forms_get_a_plain_400(empty):
     status, text = raw_upload(url, malformed, kind)
     assert (status, text) == (400, "The upload's multipart form is malformed.")
     assert settled(demo) == (0, 0)
+
+
+def held_joins(url: str, sources: list[str]) -> list[int]:
+    """Statuses of joins from ``sources``, sent at the same instant, that declare 7.9 MB and send
+    nothing."""
+    barrier, statuses = threading.Barrier(len(sources)), []
+
+    def join(source: str) -> None:
+        with connect(url, source) as sock:
+            headers = {"Content-Type": "application/json", "Content-Length": "7900000"}
+            barrier.wait()
+            sock.sendall(head("/gradio_api/queue/join", headers))
+            statuses.append(answer(sock)[0])
+
+    threads = [threading.Thread(target=join, args=(source,)) for source in sources]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sorted(statuses)
+
+
+def test_large_join_bodies_are_read_within_a_budget(server, monkeypatch: pytest.MonkeyPatch):
+    """Forty joins of one address declaring 7.9 MB and sending all but a byte held 320 MB for a
+    minute: at most two per visitor (16 MB), and as many as TOTAL allows overall (two here);
+    those let in end after IDLE_S without a byte (1 s here)."""
+    url, _ = server
+    monkeypatch.setattr(ui.body_reads, "IDLE_S", 1.0)
+    assert held_joins(url, [address()] * 3) == [408, 408, 503]
+    monkeypatch.setattr(ui.body_reads, "TOTAL", 16_000_000)
+    assert held_joins(url, [address() for _ in range(3)]) == [408, 408, 503]
+
+
+def trickled(url: str, path: str, headers: dict[str, str]) -> int:
+    """The status answered to a body sent 10 bytes every 0.2 s (0 if none came within 15 s)."""
+    with connect(url, address()) as sock:
+        sock.sendall(head(path, headers))
+        sock.settimeout(0.2)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                sock.sendall(b"[" * 10)
+                return int(sock.recv(100).split(b" ")[1])
+            except TimeoutError:
+                continue
+            except OSError:  # closed by the server after its answer
+                break
+        return 0
+
+
+def test_bodies_trickling_in_are_ended(server, monkeypatch: pytest.MonkeyPatch):
+    """Two MCP posts sending a byte every 5 s kept every video call out for the whole upload
+    timeout (300 s by default, 120 s here); a join's body the same for a minute. Below MIN_RATE
+    after GRACE_S (0.5 s here) a body is ended."""
+    url, _ = server
+    monkeypatch.setattr(ui.body_reads, "GRACE_S", 0.5)
+    json_post = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+    assert trickled(url, "/gradio_api/queue/join", {**json_post, "Content-Length": "60000"}) == 408
+    assert trickled(url, "/gradio_api/mcp/", {**json_post, "Content-Length": "200000"}) == 408

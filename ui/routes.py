@@ -22,6 +22,8 @@ import gradio as gr
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ui import body_reads
+from ui.body_reads import ReadBudget, wait_s
 from ui.guards import Runs, visitor
 from ui.limits import LOG_CHARS
 from ui.mcp_hooks import Handler, wrap_tool_calls
@@ -53,7 +55,8 @@ JOIN_BYTES = 64_000
 # A live stream's join and each of its frames carry a camera frame as a JPEG data URL.
 FRAME_BYTES = 8_000_000
 # A capped body must have arrived within this many seconds (a frame or a join is at most a few
-# MB): a client sending a byte now and then held the request, and its buffer, for good.
+# MB): a client sending a byte now and then held the request, and its buffer, for good. It must
+# also keep arriving (ui.body_reads: an idle limit, a minimum rate).
 READ_S = 60.0
 # The routes that run an event function: joins of the queue, Gradio's simple API, direct calls.
 _JOIN = re.compile(rf"{API}/(queue/join|call/(v2/)?[^/]+|run/[^/]+|api/[^/]+)/?")
@@ -160,6 +163,7 @@ class Routes:
         self.runs = runs
         self.callers = callers
         self._mcp_guarded = False
+        self.budget = ReadBudget()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Read the routes above; pass everything else through untouched."""
@@ -241,19 +245,33 @@ class Routes:
             await self.app(scope, _replay(body, receive), send)
 
     async def _read(self, scope: Scope, receive: Receive, send: Send, most: int) -> bytes | None:
-        """The whole body, or None once a 413 was sent (over ``most`` bytes, declared or sent)."""
+        """The whole body, or None once a refusal was sent: over ``most`` bytes, declared or
+        sent (413); a large body past the reading budget (503); too slow (408, :mod:`ui.body_reads`)."""
         declared = dict(scope.get("headers") or []).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > most:
             await _too_large(send, most)
             return None
+        reserved = int(declared) if declared.isdigit() else most
+        large = reserved > JOIN_BYTES  # within the reading budget (ui.body_reads)
+        who = visitor(Request(scope), self.callers.trusted_proxies) if large else ""
+        if large and not self.budget.take(who, reserved):
+            await _plain(send, 503, "The server is busy reading other large requests; try again shortly.")
+            return None
+        try:
+            return await self._read_within(receive, send, most)
+        finally:
+            if large:
+                self.budget.give(who, reserved)
+
+    async def _read_within(self, receive: Receive, send: Send, most: int) -> bytes | None:
         chunks: list[bytes] = []
-        size, more, deadline = 0, True, time.monotonic() + READ_S
+        size, more, started = 0, True, time.monotonic()
         while more:
             try:
-                async with asyncio.timeout(deadline - time.monotonic()):
+                async with asyncio.timeout(wait_s(started, size, started + READ_S, body_reads.IDLE_S)):
                     message = await receive()
             except TimeoutError:
-                await _plain(send, 408, f"The request's body did not arrive within {READ_S:g} s.")
+                await _plain(send, 408, "The request's body arrived too slowly; send it in one go.")
                 return None
             if message["type"] == "http.disconnect":
                 return None
