@@ -189,7 +189,7 @@ class Routes:
             await self._capped(scope, receive, send, FRAME_BYTES)
         elif path == QUEUE_DATA and unknown_session(scope, self.blocks._queue.pending_messages_per_session):
             await session_not_found(send)
-        elif path == UPLOAD_PROGRESS:
+        elif path == UPLOAD_PROGRESS and scope["method"] == "GET":
             await progress_route(self.app, scope, receive, send)
         elif capped_small(scope, path):
             await self._capped(scope, receive, send, OTHER_BYTES)
