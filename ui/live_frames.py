@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ from gradio.data_classes import ImageData
 from gradio.processing_utils import extract_base64_data
 
 from ui.guards import for_visitors
+
+logger = logging.getLogger(__name__)
 
 
 class FrameRefusedError(gr.Error):
@@ -49,8 +52,10 @@ def header_size(payload: ImageData) -> tuple[int, int]:
     except PIL.Image.DecompressionBombError:
         raise  # too many pixels, said by check_frame
     except (OSError, ValueError, binascii.Error) as exc:
+        # Pillow's text names the object it read (a memory address): for the log, not the visitor.
+        logger.info("a camera frame was not a readable image: %s", exc)
         raise FrameRefusedError(
-            f"the camera sent a frame that is not a readable image ({exc})", title="Frame refused"
+            "the camera sent a frame that is not a readable image (PNG, JPEG or WebP)", title="Frame refused"
         ) from exc
 
 

@@ -34,6 +34,7 @@ from starlette.datastructures import Headers
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ui.body_reads import wait_s
 from ui.mcp_hooks import Handler, wrap_tool_calls
 from ui.upload_route import FULL, IDLE_S, UploadRefused, json_response, plain_response
 
@@ -235,11 +236,12 @@ async def _read_body(
     if length.isdigit() and int(length) > cap:
         return b"", (413, "The request is larger than this server's limit for one video.")
     chunks: list[bytes] = []
-    size, more, deadline = 0, True, time.monotonic() + timeout_s
+    size, more, started = 0, True, time.monotonic()
     while more:
         try:
-            # As for uploads: a body that stops sending ends after IDLE_S, not the whole deadline.
-            with anyio.fail_after(max(0.0, min(deadline - time.monotonic(), IDLE_S))):
+            # As for uploads: a body that stops sending ends after IDLE_S, not the whole deadline;
+            # one trickling in ends once it falls below MIN_RATE (two held every video call out).
+            with anyio.fail_after(wait_s(started, size, started + timeout_s, IDLE_S)):
                 message = await receive()
         except TimeoutError:
             return b"", (408, "The request took too long to arrive.")

@@ -22,17 +22,12 @@ FOR_VISITORS = Options(show_paths=False, scrub=scrubbed)
 def html_file(result: AnalysisResult, settings: Settings, shared: str | None = None) -> str:
     """Write the HTML report of ``result`` into :func:`report_dir` and return its path.
 
-    <<<<<<< HEAD
-        Named ``<file name>-report-<16 random hex digits>.html`` (not guessable); reports older
-        than an hour are removed first.
-    =======
-        Named ``<shared>.html`` when given (the JSON report's of the same run, so that both downloads
-        share a name), else ``<file name>-report-<random>.html``; reports older than an hour are
-        removed first.
-    >>>>>>> pagefix
+    Named ``<shared>.html`` when given (the JSON report's of the same run, so that both downloads
+    share a name), else ``<file name>-report-<16 random hex digits>.html`` (not guessable); reports
+    older than an hour are removed first.
 
-        Raises:
-            OSError: If the file cannot be written.
+    Raises:
+        OSError: If the file cannot be written.
     """
     folder = report_dir()
     cutoff = time.time() - REPORT_MAX_AGE_S

@@ -1,6 +1,7 @@
 """ASGI middleware on Gradio's routes: cancels that stop runs, capped request bodies, MCP callers.
 
-Only the exact routes named here are read; every other request passes through untouched.
+Every request body is capped: the routes named here at their own sizes, every other one at
+:data:`ui.route_rules.OTHER_BYTES` but the upload route's (:data:`ui.route_rules.LARGE_BODIES`).
 """
 
 from __future__ import annotations
@@ -21,11 +22,22 @@ import gradio as gr
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ui import body_reads
+from ui.body_reads import ReadBudget, wait_s
 from ui.guards import Runs, visitor
 from ui.limits import LOG_CHARS
 from ui.mcp_hooks import Handler, wrap_tool_calls
 from ui.public import public_text
 from ui.route_path import route_of
+from ui.route_rules import (
+    OTHER_BYTES,
+    QUEUE_DATA,
+    capped_small,
+    named_function,
+    session_not_found,
+    unknown_session,
+)
+from ui.upload_ids import UPLOAD_PROGRESS, progress_route
 
 logger = logging.getLogger(__name__)
 
@@ -43,11 +55,9 @@ JOIN_BYTES = 64_000
 # A live stream's join and each of its frames carry a camera frame as a JPEG data URL.
 FRAME_BYTES = 8_000_000
 # A capped body must have arrived within this many seconds (a frame or a join is at most a few
-# MB): a client sending a byte now and then held the request, and its buffer, for good.
+# MB): a client sending a byte now and then held the request, and its buffer, for good. It must
+# also keep arriving (ui.body_reads: an idle limit, a minimum rate).
 READ_S = 60.0
-# The top-level "fn_index" of a join, found without parsing megabytes of JSON on the event loop
-# (a key inside a JSON string has its quotes escaped, so it cannot match).
-_FN_INDEX = re.compile(rb'"fn_index"\s*:\s*(-?\d+)')
 # The routes that run an event function: joins of the queue, Gradio's simple API, direct calls.
 _JOIN = re.compile(rf"{API}/(queue/join|call/(v2/)?[^/]+|run/[^/]+|api/[^/]+)/?")
 _FRAME = re.compile(rf"{API}/stream/[^/]+")
@@ -136,6 +146,9 @@ class Routes:
     - Joins and calls get 413 over ``JOIN_BYTES`` (a live stream's join, and its frames, over
       ``FRAME_BYTES``): a refused value must not be megabytes to echo or log.
     - MCP requests get a caller token (:class:`McpCallers`).
+    - Any other request with a body gets 413 over ``OTHER_BYTES``, but the upload route's
+      (:mod:`ui.route_rules`); a queue stream of an unknown session and upload progress are
+      answered without a traceback or a lasting entry (:mod:`ui.upload_ids`).
 
     Args:
         app: The ASGI app.
@@ -150,9 +163,10 @@ class Routes:
         self.runs = runs
         self.callers = callers
         self._mcp_guarded = False
+        self.budget = ReadBudget()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Read the exact routes above; pass everything else through untouched."""
+        """Read the routes above; pass everything else through untouched."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -173,6 +187,12 @@ class Routes:
             await self._join(scope, receive, send, path.startswith(f"{API}/queue/join"))
         elif post and _FRAME.fullmatch(path):
             await self._capped(scope, receive, send, FRAME_BYTES)
+        elif path == QUEUE_DATA and unknown_session(scope, self.blocks._queue.pending_messages_per_session):
+            await session_not_found(send)
+        elif path == UPLOAD_PROGRESS and scope["method"] == "GET":
+            await progress_route(self.app, scope, receive, send)
+        elif capped_small(scope, path):
+            await self._capped(scope, receive, send, OTHER_BYTES)
         else:
             await self.app(scope, receive, send)
 
@@ -207,16 +227,17 @@ class Routes:
         body = await self._read(scope, receive, send, FRAME_BYTES if queue_join else JOIN_BYTES)
         if body is None:
             return
-        if len(body) > JOIN_BYTES and not self._stream_join(body):
+        if len(body) > JOIN_BYTES and not await self._stream_join(body):
             await _too_large(send, JOIN_BYTES)
             return
         await self.app(scope, _replay(body, receive), send)
 
-    def _stream_join(self, body: bytes) -> bool:
-        """Whether ``body`` joins a live stream: every "fn_index" it names is a stream's."""
-        named = [int(found) for found in _FN_INDEX.findall(body)]
-        fns = [self.blocks.fns.get(index) for index in named]
-        return bool(fns) and all(fn is not None and fn.connection == "stream" for fn in fns)
+    async def _stream_join(self, body: bytes) -> bool:
+        """Whether ``body`` joins a live stream: the "fn_index" Gradio will read is a stream's
+        (a plain integer: Gradio's model would also take "17" or true)."""
+        index = await named_function(body)
+        fn = self.blocks.fns.get(index) if type(index) is int else None
+        return fn is not None and fn.connection == "stream"
 
     async def _capped(self, scope: Scope, receive: Receive, send: Send, most: int) -> None:
         body = await self._read(scope, receive, send, most)
@@ -224,19 +245,33 @@ class Routes:
             await self.app(scope, _replay(body, receive), send)
 
     async def _read(self, scope: Scope, receive: Receive, send: Send, most: int) -> bytes | None:
-        """The whole body, or None once a 413 was sent (over ``most`` bytes, declared or sent)."""
+        """The whole body, or None once a refusal was sent: over ``most`` bytes, declared or
+        sent (413); a large body past the reading budget (503); too slow (408, :mod:`ui.body_reads`)."""
         declared = dict(scope.get("headers") or []).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > most:
             await _too_large(send, most)
             return None
+        reserved = int(declared) if declared.isdigit() else most
+        large = reserved > JOIN_BYTES  # within the reading budget (ui.body_reads)
+        who = visitor(Request(scope), self.callers.trusted_proxies) if large else ""
+        if large and not self.budget.take(who, reserved):
+            await _plain(send, 503, "The server is busy reading other large requests; try again shortly.")
+            return None
+        try:
+            return await self._read_within(receive, send, most)
+        finally:
+            if large:
+                self.budget.give(who, reserved)
+
+    async def _read_within(self, receive: Receive, send: Send, most: int) -> bytes | None:
         chunks: list[bytes] = []
-        size, more, deadline = 0, True, time.monotonic() + READ_S
+        size, more, started = 0, True, time.monotonic()
         while more:
             try:
-                async with asyncio.timeout(deadline - time.monotonic()):
+                async with asyncio.timeout(wait_s(started, size, started + READ_S, body_reads.IDLE_S)):
                     message = await receive()
             except TimeoutError:
-                await _plain(send, 408, f"The request's body did not arrive within {READ_S:g} s.")
+                await _plain(send, 408, "The request's body arrived too slowly; send it in one go.")
                 return None
             if message["type"] == "http.disconnect":
                 return None

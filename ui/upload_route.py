@@ -29,7 +29,6 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs
 
 import anyio
 from gradio import utils
@@ -37,8 +36,12 @@ from gradio.data_classes import DeveloperPath, UserProvidedPath
 from gradio.exceptions import InvalidPathError
 from gradio.route_utils import GradioMultiPartParser, GradioUploadFile, MultiPartException
 from gradio_client.utils import strip_invalid_filename_characters
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MAX_BOUNDARY_LENGTH, parse_options_header
 from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
+
+from ui import upload_ids
 
 if TYPE_CHECKING:
     from ui.uploads import Uploads
@@ -86,6 +89,9 @@ async def receive_upload(
     max_file_bytes, timeout_s = limits
     headers = Headers(scope=scope)
     refusal = _refused_up_front(headers, uploads, max_file_bytes)
+    asked_id = upload_ids.upload_id(scope)
+    if refusal is None and asked_id is not None and not upload_ids.acceptable(asked_id):
+        refusal = 400, upload_ids.REFUSED
     if refusal is not None:
         await plain_response(send, *refusal)
         return
@@ -98,8 +104,8 @@ async def receive_upload(
         return
     declared = int(headers["content-length"])
     counted = _Counted(receive, uploads, declared, time.monotonic() + timeout_s, who)
-    upload_id = (parse_qs(scope.get("query_string", b"").decode("latin-1")).get("upload_id") or [None])[0]
-    progress = _progress() if upload_id else None
+    upload_id = upload_ids.upload_id(scope)
+    progress = upload_ids.statuses() if upload_id else None
     if progress is not None:
         progress.track(upload_id)
     spool: Path | None = None
@@ -127,15 +133,30 @@ async def receive_upload(
         uploads.close(counted.taken, who)
         if spool is not None:
             await anyio.to_thread.run_sync(shutil.rmtree, spool, True)
+        if upload_id:
+            upload_ids.forget_later(upload_id)
     if refused is None:
         await json_response(send, stored)
         return
-    status = getattr(refused, "status", 413 if "maximum allowed size" in refused.message else 400)
+    status, message = _refusal(refused)
     if status == 507:
         logger.warning("upload refused mid-body: quota of %d bytes reached", uploads.quota_bytes)
     if progress is not None:
         progress.set_done(upload_id)
-    await plain_response(send, status, refused.message)
+    await plain_response(send, status, message)
+
+
+def _refusal(refused: MultiPartException) -> tuple[int, str]:
+    """The status and message of an upload refused while its form was parsed."""
+    if hasattr(refused, "status"):
+        return refused.status, refused.message
+    if refused.message.startswith("Too many files"):
+        return 400, f"Send one file per request (this one had more than {FILES_PER_REQUEST})."
+    cause = refused.__cause__
+    if isinstance(cause, MultipartParseError) and "exceeded" not in str(cause):
+        # Gradio calls any error naming a header "Headers exceeded maximum allowed size".
+        return 400, "The upload's multipart form is malformed."
+    return (413 if "maximum allowed size" in refused.message else 400), refused.message
 
 
 def _refused_up_front(headers: Headers, uploads: Uploads, max_file_bytes: int) -> tuple[int, str] | None:
@@ -151,7 +172,9 @@ def _refused_up_front(headers: Headers, uploads: Uploads, max_file_bytes: int) -
     if used + int(length) > uploads.quota_bytes:
         logger.warning("upload refused: %d bytes held, %s more asked", used, length)
         return 507, FULL
-    if not headers.get("content-type", "").startswith("multipart/form-data"):
+    kind, options = parse_options_header(headers.get("content-type", ""))
+    if kind != b"multipart/form-data" or not 0 < len(options.get(b"boundary", b"")) <= MAX_BOUNDARY_LENGTH:
+        # A boundary over MAX_BOUNDARY_LENGTH made the form parser raise an error of its own: 500.
         return 400, "Uploads must be multipart/form-data."
     return None
 
@@ -218,13 +241,6 @@ def _store(uploads: Uploads, files: list[GradioUploadFile], who: str) -> list[st
         uploads.keep(destination, size, who)
         stored.append(destination)
     return stored
-
-
-def _progress() -> Any:
-    """Gradio's record of upload progress, which its ``/gradio_api/upload_progress`` reads."""
-    from gradio.routes import file_upload_statuses
-
-    return file_upload_statuses
 
 
 async def plain_response(send: Send, status: int, text: str, close: bool = True) -> None:
