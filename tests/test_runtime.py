@@ -7,6 +7,7 @@ network's do rather than all sitting at one value.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import cv2
@@ -239,3 +240,37 @@ def test_runtime_settings():
             Settings.from_env({name: value})
     assert not runtime.Runtime().compiles(torch.device("cuda"))
     assert runtime.Runtime("onnxruntime").compiles(torch.device("cpu"))
+
+
+@pytest.mark.parametrize("library", ["onnxruntime", "openvino"])
+def test_a_runtime_library_that_cannot_be_imported_is_a_runtime_unavailable_error(
+    library: str, monkeypatch: pytest.MonkeyPatch, tmp_path
+):
+    from torch import nn
+
+    from inference.errors import RuntimeUnavailableError
+    from inference.models import runtime
+
+    monkeypatch.setitem(sys.modules, library, None)  # `import` then raises ImportError
+    network = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten()).eval()
+    kind = runtime.ONNXRUNTIME if library == "onnxruntime" else runtime.OPENVINO
+    with pytest.raises(RuntimeUnavailableError, match=f"{library} cannot be imported"):
+        runtime.compiled_network(
+            network, torch.zeros(1, 3, 32, 32), ["y"], "key", runtime.Runtime(kind, cache_dir=tmp_path), 1
+        )
+
+
+def test_a_cache_folder_others_may_write_to_is_not_used(tmp_path, caplog: pytest.LogCaptureFixture):
+    from torch import nn
+
+    from inference.models import onnx_runtime
+
+    network = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten()).eval()
+    example = torch.zeros(1, 3, 32, 32)
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o777)
+    planted = onnx_runtime.cached_path("key", example, shared)
+    planted.write_bytes(b"a network someone else put here")
+    assert onnx_runtime.cached_onnx(network, example, ["y"], "key", shared) != planted.read_bytes()
+    assert "others may write to it" in caplog.text

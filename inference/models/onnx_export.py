@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import importlib
 import io
+import logging
+import os
+import stat
+from pathlib import Path
+from types import ModuleType
 
 import torch
 from torch import nn
+
+from inference.errors import RuntimeUnavailableError
+
+logger = logging.getLogger(__name__)
 
 # Bump when what is exported changes (the wrapped modules, the exporter's options).
 EXPORT_VERSION = 1
@@ -26,3 +36,40 @@ def export_onnx(module: nn.Module, example: torch.Tensor, outputs: list[str]) ->
             opset_version=17,
         )
     return buffer.getvalue()
+
+
+def library(name: str) -> ModuleType:
+    """Import the compiled runtime's library ``name`` ("onnxruntime" or "openvino").
+
+    Raises:
+        RuntimeUnavailableError: If it is not installed or cannot be imported.
+    """
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise RuntimeUnavailableError(
+            f"{name} cannot be imported ({exc}): install requirements.txt, or set DEEPFAKE_RUNTIME=torch"
+        ) from exc
+
+
+def kept_here(cache_dir: Path) -> bool:
+    """Whether networks may be kept in and read from ``cache_dir``: not when it is another user's
+    or others may write to it; a network planted there
+    could answer the probe's two images right and score real faces as it likes. Logged when not.
+    """
+    folder = cache_dir
+    try:
+        found = folder.stat()
+    except FileNotFoundError:
+        return True  # made by this process's first save (or not at all)
+    except OSError as exc:
+        logger.warning("compiled networks are not kept in %s (%s); each start exports them", folder, exc)
+        return False
+    if found.st_uid == os.geteuid() and not found.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return True
+    logger.warning(
+        "compiled networks are not kept in %s: it is another user's or others may write to it "
+        "(set DEEPFAKE_COMPILED_CACHE to a folder of your own); each start exports them",
+        folder,
+    )
+    return False

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from inference.errors import RuntimeUnavailableError
-from inference.models.onnx_export import EXPORT_VERSION, export_onnx
+from inference.models.onnx_export import EXPORT_VERSION, export_onnx, kept_here, library
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -56,7 +56,7 @@ def _errors() -> tuple[type[Exception], ...]:
 
 
 def _versions() -> str:
-    import onnxruntime
+    onnxruntime = library("onnxruntime")
 
     return f"v{EXPORT_VERSION}-torch{torch.__version__.split('+')[0]}-ort{onnxruntime.__version__}"
 
@@ -82,7 +82,7 @@ def cached_onnx(
     Raises:
         RuntimeUnavailableError: If the module cannot be exported.
     """
-    if key is None:
+    if key is None or not kept_here(cache_dir):
         return _exported(module, example, outputs)
     path = cached_path(key, example, cache_dir)
     if path.is_file():
@@ -145,7 +145,7 @@ class OrtNetwork:
             self._session(threads)
 
     def _session(self, threads: int) -> onnxruntime.InferenceSession:
-        import onnxruntime
+        onnxruntime = library("onnxruntime")
 
         with self._lock:
             if threads not in self._sessions:

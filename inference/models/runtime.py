@@ -34,7 +34,7 @@ from torch import nn
 
 from inference.errors import RuntimeUnavailableError
 from inference.models import onnx_runtime
-from inference.models.onnx_export import EXPORT_VERSION, export_onnx
+from inference.models.onnx_export import EXPORT_VERSION, export_onnx, kept_here, library
 
 if TYPE_CHECKING:
     import openvino
@@ -106,7 +106,7 @@ def default_cache_dir() -> Path:
 
 
 def _versions() -> str:
-    import openvino
+    openvino = library("openvino")
 
     return f"v{EXPORT_VERSION}-torch{torch.__version__.split('+')[0]}-ov{openvino.__version__.split('-')[0]}"
 
@@ -133,7 +133,7 @@ def cached_model(
     Raises:
         RuntimeUnavailableError: If the module cannot be exported or converted.
     """
-    if key is None:
+    if key is None or not kept_here(cache_dir):
         return _exported(module, example, outputs)
     path = cached_path(key, example, cache_dir)
     if path.is_file() and path.with_suffix(".bin").is_file():
@@ -160,7 +160,7 @@ def forget(path: Path) -> None:
 
 
 def _read(path: Path) -> openvino.Model:
-    import openvino
+    openvino = library("openvino")
 
     weights = np.fromfile(path.with_suffix(".bin"), dtype=np.uint8)
     return openvino.Core().read_model(path.read_text(), openvino.Tensor(weights))
@@ -169,7 +169,7 @@ def _read(path: Path) -> openvino.Model:
 def _keep(model: openvino.Model, path: Path) -> None:
     """Save ``model`` at ``path``: written aside then renamed, weights first, so that processes
     exporting at once never read a half-written pair (a failure only costs the next start)."""
-    import openvino
+    openvino = library("openvino")
 
     aside = None
     try:
@@ -186,7 +186,7 @@ def _keep(model: openvino.Model, path: Path) -> None:
 
 
 def _exported(module: nn.Module, example: torch.Tensor, outputs: list[str]) -> openvino.Model:
-    import openvino
+    openvino = library("openvino")
 
     try:
         onnx = export_onnx(module, example, outputs)
@@ -302,7 +302,7 @@ class CompiledNetwork:
 
     def __init__(self, model: openvino.Model, precision: str = F32) -> None:
         """Args: model: see :func:`cached_model`; precision: f32 or bf16."""
-        import openvino
+        openvino = library("openvino")
 
         if precision not in PRECISIONS:
             raise ValueError(f"precision {precision!r}; known: {', '.join(PRECISIONS)}")
