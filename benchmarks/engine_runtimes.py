@@ -7,7 +7,6 @@ interleaved round by round after a warm-up, so that the noise of a shared machin
 
 from __future__ import annotations
 
-import hashlib
 import statistics
 import tempfile
 import time
@@ -17,8 +16,8 @@ import numpy as np
 import torch
 
 from benchmarks.networks import THREADS, calibrated
-from benchmarks.run import MEDIA, random_checkpoint
-from benchmarks.second_opinion import BLAZEFACE, SECOND, random_effnet
+from benchmarks.run import MEDIA
+from benchmarks.second_opinion import detector_with_second
 from inference.models import runtime
 from inference.models.classifier import Classifier, _Backbone
 from inference.models.efficientnet import AUTOATT, IcprScorer, _Scoring, build, to_tensor
@@ -142,22 +141,13 @@ def starts(rounds: int = 2) -> None:
 def analyses(rounds: int, frames: int = 20) -> None:
     """Print the whole ``Detector.analyze`` of the 1080p clip at ``frames`` frames (both detectors)
     with each compiled f32 runtime, ``rounds`` interleaved rounds after a warm-up."""
-    from inference import Detector, Settings
-
-    effnet = random_effnet()
     clip = MEDIA / CLIP
     detectors = {}
     with tempfile.TemporaryDirectory() as folder:
-        env = {
-            "DEEPFAKE_WEIGHTS_PATH": str(random_checkpoint()),
-            "DEEPFAKE_SECOND_OPINION": SECOND,
-            "DEEPFAKE_SECOND_OPINION_PATH": str(effnet),
-            "DEEPFAKE_PINS": f"{SECOND}={hashlib.sha256(effnet.read_bytes()).hexdigest()}",
-            "DEEPFAKE_BLAZEFACE_PATH": str(BLAZEFACE),
-            "DEEPFAKE_COMPILED_CACHE": folder,
-        }
         for name in runtime.COMPILED:
-            detectors[name] = Detector.from_settings(Settings.from_env({**env, "DEEPFAKE_RUNTIME": name}))
+            detectors[name], _ = detector_with_second(
+                {"DEEPFAKE_COMPILED_CACHE": folder, "DEEPFAKE_RUNTIME": name}
+            )
         works = {
             name: (lambda d=detector: d.analyze(clip, frames=frames)) for name, detector in detectors.items()
         }
