@@ -31,6 +31,15 @@ CLIP = "polimi-ispl__icpr2020dfdc__ffpp-youtube-519.mp4"
 FACES = 11  # more than one batch of either network, the last one partial
 TOLERANCE = 1e-5  # fake probability
 COMPILED = pytest.mark.parametrize("name", runtime.COMPILED)
+# Fidelity on real faces: the default runtime's in every run; the opt-in OpenVINO's (bf16's
+# runtime) with `-m slow` (their compilations are a third of this file's time).
+FIDELITY = pytest.mark.parametrize(
+    "name",
+    [
+        name if name == runtime.ONNXRUNTIME else pytest.param(name, marks=pytest.mark.slow)
+        for name in runtime.COMPILED
+    ],
+)
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +66,7 @@ def _spread(probabilities: np.ndarray) -> None:
     assert np.ptp(probabilities) > 1e-3, probabilities
 
 
-@COMPILED
+@FIDELITY
 def test_resnext_compiled_equals_eager(faces_bgr: list[np.ndarray], tmp_path: Path, name: str):
     network = calibrated(build_network(random_state_dict()), crops_to_tensor(faces_bgr, ModelConfig()))
     config = ModelConfig()
@@ -93,7 +102,7 @@ def _effnet(faces_bgr: list[np.ndarray]) -> tuple[list[np.ndarray], torch.nn.Mod
     return faces_rgb, network
 
 
-@COMPILED
+@FIDELITY
 def test_efficientnet_compiled_equals_eager(faces_bgr: list[np.ndarray], tmp_path: Path, name: str):
     faces_rgb, network = _effnet(faces_bgr)
     eager = IcprScorer(network, torch.device("cpu"))
@@ -109,6 +118,7 @@ def test_efficientnet_compiled_equals_eager(faces_bgr: list[np.ndarray], tmp_pat
     np.testing.assert_allclose(fast_maps, maps, rtol=0, atol=TOLERANCE)
 
 
+@pytest.mark.slow
 def test_bf16_is_probed_in_f32_and_scores_in_bf16(faces_bgr: list[np.ndarray], tmp_path: Path):
     # On the synthetic probe this network's bf16 logits differ from torch's by more than their
     # whole scale: a probe run in bf16 refused it (and the second opinion with it).
