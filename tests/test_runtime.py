@@ -36,7 +36,7 @@ COMPILED = pytest.mark.parametrize("name", runtime.COMPILED)
 FIDELITY = pytest.mark.parametrize(
     "name",
     [
-        name if name == runtime.ONNXRUNTIME else pytest.param(name, marks=pytest.mark.slow)
+        name if name == runtime.DEFAULT else pytest.param(name, marks=pytest.mark.slow)
         for name in runtime.COMPILED
     ],
 )
