@@ -7,8 +7,11 @@ import io
 import logging
 import os
 import stat
+import time
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -16,6 +19,8 @@ from torch import nn
 from inference.errors import RuntimeUnavailableError
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # Bump when what is exported changes (the wrapped modules, the exporter's options).
 EXPORT_VERSION = 1
@@ -73,3 +78,34 @@ def kept_here(cache_dir: Path) -> bool:
         folder,
     )
     return False
+
+
+def kept_or_exported(
+    key: str | None,
+    cache_dir: Path,
+    path: Callable[[], Path],
+    read: Callable[[Path], T | None],
+    export: Callable[[], T],
+    keep: Callable[[T, Path], None],
+    unreadable: tuple[type[Exception], ...],
+    runtime: str,
+) -> T:
+    """The network kept at ``path()`` in ``cache_dir`` (``read``: None when not kept), else
+    ``export()``-ed and kept there (``keep``); each time exported without a ``key`` or in a folder
+    others may write to (:func:`kept_here`). A kept file that ``read`` fails on with one of the
+    ``unreadable`` errors is exported again; ``runtime`` names the runtime in the log."""
+    if key is None or not kept_here(cache_dir):
+        return export()
+    where = path()
+    try:
+        kept = read(where)
+    except unreadable as exc:
+        logger.warning("the kept network %s is unreadable (%s): exported again", where.name, exc)
+        kept = None
+    if kept is not None:
+        return kept
+    started = time.perf_counter()
+    made = export()
+    logger.info("exported %s for %s in %.1f s", where.name, runtime, time.perf_counter() - started)
+    keep(made, where)
+    return made

@@ -15,7 +15,6 @@ import logging
 import os
 import tempfile
 import threading
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,7 +23,7 @@ import torch
 from torch import nn
 
 from inference.errors import RuntimeUnavailableError
-from inference.models.onnx_export import EXPORT_VERSION, export_onnx, kept_here, library
+from inference.models.onnx_export import EXPORT_VERSION, export_onnx, kept_or_exported, library
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -69,32 +68,22 @@ def cached_path(key: str, example: torch.Tensor, cache_dir: Path) -> Path:
 def cached_onnx(
     module: nn.Module, example: torch.Tensor, outputs: list[str], key: str | None, cache_dir: Path
 ) -> bytes:
-    """``module`` as ONNX bytes: read from ``cache_dir`` when ``key`` names one exported before.
-
-    Args:
-        module: The network part to export, weights loaded.
-        example: An input of the shape it takes (the batch size may differ later).
-        outputs: Names for its outputs.
-        key: What identifies the module and its weights (their sha256 and the part exported);
-            None to export without caching (weights not from a checked file).
-        cache_dir: The cache folder (made when missing).
+    """``module`` as ONNX bytes: read from ``cache_dir`` when ``key`` names one exported before
+    (arguments as :func:`inference.models.runtime.cached_model`'s).
 
     Raises:
         RuntimeUnavailableError: If the module cannot be exported.
     """
-    if key is None or not kept_here(cache_dir):
-        return _exported(module, example, outputs)
-    path = cached_path(key, example, cache_dir)
-    if path.is_file():
-        try:
-            return path.read_bytes()
-        except OSError as exc:
-            logger.warning("the kept network %s is unreadable (%s): exported again", path.name, exc)
-    started = time.perf_counter()
-    onnx = _exported(module, example, outputs)
-    logger.info("exported %s for ONNX Runtime in %.1f s", path.name, time.perf_counter() - started)
-    _keep(onnx, path)
-    return onnx
+    return kept_or_exported(
+        key,
+        cache_dir,
+        lambda: cached_path(str(key), example, cache_dir),
+        lambda path: path.read_bytes() if path.is_file() else None,
+        lambda: _exported(module, example, outputs),
+        _keep,
+        (OSError,),
+        "ONNX Runtime",
+    )
 
 
 def _exported(module: nn.Module, example: torch.Tensor, outputs: list[str]) -> bytes:

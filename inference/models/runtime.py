@@ -22,7 +22,6 @@ import os
 import shutil
 import tempfile
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -34,7 +33,7 @@ from torch import nn
 
 from inference.errors import RuntimeUnavailableError
 from inference.models import onnx_runtime
-from inference.models.onnx_export import EXPORT_VERSION, export_onnx, kept_here, library
+from inference.models.onnx_export import EXPORT_VERSION, export_onnx, kept_or_exported, library
 
 if TYPE_CHECKING:
     import openvino
@@ -133,19 +132,16 @@ def cached_model(
     Raises:
         RuntimeUnavailableError: If the module cannot be exported or converted.
     """
-    if key is None or not kept_here(cache_dir):
-        return _exported(module, example, outputs)
-    path = cached_path(key, example, cache_dir)
-    if path.is_file() and path.with_suffix(".bin").is_file():
-        try:
-            return _read(path)
-        except (RuntimeError, OSError) as exc:
-            logger.warning("the kept network %s is unreadable (%s): exported again", path.name, exc)
-    started = time.perf_counter()
-    model = _exported(module, example, outputs)
-    logger.info("exported %s for OpenVINO in %.1f s", path.name, time.perf_counter() - started)
-    _keep(model, path)
-    return model
+    return kept_or_exported(
+        key,
+        cache_dir,
+        lambda: cached_path(str(key), example, cache_dir),
+        lambda path: _read(path) if path.is_file() and path.with_suffix(".bin").is_file() else None,
+        lambda: _exported(module, example, outputs),
+        _keep,
+        (RuntimeError, OSError),
+        "OpenVINO",
+    )
 
 
 def cached_path(key: str, example: torch.Tensor, cache_dir: Path) -> Path:
