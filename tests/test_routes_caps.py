@@ -45,10 +45,8 @@ def server(hub_cache: Path) -> Iterator[tuple[str, gr.Blocks]]:
 def empty(server: tuple[str, gr.Blocks]) -> tuple[str, gr.Blocks]:
     """The module's server with no upload held (what earlier tests stored is deleted, and what
     their refused bodies held is given back: on a busy machine a moment after their answer)."""
+    settled(server[1])
     forget_all(server[1])
-    deadline = time.monotonic() + 30
-    while server[1].uploads.used() != (0, 0) and time.monotonic() < deadline:
-        time.sleep(0.05)
     assert server[1].uploads.used() == (0, 0), "uploads still held after the earlier tests"
     return server
 
