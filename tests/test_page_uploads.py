@@ -22,9 +22,8 @@ def uploaded(page, clip: Path) -> None:
     from playwright.sync_api import expect
 
     page.locator("input[type=file]").first.set_input_files(str(clip))
-    # A refused upload never shows: say so in 30 s rather than the browsers' two minutes.
     expect(page.get_by_test_id("Video-player")).to_have_attribute(
-        "src", re.compile(re.escape(clip.name) + "$"), timeout=30_000
+        "src", re.compile(re.escape(clip.name) + "$")
     )
 
 
@@ -47,8 +46,11 @@ def test_clearing_an_upload_never_analysed_gives_it_back(
     uploaded(page, manipulated_clip)
 
 
-def test_closing_the_tab_gives_its_upload_back(pages, one_upload_url, genuine_clip, manipulated_clip):
-    first = pages.open(one_upload_url)
+def test_closing_the_tab_gives_its_upload_back(pages, served_apps, genuine_clip, manipulated_clip):
+    # An app of its own: the other test's last upload is its page's until that page's unload
+    # event arrives, which a busy machine may deliver after this test has begun.
+    url = served_apps({**ONE_UPLOAD, "DEEPFAKE_UPLOAD_TTL_S": "599"})
+    first = pages.open(url)
     uploaded(first, genuine_clip)
     first.close()  # Gradio's unload event follows: the page's upload goes with it
-    uploaded(pages.open(one_upload_url), manipulated_clip)
+    uploaded(pages.open(url), manipulated_clip)

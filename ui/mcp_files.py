@@ -97,7 +97,7 @@ def _sse_transport(blocks: gr.Blocks) -> Any:
 def release_after_calls(blocks: gr.Blocks, uploads: Uploads) -> bool:
     """Delete, when each MCP tool call ends however it ends, the uploads its arguments link to
     (unless a page or another request needs them). Returns whether the MCP server was there."""
-    from ui.uploads import uploaded_file
+    from ui.queued_files import uploaded_file
 
     def releasing(told: Handler) -> Handler:
         async def call(request: Any) -> Any:
@@ -345,12 +345,15 @@ def _store_one(uri: str, uploads: Uploads, max_file_bytes: int, who: str) -> str
     if not uploads.take(len(data), who):
         uploads.close(0, who)
         raise UploadRefused(507, FULL)
+    kept = False
     try:
         kind = header.removeprefix("data:").split(";")[0]
         name = "video" + (f".{kind.split('/')[1]}" if kind.startswith("video/") and "/" in kind else ".mp4")
         path = Path(uploads.new_folder()) / "".join(c for c in name if c.isalnum() or c in "._-")
         path.write_bytes(data)
-        uploads.keep(str(path), len(data), who)
+        uploads.keep(str(path), len(data), who, arrived=len(data))
+        kept = True
         return os.path.realpath(path)
     finally:
-        uploads.close(len(data), who)
+        if not kept:
+            uploads.close(len(data), who)

@@ -124,13 +124,14 @@ async def receive_upload(
         )
         form = await parser.parse()
         files = [item for item in form.getlist("files") if isinstance(item, GradioUploadFile)]
-        stored = await anyio.to_thread.run_sync(_store, uploads, files, who)
+        stored = await anyio.to_thread.run_sync(_store, uploads, files, counted)
     except MultiPartException as exc:
         refused = exc
     finally:
         # Given back before answering: uploads arriving together must not all fail for want
         # of the room a refused one still held.
-        uploads.close(counted.taken, who)
+        if not counted.stored:
+            uploads.close(counted.taken, who)
         if spool is not None:
             await anyio.to_thread.run_sync(shutil.rmtree, spool, True)
         if upload_id:
@@ -190,6 +191,7 @@ class _Counted:
         self.declared = declared
         self.deadline = deadline
         self.taken = 0
+        self.stored = False  # the ledger took back what it reserved (Uploads.keep)
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """The body's chunks; raises :class:`UploadRefused` to end it early."""
@@ -218,9 +220,11 @@ class _Counted:
                 yield body
 
 
-def _store(uploads: Uploads, files: list[GradioUploadFile], who: str) -> list[str]:
-    """Move each spooled file to a folder of its own under the uploads' root; note it in the
-    ledger. Returns the stored paths (Gradio's answer)."""
+def _store(uploads: Uploads, files: list[GradioUploadFile], counted: _Counted) -> list[str]:
+    """Move the spooled file (one per request) to a folder of its own under the uploads' root;
+    note it in the ledger, which takes back what it reserved while arriving in the same step.
+    Returns the stored paths (Gradio's answer)."""
+    who = counted.who
     stored = []
     for upload in files:
         name = (
@@ -238,7 +242,8 @@ def _store(uploads: Uploads, files: list[GradioUploadFile], who: str) -> list[st
         upload.file.close()
         os.rename(upload.file.name, destination)
         size = os.path.getsize(destination)
-        uploads.keep(destination, size, who)
+        uploads.keep(destination, size, who, arrived=None if counted.stored else counted.taken)
+        counted.stored = True
         stored.append(destination)
     return stored
 

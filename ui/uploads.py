@@ -15,8 +15,6 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import gradio as gr
 from gradio.utils import get_upload_folder
@@ -25,8 +23,9 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from inference import Settings
-from ui.guards import queued_events, visitor
+from ui.guards import visitor
 from ui.mcp_files import STREAMABLE, is_mcp, is_mcp_post, mcp_call, release_after_calls, served
+from ui.queued_files import named_in_queue, uploaded_file
 from ui.route_path import route_of
 from ui.upload_route import BUSY, FULL, YOURS, plain_response, receive_upload
 
@@ -55,21 +54,6 @@ class UploadedVideo(gr.Video):
                 )
             url_or_file_path = str(own)
         return await super().async_move_resource_to_block_cache(url_or_file_path)
-
-
-def uploaded_file(url: str) -> Path | None:
-    """The file behind this server's own link ``.../gradio_api/file=PATH`` to an upload, else None.
-
-    MCP clients upload with Gradio's ``upload_file_to_gradio`` tool (``gradio upload-mcp``),
-    which answers such a link. The file is taken from disk, never fetched, and only from the
-    upload folder, so the host named in the link does not matter.
-    """
-    _, marker, rest = urlsplit(url).path.partition("/gradio_api/file=")
-    if not marker:
-        return None
-    file = Path(unquote(rest)).resolve()
-    folder = Path(get_upload_folder()).resolve()
-    return file if file.is_relative_to(folder) and file.is_file() else None
 
 
 def remove_upload(path: str | None) -> None:
@@ -194,20 +178,32 @@ class Uploads:
             return True
 
     def close(self, size: int, who: str = "", files: int = 1) -> None:
-        """An arriving upload ended (stored or refused): give back its ``size`` bytes and files."""
+        """An arriving upload ended (refused, or stored by :meth:`keep`): give back its ``size``
+        bytes and files."""
         with self._lock:
-            self._arriving_bytes -= size
-            self._arriving_files -= files
-            mine = self._arriving_by.setdefault(who, [0, 0])
-            mine[0] -= size
-            mine[1] -= files
-            if mine == [0, 0]:
-                del self._arriving_by[who]
+            self._give_back(size, who, files)
 
-    def keep(self, path: str, size: int, who: str = "") -> None:
-        """Note the stored upload ``path`` of ``size`` bytes from ``who`` (before :meth:`close`)."""
+    def _give_back(self, size: int, who: str, files: int) -> None:
+        self._arriving_bytes -= size
+        self._arriving_files -= files
+        mine = self._arriving_by.setdefault(who, [0, 0])
+        mine[0] -= size
+        mine[1] -= files
+        if mine == [0, 0]:
+            del self._arriving_by[who]
+
+    def keep(self, path: str, size: int, who: str = "", arrived: int | None = None) -> None:
+        """Note the stored upload ``path`` of ``size`` bytes from ``who``.
+
+        ``arrived``: the bytes it reserved while arriving (:meth:`take`), given back with its
+        file in the same step, so that a burst of uploads never sees it counted twice (stored
+        and arriving: others were refused for room that was not taken); the caller then does
+        not :meth:`close` it. None: the caller closes it after.
+        """
         with self._lock:
             self._stored[os.path.realpath(path)] = (cost(size), time.monotonic(), who)
+            if arrived is not None:
+                self._give_back(arrived, who, 1)
 
     def new_folder(self) -> Path:
         """A new private folder for one upload, under :attr:`root` (blocking: call in a thread)."""
@@ -322,27 +318,6 @@ class Uploads:
         with self._lock:
             shown = path in self._pages.values()
         return not shown and named_in_queue(self.blocks, path) <= own
-
-
-def named_in_queue(blocks: gr.Blocks, path: str) -> int:
-    """How many requests waiting in or running from Gradio's queue have the file ``path`` as input
-    (by its path, or by this server's own link to it)."""
-    path = os.path.realpath(path)
-    return sum(path in _file_paths(getattr(event.data, "data", None)) for event in queued_events(blocks))
-
-
-def _file_paths(data: Any) -> set[str]:
-    """The ``path`` of every FileData in a request's inputs (a link to an upload: its file)."""
-    if isinstance(data, dict):
-        path = data.get("path")
-        found = set()
-        if isinstance(path, str):
-            own = uploaded_file(path) if is_http_url_like(path) else None
-            found.add(os.path.realpath(own if own is not None else path))
-        return found.union(*(_file_paths(value) for value in data.values()))
-    if isinstance(data, list | tuple):
-        return set().union(*(_file_paths(item) for item in data))
-    return set()
 
 
 class UploadQuota:
