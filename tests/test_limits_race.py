@@ -134,14 +134,15 @@ def test_a_page_has_one_analysis_at_a_time(served: str, genuine_clip: Path):
 
 
 def camera_frame(clip: Path) -> dict:
-    """The first frame of ``clip`` as the page's camera sends it: a JPEG data URL."""
+    """The first frame of ``clip`` as the page's camera sends it: a JPEG data URL and no path (a
+    path the server did not hand out is refused, and the stream would end at once)."""
     capture = cv2.VideoCapture(str(clip))
     ok, frame = capture.read()
     capture.release()
     assert ok
     jpeg = cv2.imencode(".jpg", cv2.resize(frame, (160, 120)))[1].tobytes()
     url = "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()
-    return {"path": "webcam.jpg", "url": url, "orig_name": "webcam.jpg", "meta": {"_type": "gradio.FileData"}}
+    return {"url": url, "meta": {"_type": "gradio.FileData"}}
 
 
 def test_simultaneous_live_streams_of_one_visitor_get_exactly_the_limit(served: str, genuine_clip: Path):
@@ -158,6 +159,10 @@ def test_simultaneous_live_streams_of_one_visitor_get_exactly_the_limit(served: 
         assert len(admitted) == PER_VISITOR, [(a.status_code, a.text[:200]) for a in answers]
         refused = [str(a.json()["detail"]) for a in answers if a.status_code != 200]
         assert all(f"You already have {PER_VISITOR} live streams" in text for text in refused), refused
+        # The admitted streams judge their frame and stay: a join after the burst is refused too.
+        time.sleep(1)
+        later = join(client, served, stream, [frame, "app"])
+        assert later.status_code == 422, later.text
     finally:
         for answer in admitted:
             client.post(f"{served}gradio_api/stream/{answer.json()['event_id']}/close")
