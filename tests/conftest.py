@@ -206,6 +206,9 @@ def page_app(hub_cache: Path, second_opinion_env: dict[str, str]) -> Iterator[tu
     analysis per visitor, beside a web server on the loopback holding the examples: (app URL,
     the examples' base URL). Served once for the browser tests that need any of these."""
     env = {**second_opinion_env, "DEEPFAKE_ALLOW_PRIVATE_URLS": "1", "DEEPFAKE_MAX_QUEUED_PER_VISITOR": "1"}
+    # Every page is one visitor (127.0.0.1), and a closed page's upload is given back when its
+    # unload reaches the server, later on a busy machine: the upload limit has tests of its own.
+    env["DEEPFAKE_UPLOADS_PER_VISITOR"] = "1000"
     for files in files_on_loopback(EXAMPLES):
         for app in serve(Settings.from_env(env)):
             yield app, files
