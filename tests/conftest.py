@@ -40,6 +40,13 @@ for name in list(os.environ):
     if name.startswith("DEEPFAKE_"):
         del os.environ[name]
 
+# pytest-xdist's workers share the machine's cores: each (with the servers, CLI runs and Ray it
+# starts) gets its share as torch's and ONNX Runtime's thread count, so that their threads do not
+# outnumber the cores (threads that wait on each other on a busy core cost CPU time, not only wall).
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+if _WORKERS:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, len(os.sched_getaffinity(0)) // _WORKERS)))
+
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
