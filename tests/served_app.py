@@ -191,6 +191,16 @@ def page_busy(url: str) -> int:
     raise AssertionError("no page step with the video and the link as inputs")
 
 
+def page_new_video(url: str) -> int:
+    """The id of the page's step when a video is uploaded (the old video's run ends, its upload goes)."""
+    config = httpx.get(f"{url}config", timeout=10).json()
+    for dep in config["dependencies"]:
+        on_upload = any(target[1] == "upload" for target in dep["targets"])
+        if on_upload and dep.get("queue") is False and (len(dep["inputs"]), len(dep["outputs"])) == (1, 12):
+            return dep["id"]
+    raise AssertionError("no page step on the video's upload")
+
+
 def started(client: httpx.Client, url: str, session: str, timeout: float = 120) -> Iterator[dict[str, Any]]:
     """Wait until ``session``'s event runs; returns the session's further messages (the stream is
     left open: closing it would end the event)."""

@@ -24,6 +24,7 @@ from served_app import (
     fn_index,
     join,
     page_busy,
+    page_new_video,
     started,
     upload,
     visitor,
@@ -265,6 +266,26 @@ def test_a_new_analyze_during_a_run_starts_the_new_run(served: tuple[str, Path],
     assert again.status_code == 200, again.text
     cancel(client, url, page, session, again.json()["event_id"])
     ended(messages, client, url, session, again.json()["event_id"])
+
+
+def test_an_upload_event_that_arrives_after_analyze_leaves_the_run_alone(
+    served: tuple[str, Path], genuine_clip: Path
+):
+    """On a busy server the page's upload event can reach it after its Analyze click's steps (both
+    go out at once): it ended the run the click had just started, and the page showed nothing."""
+    url, _ = served
+    client, session = visitor(26), secrets.token_hex(8)
+    file = upload(client, url, genuine_clip)
+    quick = {"data": [file, None], "fn_index": page_busy(url), "session_hash": session}
+    assert "Analysing" in client.post(f"{url}gradio_api/run/predict", json=quick).text
+    data = [file, None, 4, None, False, "app", "off"]
+    assert join(client, url, fn_index(url, private_inputs=7), data, session).status_code == 200
+    late = {"data": [file], "fn_index": page_new_video(url), "session_hash": session}
+    assert client.post(f"{url}gradio_api/run/predict", json=late).status_code == 200
+    done = completed(client, url, session)
+    assert done["success"], done
+    verdict = done["output"]["data"][0]
+    assert isinstance(verdict, dict) and verdict.get("label") in ("FAKE", "REAL", "UNCERTAIN"), verdict
 
 
 def test_x_forwarded_for_from_the_loopback_is_not_a_new_visitor(served: tuple[str, Path], genuine_clip: Path):

@@ -138,6 +138,10 @@ class FileEvents:
         leaving the page deletes it and gives the visitor's upload back.
         """
         session = request.session_hash or ""
+        if video and self.uploads.shows(session, video):
+            # Already the page's: its Analyze click, sent with the upload event, came first (on a
+            # busy server), and the run it started is this video's. Nothing here is old.
+            return tuple(gr.skip() for _ in (*_empty(), "", *idle()))
         self.runs.halt(session, waiting(self.demo, session))
         self.admissions.forget_page(session)
         if video:
