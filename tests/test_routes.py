@@ -288,6 +288,22 @@ def test_an_upload_event_that_arrives_after_analyze_leaves_the_run_alone(
     assert isinstance(verdict, dict) and verdict.get("label") in ("FAKE", "REAL", "UNCERTAIN"), verdict
 
 
+def test_an_upload_event_overtaken_by_clear_gives_the_upload_back(
+    served: tuple[str, Path], genuine_clip: Path
+):
+    """On a busy server the page's Clear could be handled before the upload event sent before it:
+    the late upload event then held the upload for a page that no longer shows it, until the
+    visitor left (with one upload per visitor, every later upload was refused)."""
+    url, _ = served
+    client, session = visitor(27), secrets.token_hex(8)
+    file = upload(client, url, genuine_clip)
+    step = page_new_video(url)
+    for data in ([None], [file]):  # the Clear, then the upload event that was sent before it
+        body = {"data": data, "fn_index": step, "session_hash": session}
+        assert client.post(f"{url}gradio_api/run/predict", json=body).status_code == 200
+    assert not Path(file["path"]).exists()  # given back: deleted at once, as Clear deletes it
+
+
 def test_x_forwarded_for_from_the_loopback_is_not_a_new_visitor(served: tuple[str, Path], genuine_clip: Path):
     """uvicorn trusted X-Forwarded-For from 127.0.0.1: each header was a new visitor."""
     url, _ = served

@@ -138,10 +138,16 @@ class FileEvents:
         leaving the page deletes it and gives the visitor's upload back.
         """
         session = request.session_hash or ""
+        unchanged = tuple(gr.skip() for _ in (*_empty(), "", *idle()))
+        # On a busy server the page's quick events can overtake one another.
         if video and self.uploads.shows(session, video):
-            # Already the page's: its Analyze click, sent with the upload event, came first (on a
-            # busy server), and the run it started is this video's. Nothing here is old.
-            return tuple(gr.skip() for _ in (*_empty(), "", *idle()))
+            # Already the page's: its Analyze click came first, and the run it started is this
+            # video's. Nothing here is old.
+            return unchanged
+        if video and self.uploads.let_go_since(session, video):
+            # The page's Clear (or its leaving) came first: the page no longer shows this upload.
+            self.uploads.done(video)
+            return unchanged
         self.runs.halt(session, waiting(self.demo, session))
         self.admissions.forget_page(session)
         if video:

@@ -108,6 +108,7 @@ class Uploads:
         atexit.register(shutil.rmtree, self.root, True)
         self._lock = threading.Lock()
         self._pages: dict[str, str] = {}
+        self._left: dict[str, float] = {}  # page session: when it last let its video go (monotonic)
         # path: (cost, when stored (monotonic), the visitor it came from)
         self._stored: dict[str, tuple[int, float, str]] = {}
         self._arriving_bytes = 0
@@ -242,8 +243,20 @@ class Uploads:
         """Page ``session`` shows no video any more (a new or cleared one, or the visitor left)."""
         with self._lock:
             previous = self._pages.pop(session, None)
+            self._left.pop(session, None)
+            self._left[session] = time.monotonic()
+            if len(self._left) > self.MAX_PAGES:  # made-up sessions: the oldest goes
+                del self._left[next(iter(self._left))]
         if previous is not None:
             self.done(previous)
+
+    def let_go_since(self, session: str, path: str) -> bool:
+        """Whether page ``session`` let its video go after the upload ``path`` was stored: an
+        event of the page naming ``path`` that comes now was overtaken by its Clear (or leaving)."""
+        with self._lock:
+            entry = self._stored.get(os.path.realpath(path))
+            since = self._left.get(session)
+        return entry is not None and since is not None and entry[1] < since
 
     def shows(self, session: str, path: str) -> bool:
         """Whether page ``session`` still shows ``path``."""
