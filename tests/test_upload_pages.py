@@ -3,6 +3,8 @@ leaving deletes it, and no caller can push other visitors' videos out."""
 
 from __future__ import annotations
 
+import time
+
 import gradio as gr
 
 from ui.uploads import Uploads
@@ -39,3 +41,25 @@ def test_made_up_sessions_cannot_push_a_visitors_video_out():
     assert uploads.shows("visitor-page", theirs) and uploads.holds(theirs)
     assert uploads.shows(f"made-up-{Uploads.MAX_PAGES + 9}", mine)
     assert not uploads.shows("made-up-0", mine)  # an upload is one page's: the last to show it
+
+
+def test_an_upload_event_overtaken_by_a_clear_sent_after_it_holds_nothing():
+    """A page's events can run in another order than the page sent them (a busy server): its
+    Clear, sent after the upload was stored, runs before the upload's own event; that late event
+    must not hold the upload for a page that no longer shows it."""
+    uploads = ledger()
+    path = upload(uploads, "a.mp4")
+    uploads.leave("page", arrived=time.monotonic())  # the Clear: arrived after the upload
+    assert not uploads.hold("page", path, unless_let_go=True)
+    assert not uploads.shows("page", path)
+
+
+def test_a_clear_sent_before_a_new_upload_does_not_let_the_new_upload_go():
+    """The page cleared its old video and then took a new one; the Clear arrived before the new
+    upload was stored but ran after it (a busy server): the new upload is the page's."""
+    uploads = ledger()
+    sent = time.monotonic()  # the Clear arrives
+    path = upload(uploads, "b.mp4")  # the next upload is stored before the Clear runs
+    uploads.leave("page", arrived=sent)
+    assert uploads.hold("page", path, unless_let_go=True)
+    assert uploads.shows("page", path) and uploads.holds(path)

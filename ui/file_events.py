@@ -20,6 +20,7 @@ from ui.guards import ANALYSIS, link_text, visitor, waiting
 from ui.limits import Admissions, page_moves_on, waiting_ids
 from ui.live_streams import LiveStreams
 from ui.public import public_report
+from ui.route_path import arrived
 
 logger = logging.getLogger(__name__)
 
@@ -139,21 +140,20 @@ class FileEvents:
         """
         session = request.session_hash or ""
         unchanged = tuple(gr.skip() for _ in (*_empty(), "", *idle()))
-        # On a busy server the page's quick events can overtake one another.
+        # On a busy server the page's quick events can run in another order than the page sent
+        # them: the page's Analyze, or its Clear, may come before this upload's own event.
         if video and self.uploads.shows(session, video):
-            # Already the page's: its Analyze click came first, and the run it started is this
-            # video's. Nothing here is old.
-            return unchanged
-        if video and self.uploads.let_go_since(session, video):
-            # The page's Clear (or its leaving) came first: the page no longer shows this upload.
-            self.uploads.done(video)
+            return unchanged  # Analyze came first: the run it started is this video's
+        if not video:
+            self.runs.halt(session, waiting(self.demo, session))
+            self.admissions.forget_page(session)
+            self.uploads.leave(session, arrived(request))
+            return (*_empty(), "", *idle())
+        if not self.uploads.hold(session, video, unless_let_go=True):
+            self.uploads.done(video)  # cleared (or left) after it arrived: it is not shown
             return unchanged
         self.runs.halt(session, waiting(self.demo, session))
         self.admissions.forget_page(session)
-        if video:
-            self.uploads.hold(session, video)
-        else:
-            self.uploads.leave(session)
         return (*_empty(), "", *idle())
 
     def left(self, request: gr.Request) -> None:

@@ -28,7 +28,7 @@ from ui.guards import Runs, visitor
 from ui.limits import LOG_CHARS
 from ui.mcp_hooks import Handler, wrap_tool_calls
 from ui.public import public_text
-from ui.route_path import route_of
+from ui.route_path import route_of, stamp_arrival
 from ui.route_rules import (
     OTHER_BYTES,
     QUEUE_DATA,
@@ -170,6 +170,7 @@ class Routes:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        stamp_arrival(scope)
         path = route_of(scope)
         post = scope["method"] == "POST"
         if path == MCP or path.startswith(f"{MCP}/"):

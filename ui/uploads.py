@@ -219,15 +219,22 @@ class Uploads:
 
     # ---- pages, requests and deletion ----------------------------------------------------------
 
-    def hold(self, session: str, path: str) -> None:
+    def hold(self, session: str, path: str, unless_let_go: bool = False) -> bool:
         """Note ``path`` as the video of page ``session``, letting go of the one it had.
 
         Only uploads of this ledger are held (another video, an example, just lets go of the
         page's upload), each by one page at most (the last to show it): pages held this way
         number no more than the uploads, whatever session names callers make up.
+
+        Returns:
+            False, holding nothing, when ``unless_let_go`` and the page let its video go by a
+            request that arrived after ``path`` was stored (an event of the page that names
+            ``path`` and runs now was overtaken by its Clear, or by its leaving).
         """
         evicted = None
         with self._lock:
+            if unless_let_go and self._let_go_since(session, path):
+                return False
             previous = self._pages.pop(session, None)
             if os.path.realpath(path) in self._stored:
                 for other in [other for other, held in self._pages.items() if held == path]:
@@ -238,24 +245,23 @@ class Uploads:
         for old in (previous, evicted):
             if old not in (None, path):
                 self.done(old)
+        return True
 
-    def leave(self, session: str) -> None:
-        """Page ``session`` shows no video any more (a new or cleared one, or the visitor left)."""
+    def leave(self, session: str, arrived: float | None = None) -> None:
+        """Page ``session`` shows no video any more (cleared, or the visitor left), by a request
+        that arrived at ``arrived`` (monotonic; default now)."""
         with self._lock:
             previous = self._pages.pop(session, None)
             self._left.pop(session, None)
-            self._left[session] = time.monotonic()
+            self._left[session] = time.monotonic() if arrived is None else arrived
             if len(self._left) > self.MAX_PAGES:  # made-up sessions: the oldest goes
                 del self._left[next(iter(self._left))]
         if previous is not None:
             self.done(previous)
 
-    def let_go_since(self, session: str, path: str) -> bool:
-        """Whether page ``session`` let its video go after the upload ``path`` was stored: an
-        event of the page naming ``path`` that comes now was overtaken by its Clear (or leaving)."""
-        with self._lock:
-            entry = self._stored.get(os.path.realpath(path))
-            since = self._left.get(session)
+    def _let_go_since(self, session: str, path: str) -> bool:
+        entry = self._stored.get(os.path.realpath(path))
+        since = self._left.get(session)
         return entry is not None and since is not None and entry[1] < since
 
     def shows(self, session: str, path: str) -> bool:
