@@ -27,7 +27,8 @@ from ui.live_streams import REFUSED_AT_ONCE, LiveStreams, make_analyser
 from ui.public import public_report, public_text
 from ui.routes import McpCallers, Routes
 from ui.theme import CSS, THEME
-from ui.uploads import UploadQuota, Uploads
+from ui.upload_quota import UploadQuota
+from ui.uploads import Uploads
 
 logger = logging.getLogger(__name__)
 

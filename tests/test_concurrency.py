@@ -101,12 +101,16 @@ def test_scoring_keeps_its_thread_count_after_a_cnn_look(detector: Detector, gen
     )
     try:
         crop = np.zeros((112, 112, 3), np.uint8)
-        worker = threading.Thread(target=detector.classifier.fake_probabilities, args=([crop],))
+        # Two threads, whatever the default is (one per worker under pytest-xdist): a scoring
+        # thread that inherited the CNN worker's one would show.
+        worker = threading.Thread(
+            target=detector.classifier.fake_probabilities, args=([crop],), kwargs={"threads": 2}
+        )
         worker.start()
         worker.join()
     finally:
         hook.remove()
-    assert seen == [detector.classifier.threads]
+    assert seen == [2]
     assert detector.classifier.threads == torch.get_num_threads() >= 1
 
 

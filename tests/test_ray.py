@@ -130,8 +130,8 @@ def run_cli(log: Path, *args: str) -> subprocess.Popen[bytes]:
         )
 
 
-# Slow: a long scenario (two command processes on the cluster, one killed midway); resuming
-# a killed folder run is in the default run without Ray (tests/test_cli.py).
+# Slow: a long scenario (two command processes on the cluster, one killed midway). The default
+# run resumes a folder run that ended with a failure, without Ray (tests/test_cli.py), not a killed one.
 @pytest.mark.slow
 def test_a_run_killed_midway_and_started_again_has_each_video_once(
     ray_cluster: str, tmp_path: Path, genuine_clip: Path, manipulated_clip: Path

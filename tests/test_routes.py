@@ -6,7 +6,10 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import threading
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote
 
@@ -291,16 +294,31 @@ def test_an_upload_event_that_arrives_after_analyze_leaves_the_run_alone(
 def test_an_upload_event_overtaken_by_clear_gives_the_upload_back(
     served: tuple[str, Path], genuine_clip: Path
 ):
-    """On a busy server the page's Clear could be handled before the upload event sent before it:
-    the late upload event then held the upload for a page that no longer shows it, until the
-    visitor left (with one upload per visitor, every later upload was refused)."""
+    """On a busy server the page's Clear could run before the upload event the page sent before
+    it: that late event held the upload for a page that no longer showed it, until the visitor
+    left (with one upload per visitor, every later upload was refused). Here the upload event
+    arrives first and its body is held back until the Clear has run."""
     url, _ = served
     client, session = visitor(27), secrets.token_hex(8)
     file = upload(client, url, genuine_clip)
     step = page_new_video(url)
-    for data in ([None], [file]):  # the Clear, then the upload event that was sent before it
-        body = {"data": data, "fn_index": step, "session_hash": session}
-        assert client.post(f"{url}gradio_api/run/predict", json=body).status_code == 200
+    event = json.dumps({"data": [file], "fn_index": step, "session_hash": session}).encode()
+    arrived, cleared = threading.Event(), threading.Event()
+
+    def late_body() -> Iterator[bytes]:
+        yield event[:10]
+        arrived.set()
+        cleared.wait(timeout=60)
+        yield event[10:]
+
+    route, kind = f"{url}gradio_api/run/predict", {"content-type": "application/json"}
+    late = ThreadPoolExecutor(1).submit(client.post, route, content=late_body(), headers=kind)
+    assert arrived.wait(timeout=60)
+    time.sleep(0.5)  # the headers are in: the server has noted when it arrived
+    clear = {"data": [None], "fn_index": step, "session_hash": session}
+    assert client.post(route, json=clear).status_code == 200
+    cleared.set()
+    assert late.result(timeout=60).status_code == 200
     assert not Path(file["path"]).exists()  # given back: deleted at once, as Clear deletes it
 
 

@@ -43,23 +43,30 @@ def test_made_up_sessions_cannot_push_a_visitors_video_out():
     assert not uploads.shows("made-up-0", mine)  # an upload is one page's: the last to show it
 
 
-def test_an_upload_event_overtaken_by_a_clear_sent_after_it_holds_nothing():
-    """A page's events can run in another order than the page sent them (a busy server): its
-    Clear, sent after the upload was stored, runs before the upload's own event; that late event
-    must not hold the upload for a page that no longer shows it."""
+def test_a_request_the_page_sent_before_its_last_change_changes_nothing():
+    """A busy server can run a page's requests out of the order the page sent them: an upload's
+    event after the page's later Clear, example or upload; a Clear after the page's next upload
+    (it deleted the new upload the page showed); the first step of an Analyze after the page
+    left (it held the upload for a page that was gone)."""
     uploads = ledger()
-    path = upload(uploads, "a.mp4")
-    uploads.leave("page", arrived=time.monotonic())  # the Clear: arrived after the upload
-    assert not uploads.hold("page", path, unless_let_go=True)
-    assert not uploads.shows("page", path)
+    first, second = upload(uploads, "a.mp4"), upload(uploads, "b.mp4")
+    sent = [time.monotonic() + step for step in range(4)]  # when each request arrived
+    assert uploads.leave("page", arrived=sent[1])  # the Clear, sent after the first upload's event
+    assert not uploads.hold("page", first, arrived=sent[0])  # that event, run late: stale
+    assert uploads.hold("page", second, arrived=sent[3])  # the next upload's event
+    assert not uploads.leave("page", arrived=sent[2])  # a Clear sent before it, run late
+    assert uploads.shows("page", second) and uploads.holds(second)
+    uploads.leave("gone")  # the tab closed (now)
+    assert not uploads.hold("gone", first, arrived=time.monotonic() - 1)  # its Analyze, run late
+    assert not uploads.shows("gone", first)
 
 
 def test_a_clear_sent_before_a_new_upload_does_not_let_the_new_upload_go():
     """The page cleared its old video and then took a new one; the Clear arrived before the new
-    upload was stored but ran after it (a busy server): the new upload is the page's."""
+    upload's event but ran after it was stored: the new upload is the page's."""
     uploads = ledger()
     sent = time.monotonic()  # the Clear arrives
     path = upload(uploads, "b.mp4")  # the next upload is stored before the Clear runs
-    uploads.leave("page", arrived=sent)
-    assert uploads.hold("page", path, unless_let_go=True)
+    assert uploads.leave("page", arrived=sent)
+    assert uploads.hold("page", path, arrived=time.monotonic())
     assert uploads.shows("page", path) and uploads.holds(path)

@@ -109,7 +109,7 @@ class FileEvents:
         # A run this page still has (an example clicked during one) ends before this one starts.
         page_moves_on(self.demo, self.runs, self.admissions, session)
         if video:  # an example or the upload shown: the page's video from now on
-            self.uploads.hold(session, video)
+            self.uploads.hold(session, video, arrived(request))
         if not video and not link_of(link):
             return (*_empty(), NOTHING_GIVEN, *idle())
         refused_now = self.admissions.refusal(
@@ -140,17 +140,18 @@ class FileEvents:
         """
         session = request.session_hash or ""
         unchanged = tuple(gr.skip() for _ in (*_empty(), "", *idle()))
-        # On a busy server the page's quick events can run in another order than the page sent
-        # them: the page's Analyze, or its Clear, may come before this upload's own event.
         if video and self.uploads.shows(session, video):
-            return unchanged  # Analyze came first: the run it started is this video's
-        if not video:
-            self.runs.halt(session, waiting(self.demo, session))
-            self.admissions.forget_page(session)
-            self.uploads.leave(session, arrived(request))
-            return (*_empty(), "", *idle())
-        if not self.uploads.hold(session, video, unless_let_go=True):
-            self.uploads.done(video)  # cleared (or left) after it arrived: it is not shown
+            return unchanged  # the page's Analyze of this video came first: its run goes on
+        # A busy server can run the page's requests out of the order the page sent them: one
+        # that arrived before the page's last change (an Analyze, an example, a Clear, another
+        # upload, leaving) is stale and changes nothing.
+        changed = (
+            self.uploads.hold(session, video, arrived(request))
+            if video
+            else self.uploads.leave(session, arrived(request))
+        )
+        if not changed:
+            self.uploads.done(video)  # an upload the page no longer shows goes
             return unchanged
         self.runs.halt(session, waiting(self.demo, session))
         self.admissions.forget_page(session)

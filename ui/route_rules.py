@@ -12,7 +12,7 @@ import orjson
 from gradio.server_messages import UnexpectedErrorMessage
 from starlette.types import Scope, Send
 
-from ui.uploads import UPLOAD
+from ui.upload_quota import UPLOAD
 
 # Every request with a body that no rule of Routes reads (Gradio's /component_server, /reset,
 # /login, /stream/<id>/close, /vibe-*, and whatever route a later Gradio adds) is capped at this:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import logging
+import math
 import os
 import secrets
 import shutil
@@ -19,15 +20,9 @@ from pathlib import Path
 import gradio as gr
 from gradio.utils import get_upload_folder
 from gradio_client.utils import is_http_url_like
-from starlette.requests import Request
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from inference import Settings
-from ui.guards import visitor
-from ui.mcp_files import STREAMABLE, is_mcp, is_mcp_post, mcp_call, release_after_calls, served
 from ui.queued_files import named_in_queue, uploaded_file
-from ui.route_path import route_of
-from ui.upload_route import BUSY, FULL, YOURS, plain_response, receive_upload
+from ui.upload_route import BUSY, FULL, YOURS
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +103,8 @@ class Uploads:
         atexit.register(shutil.rmtree, self.root, True)
         self._lock = threading.Lock()
         self._pages: dict[str, str] = {}
-        self._left: dict[str, float] = {}  # page session: when it last let its video go (monotonic)
+        # Page session: when the request that last changed its video arrived (monotonic).
+        self._changed: dict[str, float] = {}
         # path: (cost, when stored (monotonic), the visitor it came from)
         self._stored: dict[str, tuple[int, float, str]] = {}
         self._arriving_bytes = 0
@@ -219,21 +215,26 @@ class Uploads:
 
     # ---- pages, requests and deletion ----------------------------------------------------------
 
-    def hold(self, session: str, path: str, unless_let_go: bool = False) -> bool:
+    def hold(self, session: str, path: str, arrived: float | None = None) -> bool:
         """Note ``path`` as the video of page ``session``, letting go of the one it had.
 
         Only uploads of this ledger are held (another video, an example, just lets go of the
         page's upload), each by one page at most (the last to show it): pages held this way
         number no more than the uploads, whatever session names callers make up.
 
+        Args:
+            session: The page.
+            path: The video it shows now.
+            arrived: When the page's request arrived (monotonic; None: now). A request that
+                arrived before the page's last change (a busy server ran the page's requests out
+                of the order the page sent them) changes nothing.
+
         Returns:
-            False, holding nothing, when ``unless_let_go`` and the page let its video go by a
-            request that arrived after ``path`` was stored (an event of the page that names
-            ``path`` and runs now was overtaken by its Clear, or by its leaving).
+            Whether the page's video changed (False: the request was overtaken).
         """
         evicted = None
         with self._lock:
-            if unless_let_go and self._let_go_since(session, path):
+            if not self._changes(session, arrived):
                 return False
             previous = self._pages.pop(session, None)
             if os.path.realpath(path) in self._stored:
@@ -247,22 +248,28 @@ class Uploads:
                 self.done(old)
         return True
 
-    def leave(self, session: str, arrived: float | None = None) -> None:
-        """Page ``session`` shows no video any more (cleared, or the visitor left), by a request
-        that arrived at ``arrived`` (monotonic; default now)."""
+    def leave(self, session: str, arrived: float | None = None) -> bool:
+        """Page ``session`` shows no video any more (cleared, or the visitor left); ``arrived``
+        and the result as for :meth:`hold`."""
         with self._lock:
+            if not self._changes(session, arrived):
+                return False
             previous = self._pages.pop(session, None)
-            self._left.pop(session, None)
-            self._left[session] = time.monotonic() if arrived is None else arrived
-            if len(self._left) > self.MAX_PAGES:  # made-up sessions: the oldest goes
-                del self._left[next(iter(self._left))]
         if previous is not None:
             self.done(previous)
+        return True
 
-    def _let_go_since(self, session: str, path: str) -> bool:
-        entry = self._stored.get(os.path.realpath(path))
-        since = self._left.get(session)
-        return entry is not None and since is not None and entry[1] < since
+    def _changes(self, session: str, arrived: float | None) -> bool:
+        """Under ``_lock``: note the page's change by a request that arrived at ``arrived``,
+        unless a request that arrived later changed it already."""
+        when = time.monotonic() if arrived is None else arrived
+        if when < self._changed.get(session, -math.inf):
+            return False
+        self._changed.pop(session, None)
+        self._changed[session] = when
+        if len(self._changed) > self.MAX_PAGES:  # made-up sessions: the oldest goes
+            del self._changed[next(iter(self._changed))]
+        return True
 
     def shows(self, session: str, path: str) -> bool:
         """Whether page ``session`` still shows ``path``."""
@@ -337,63 +344,3 @@ class Uploads:
         with self._lock:
             shown = path in self._pages.values()
         return not shown and named_in_queue(self.blocks, path) <= own
-
-
-class UploadQuota:
-    """ASGI middleware: every way in for a file under the upload limits (cancels:
-    :class:`ui.routes.Routes`).
-
-    On the exact routes: ``POST /gradio_api/upload`` is served by :func:`receive_upload` (bytes
-    counted as they arrive, quota, file count, size, time limit, each visitor's share), an MCP
-    post's ``data:`` files are stored as uploads first (:func:`mcp_call`), and Gradio's
-    ``/gradio_api/process_recording`` (screen recordings, which this app does not offer:
-    unbounded encodes) and every path under ``/gradio_api/mcp`` but the MCP server's own are
-    refused (404).
-
-    Args:
-        settings: The per-visitor share (``DEEPFAKE_UPLOADS_PER_VISITOR``,
-            ``DEEPFAKE_UPLOAD_VISITOR_SHARE``) and the trusted proxies; None: no share.
-    """
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        uploads: Uploads,
-        max_file_bytes: int,
-        timeout_s: float,
-        settings: Settings | None = None,
-    ) -> None:
-        self.app = app
-        self.uploads = uploads
-        self.limits = (max_file_bytes, timeout_s)
-        self.trusted_proxies = settings.trusted_proxies if settings is not None else 0
-        if settings is not None:
-            uploads.limit_visitors(settings.uploads_per_visitor, settings.upload_visitor_share)
-        uploads.sweep_often()
-        self._released = False
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Serve uploads and MCP files, refuse recordings and stray MCP paths, pass the rest."""
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        route = route_of(scope)
-        post = scope["method"] == "POST"
-        if route == RECORDING or (is_mcp(route) and not served(route)):
-            await plain_response(send, 404, "Not Found")
-            return
-        who = visitor(Request(scope), self.trusted_proxies)
-        if post and route == UPLOAD:
-            await receive_upload(scope, receive, send, self.uploads, self.limits, who)
-        elif post and is_mcp_post(route):
-            blocks = self.uploads.blocks
-            if not self._released:
-                self._released = release_after_calls(blocks, self.uploads)
-            caller = (who, route in STREAMABLE)
-            await mcp_call(self.app, scope, receive, send, blocks, self.uploads, self.limits, caller)
-        else:
-            await self.app(scope, receive, send)
-
-
-UPLOAD = "/gradio_api/upload"
-RECORDING = "/gradio_api/process_recording"
