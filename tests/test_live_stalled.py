@@ -125,7 +125,12 @@ def test_ctrl_c_on_a_stalled_stream_prints_the_report(hub_cache: Path, paced_url
         process.send_signal(signal.SIGINT)
         started = time.monotonic()
         # Without the fix: until the 30 s read timeout (a loaded machine took over 15 s to stop).
-        out, err = process.communicate(timeout=25)
+        try:
+            out, err = process.communicate(timeout=25)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            out, err = process.communicate()
+            raise AssertionError(f"still running 25 s after Ctrl-C: {lines}, {out}, {err[-3000:]}") from None
     finally:
         process.kill()
     assert time.monotonic() - started < 25, (lines, out)

@@ -56,7 +56,7 @@ def test_a_request_the_page_sent_before_its_last_change_changes_nothing():
     assert uploads.hold("page", second, arrived=sent[3])  # the next upload's event
     assert not uploads.leave("page", arrived=sent[2])  # a Clear sent before it, run late
     assert uploads.shows("page", second) and uploads.holds(second)
-    uploads.leave("gone")  # the tab closed (now)
+    uploads.leave("gone")  # the tab closed (its unload runs now)
     assert not uploads.hold("gone", first, arrived=time.monotonic() - 1)  # its Analyze, run late
     assert not uploads.shows("gone", first)
 
