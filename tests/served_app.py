@@ -182,23 +182,26 @@ def completed(client: httpx.Client, url: str, session: str, timeout: float = 120
     raise AssertionError("the event never completed")
 
 
-def page_busy(url: str) -> int:
-    """The id of the page's quick step before its analysis (clears the outputs, stops its old run)."""
+def page_step(url: str, inputs: int, trigger: str | None = None) -> int:
+    """The id of a quick (unqueued) step of the page's file tab: ``inputs`` inputs, the tab's 12
+    outputs, and ``trigger`` among its events when given."""
     config = httpx.get(f"{url}config", timeout=10).json()
     for dep in config["dependencies"]:
-        if dep.get("queue") is False and len(dep["inputs"]) == 2 and len(dep["outputs"]) == 12:
+        triggered = trigger is None or any(target[1] == trigger for target in dep["targets"])
+        shape = (len(dep["inputs"]), len(dep["outputs"]))
+        if triggered and dep.get("queue") is False and shape == (inputs, 12):
             return dep["id"]
-    raise AssertionError("no page step with the video and the link as inputs")
+    raise AssertionError(f"no page step with {inputs} inputs on {trigger or 'any event'}")
+
+
+def page_busy(url: str) -> int:
+    """The id of the page's quick step before its analysis (clears the outputs, stops its old run)."""
+    return page_step(url, 2)
 
 
 def page_new_video(url: str) -> int:
     """The id of the page's step when a video is uploaded (the old video's run ends, its upload goes)."""
-    config = httpx.get(f"{url}config", timeout=10).json()
-    for dep in config["dependencies"]:
-        on_upload = any(target[1] == "upload" for target in dep["targets"])
-        if on_upload and dep.get("queue") is False and (len(dep["inputs"]), len(dep["outputs"])) == (1, 12):
-            return dep["id"]
-    raise AssertionError("no page step on the video's upload")
+    return page_step(url, 1, "upload")
 
 
 def started(client: httpx.Client, url: str, session: str, timeout: float = 120) -> Iterator[dict[str, Any]]:

@@ -312,13 +312,14 @@ def test_an_upload_event_overtaken_by_clear_gives_the_upload_back(
         yield event[10:]
 
     route, kind = f"{url}gradio_api/run/predict", {"content-type": "application/json"}
-    late = ThreadPoolExecutor(1).submit(client.post, route, content=late_body(), headers=kind)
-    assert arrived.wait(timeout=60)
-    time.sleep(0.5)  # the headers are in: the server has noted when it arrived
-    clear = {"data": [None], "fn_index": step, "session_hash": session}
-    assert client.post(route, json=clear).status_code == 200
-    cleared.set()
-    assert late.result(timeout=60).status_code == 200
+    with ThreadPoolExecutor(1) as pool:
+        late = pool.submit(client.post, route, content=late_body(), headers=kind)
+        assert arrived.wait(timeout=60)
+        time.sleep(0.5)  # the headers are in: the server has noted when it arrived
+        clear = {"data": [None], "fn_index": step, "session_hash": session}
+        assert client.post(route, json=clear).status_code == 200
+        cleared.set()
+        assert late.result(timeout=60).status_code == 200
     assert not Path(file["path"]).exists()  # given back: deleted at once, as Clear deletes it
 
 
