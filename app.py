@@ -20,7 +20,7 @@ from inference.stream import LiveSlots
 from ui import about, file_tab, live_streams, live_tab, render, reports
 from ui.api import Analyses, defaults, endpoints, offered, offered_second
 from ui.file_events import FileEvents, wire
-from ui.guards import Runs, check_gradio
+from ui.guards import Runs, check_gradio, poll_less
 from ui.hints import all_page_js
 from ui.limits import Admissions, guard_queue, trust_no_forwarding_peer
 from ui.live_streams import REFUSED_AT_ONCE, LiveStreams, make_analyser
@@ -139,6 +139,7 @@ def build_demo(settings: Settings) -> gr.Blocks:
     # refuse every queued event; the page's quick events (queue=False) still use them.
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=1, api_open=False)
     check_gradio(demo)
+    poll_less(demo)
     callers = McpCallers(settings.trusted_proxies)
     guard_queue(demo, admissions, callers.who, public_text)
     demo.runs, demo.uploads, demo.callers = runs, uploads, callers  # for launch_options' middleware

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gradio as gr
 import pytest
 
-from ui.guards import AnalysisStoppedError, Runs
+from inference import Settings
+from ui.guards import PROGRESS_POLL_S, QUEUE_POLL_S, AnalysisStoppedError, Runs, poll_less
 
 
 def stopped(runs: Runs, session: str) -> bool:
@@ -63,3 +65,18 @@ def test_a_page_that_left_leaves_nothing_behind():
     runs.halt("page", queued=True)
     assert not runs.forget("page")
     assert not stopped(runs, "page")
+
+
+def test_the_apps_idle_queue_polls_every_20_ms_not_every_1(hub_cache, caplog: pytest.LogCaptureFixture):
+    import app
+
+    queue = app.build_demo(Settings.from_env({}))._queue
+    assert (queue.sleep_when_free, queue.progress_update_sleep_when_free) == (QUEUE_POLL_S, PROGRESS_POLL_S)
+    with gr.Blocks() as other:
+        gr.Button()
+    other.queue()
+    other._queue.sleep_when_free = 0.5  # a Gradio that polls less often keeps its own
+    del other._queue.progress_update_sleep_when_free  # a Gradio without it: said in the log
+    poll_less(other)
+    assert other._queue.sleep_when_free == 0.5
+    assert "no progress_update_sleep_when_free" in caplog.text

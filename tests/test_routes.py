@@ -323,6 +323,23 @@ def test_an_upload_event_overtaken_by_clear_gives_the_upload_back(
     assert not Path(file["path"]).exists()  # given back: deleted at once, as Clear deletes it
 
 
+def test_an_upload_event_read_after_the_clear_gives_the_upload_back(
+    served: tuple[str, Path], genuine_clip: Path
+):
+    """A server whose event loop is held up reads the requests that waited meanwhile in any
+    order: the page's Clear could be read, and stamped, before the upload event the page sent
+    before it. The event then held the upload for a page that showed nothing (seen in a full
+    run: the visitor's next uploads refused for the 10-minute TTL). Here the Clear is sent first."""
+    url, _ = served
+    client, session = visitor(28), secrets.token_hex(8)
+    file = upload(client, url, genuine_clip)
+    step, route = page_new_video(url), f"{url}gradio_api/run/predict"
+    for shown in (None, file):  # the Clear, then the upload's event
+        answer = client.post(route, json={"data": [shown], "fn_index": step, "session_hash": session})
+        assert answer.status_code == 200, answer.text[:300]
+    assert not Path(file["path"]).exists()  # given back: deleted at once, as Clear deletes it
+
+
 def test_x_forwarded_for_from_the_loopback_is_not_a_new_visitor(served: tuple[str, Path], genuine_clip: Path):
     """uvicorn trusted X-Forwarded-For from 127.0.0.1: each header was a new visitor."""
     url, _ = served

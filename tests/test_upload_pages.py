@@ -70,3 +70,18 @@ def test_a_clear_sent_before_a_new_upload_does_not_let_the_new_upload_go():
     assert uploads.leave("page", arrived=sent)
     assert uploads.hold("page", path, arrived=time.monotonic())
     assert uploads.shows("page", path) and uploads.holds(path)
+
+
+def test_an_upload_event_read_after_a_later_clear_changes_nothing():
+    """The page showed its upload and cleared it at once; the server's event loop, held up
+    meanwhile, read the Clear before the upload's event (both waited in the kernel): the Clear
+    arrived first by the stamps, yet the event is stale (and the page's step lets the upload go)."""
+    uploads = ledger()
+    path = upload(uploads, "a.mp4")  # stored before the page could send its event
+    cleared = time.monotonic()
+    assert uploads.leave("page", arrived=cleared)
+    assert not uploads.hold("page", path, arrived=cleared + 0.001, first_shown=True)
+    assert not uploads.shows("page", path)
+    # A request that does not show the video first (the page's Analyze) is ordered by arrival.
+    assert uploads.hold("page", path, arrived=cleared + 0.002)
+    assert uploads.shows("page", path)

@@ -146,7 +146,7 @@ class FileEvents:
         # that arrived before the page's last change (an Analyze, an example, a Clear, another
         # upload, leaving) is stale and changes nothing.
         changed = (
-            self.uploads.hold(session, video, arrived(request))
+            self.uploads.hold(session, video, arrived(request), first_shown=True)
             if video
             else self.uploads.leave(session, arrived(request))
         )

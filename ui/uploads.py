@@ -215,7 +215,7 @@ class Uploads:
 
     # ---- pages, requests and deletion ----------------------------------------------------------
 
-    def hold(self, session: str, path: str, arrived: float | None = None) -> bool:
+    def hold(self, session: str, path: str, arrived: float | None = None, first_shown: bool = False) -> bool:
         """Note ``path`` as the video of page ``session``, letting go of the one it had.
 
         Only uploads of this ledger are held (another video, an example, just lets go of the
@@ -228,13 +228,19 @@ class Uploads:
             arrived: When the page's request arrived (monotonic; None: now). A request that
                 arrived before the page's last change (a busy server ran the page's requests out
                 of the order the page sent them) changes nothing.
+            first_shown: The request is the page's first with ``path`` (its upload or recording
+                event). A change of the page that arrived after the file was stored came after
+                this request too, whatever their arrival times: the page sends the event once
+                the upload is in, and a server whose event loop was held up reads the requests
+                that waited meanwhile in any order.
 
         Returns:
             Whether the page's video changed (False: the request was overtaken).
         """
         evicted = None
         with self._lock:
-            if not self._changes(session, arrived):
+            stored = self._stored.get(os.path.realpath(path)) if first_shown else None
+            if not self._changes(session, arrived, stored[1] if stored else None):
                 return False
             previous = self._pages.pop(session, None)
             if os.path.realpath(path) in self._stored:
@@ -259,11 +265,13 @@ class Uploads:
             self.done(previous)
         return True
 
-    def _changes(self, session: str, arrived: float | None) -> bool:
-        """Under ``_lock``: note the page's change by a request that arrived at ``arrived``,
-        unless a request that arrived later changed it already."""
+    def _changes(self, session: str, arrived: float | None, sent_after: float | None = None) -> bool:
+        """Under ``_lock``: note the page's change by a request that arrived at ``arrived`` and
+        was sent after ``sent_after`` (monotonic; None: unknown), unless the page changed
+        since (a request that arrived later, or any change after ``sent_after``)."""
         when = time.monotonic() if arrived is None else arrived
-        if when < self._changed.get(session, -math.inf):
+        last = self._changed.get(session, -math.inf)
+        if when < last or (sent_after is not None and sent_after < last):
             return False
         self._changed.pop(session, None)
         self._changed[session] = when
