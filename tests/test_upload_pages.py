@@ -85,3 +85,14 @@ def test_an_upload_event_read_after_a_later_clear_changes_nothing():
     # A request that does not show the video first (the page's Analyze) is ordered by arrival.
     assert uploads.hold("page", path, arrived=cleared + 0.002)
     assert uploads.shows("page", path)
+
+
+def test_a_deleted_upload_is_gone_and_other_videos_are_not():
+    """An Analyze of an upload that was let go says so (ui/file_events.py), not "cannot be read"."""
+    uploads = ledger()
+    path = upload(uploads, "a.mp4")
+    assert not uploads.gone(path)
+    uploads.hold("page", path)
+    uploads.leave("page")  # cleared: deleted
+    assert uploads.gone(path)
+    assert not uploads.gone("/srv/app/examples/genuine.mp4")  # not an upload: the engine says why

@@ -25,6 +25,10 @@ from ui.route_path import arrived
 logger = logging.getLogger(__name__)
 
 NOTHING_GIVEN = "Upload or record a video, or paste a link, first."
+UPLOAD_GONE = (
+    "this upload is no longer on the server (it was replaced or cleared, or not analysed in time). "
+    "Upload the video again."
+)
 # Both given: the finished page still says which one was judged (the link stays in its box).
 LINK_NOT_USED = "The link was not used: the uploaded video was judged. Clear the video to check the link."
 
@@ -66,6 +70,8 @@ class FileEvents:
         session = request.session_hash or ""
         if not video and not link_of(link):
             return (*_empty(), NOTHING_GIVEN, *idle())
+        if video and self.uploads.gone(video):
+            return (*_empty(), f"**Cannot analyse {_name(video)}:** {UPLOAD_GONE}", *idle())
         try:  # the same checks as the API's: any client can call this event too
             checked = self.analyses.checked(frames, checkpoint, explain, profile, second_opinion)
         except DeepfakeDetectorError as exc:

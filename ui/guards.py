@@ -200,10 +200,12 @@ def check_gradio(blocks: gr.Blocks) -> None:
         raise RuntimeError("this Gradio version's queue has no event table; the visitor limit needs one")
 
 
-# Gradio's queue looks for a new event every 1 ms while it is free, and for progress to send
-# every 10 ms: about 5 % of a core for a server with nothing to do (measured), a core the free
-# 2-vCPU Space shares with the analyses. Every 20 ms and 50 ms cost a visitor nothing they could
-# notice beside an analysis of seconds (Gradio itself polls every 50 ms on Windows).
+# Gradio's queue looks for an event it can start every 1 ms while it has none running or none
+# waiting, and for progress to send every 10 ms: about 5 % of a core for a server with nothing to
+# do (measured), a core the free 2-vCPU Space shares with the analyses. At 20 ms a waiting
+# analysis starts up to 20 ms after a slot frees, and progress goes out every 50 ms (a stage
+# shorter than that may not show): nothing a visitor could notice beside an analysis of seconds
+# (Gradio itself waits 50 ms and 100 ms on Windows).
 QUEUE_POLL_S = 0.02
 PROGRESS_POLL_S = 0.05
 

@@ -208,6 +208,14 @@ class Uploads:
         folder.mkdir(mode=0o700)
         return folder
 
+    def gone(self, path: str) -> bool:
+        """Whether ``path`` was an upload of this ledger that is deleted now (replaced, cleared,
+        given back, or past ``ttl_s``): an analysis of it could only say the file is missing."""
+        key = os.path.realpath(path)
+        with self._lock:
+            stored = key in self._stored
+        return not stored and Path(key).is_relative_to(self.root) and not os.path.isfile(key)
+
     def holds(self, path: str) -> bool:
         """Whether ``path`` is an upload this ledger holds."""
         with self._lock:
