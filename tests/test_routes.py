@@ -340,6 +340,21 @@ def test_an_upload_event_read_after_the_clear_gives_the_upload_back(
     assert not Path(file["path"]).exists()  # given back: deleted at once, as Clear deletes it
 
 
+def test_an_upload_after_a_clear_is_the_pages(served: tuple[str, Path], genuine_clip: Path):
+    """The other side of the test above: a Clear, then an upload and its event (the page picks
+    another video) keep the new upload for the page."""
+    url, _ = served
+    client, session = visitor(29), secrets.token_hex(8)
+    step, route = page_new_video(url), f"{url}gradio_api/run/predict"
+    body = {"fn_index": step, "session_hash": session}
+    assert client.post(route, json={**body, "data": [None]}).status_code == 200  # the Clear
+    file = upload(client, url, genuine_clip)
+    assert client.post(route, json={**body, "data": [file]}).status_code == 200
+    assert Path(file["path"]).is_file()
+    assert client.post(route, json={**body, "data": [None]}).status_code == 200  # cleared again: gone
+    assert not Path(file["path"]).exists()
+
+
 def test_x_forwarded_for_from_the_loopback_is_not_a_new_visitor(served: tuple[str, Path], genuine_clip: Path):
     """uvicorn trusted X-Forwarded-For from 127.0.0.1: each header was a new visitor."""
     url, _ = served
