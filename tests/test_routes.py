@@ -338,6 +338,12 @@ def test_an_upload_event_read_after_the_clear_gives_the_upload_back(
         answer = client.post(route, json={"data": [shown], "fn_index": step, "session_hash": session})
         assert answer.status_code == 200, answer.text[:300]
     assert not Path(file["path"]).exists()  # given back: deleted at once, as Clear deletes it
+    # The page's next upload is its video; the stale event sent again changes nothing.
+    other = upload(client, url, genuine_clip)
+    for shown in (other, file):
+        answer = client.post(route, json={"data": [shown], "fn_index": step, "session_hash": session})
+        assert answer.status_code == 200, answer.text[:300]
+    assert Path(other["path"]).is_file()
 
 
 def test_an_upload_after_a_clear_is_the_pages(served: tuple[str, Path], genuine_clip: Path):

@@ -148,6 +148,8 @@ class FileEvents:
         unchanged = tuple(gr.skip() for _ in (*_empty(), "", *idle()))
         if video and self.uploads.shows(session, video):
             return unchanged  # the page's Analyze of this video came first: its run goes on
+        if video and self.uploads.gone(video):
+            return unchanged  # let go already (this event, stale, came before): it changes nothing
         # A busy server can run the page's requests out of the order the page sent them: one
         # that arrived before the page's last change (an Analyze, an example, a Clear, another
         # upload, leaving) is stale and changes nothing.

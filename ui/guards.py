@@ -211,8 +211,9 @@ PROGRESS_POLL_S = 0.05
 
 
 def poll_less(blocks: gr.Blocks) -> None:
-    """Make the idle queue of ``blocks`` (set up) poll every :data:`QUEUE_POLL_S` and send
-    progress every :data:`PROGRESS_POLL_S`, where Gradio polls more often."""
+    """Make the queue of ``blocks`` (set up) look for an event it can start every
+    :data:`QUEUE_POLL_S` and send progress every :data:`PROGRESS_POLL_S`, where Gradio does so
+    more often."""
     queue = blocks._queue
     for name, every_s in (
         ("sleep_when_free", QUEUE_POLL_S),
