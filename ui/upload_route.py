@@ -56,8 +56,8 @@ FORM_SLACK = 64 * 1024
 
 FULL = "The server's space for uploads is full right now; try again in a few minutes."
 YOURS = (
-    "You have as many uploads waiting on this server as one visitor may: analyse or clear them, "
-    "or try again in a few minutes."
+    "You have as many uploads waiting on this server as one visitor may: clear a video you uploaded "
+    "(or close its tab; through the API, an upload goes once analysed), or try again in a few minutes."
 )
 BUSY = "You are sending too many uploads at once; wait for one to finish."
 IDLE_S = 20.0
