@@ -93,6 +93,18 @@ def start_live(url: str, limit_s: int) -> subprocess.Popen[str]:
     )
 
 
+def signal_masks(pid: int) -> dict[str, list[str]]:
+    """Each thread's blocked, ignored and caught signal masks of process ``pid`` (/proc)."""
+    masks = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        status = (task / "status").read_text().splitlines()
+        name = (task / "comm").read_text().strip()
+        masks[f"{task.name} {name}"] = [
+            line for line in status if line.startswith(("SigBlk", "SigIgn", "SigCgt"))
+        ]
+    return masks
+
+
 def lines_until_stalled(process: subprocess.Popen[str]) -> list[str]:
     """The per-second lines until a frame is scored and three lines in a row are the same."""
     lines: list[str] = []
@@ -128,9 +140,14 @@ def test_ctrl_c_on_a_stalled_stream_prints_the_report(hub_cache: Path, paced_url
         try:
             out, err = process.communicate(timeout=25)
         except subprocess.TimeoutExpired:
+            # Whether the command blocked, ignored or caught SIGINT (bit 0x2 of each mask; seen
+            # twice in full -m slow runs, never alone): its threads' masks tell which.
+            masks = signal_masks(process.pid)
             process.kill()
             out, err = process.communicate()
-            raise AssertionError(f"still running 25 s after Ctrl-C: {lines}, {out}, {err[-3000:]}") from None
+            raise AssertionError(
+                f"still running 25 s after Ctrl-C: {lines}, {out[-2000:]}, {err[-3000:]}, {masks}"
+            ) from None
     finally:
         process.kill()
     assert time.monotonic() - started < 25, (lines, out)
