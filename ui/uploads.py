@@ -245,13 +245,13 @@ class Uploads:
         Returns:
             Whether the page's video changed (False: the request was overtaken).
         """
-        evicted = None
+        evicted, key = None, os.path.realpath(path)
         with self._lock:
-            stored = self._stored.get(os.path.realpath(path)) if first_shown else None
-            if not self._changes(session, arrived, stored[1] if stored else None):
+            stored = self._stored.get(key)
+            if not self._changes(session, arrived, stored[1] if stored and first_shown else None):
                 return False
             previous = self._pages.pop(session, None)
-            if os.path.realpath(path) in self._stored:
+            if stored is not None:
                 for other in [other for other, held in self._pages.items() if held == path]:
                     del self._pages[other]
                 if len(self._pages) >= self.MAX_PAGES:  # sessions that never said goodbye
