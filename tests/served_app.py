@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import loopback
 from conftest import REPO_ROOT
 
 from inference import Settings
@@ -58,7 +59,7 @@ def wait_until_served(url: str, process: subprocess.Popen, log_path: Path, timeo
         assert process.poll() is None, f"the server died: {log_path.read_text()[-3000:]}"
         assert time.monotonic() < deadline, "the server did not start"
         try:
-            if httpx.get(url, timeout=2).status_code == 200:
+            if loopback.get(url, timeout=2).status_code == 200:
                 return
         except httpx.TransportError:
             time.sleep(0.5)
@@ -108,12 +109,12 @@ def launched(settings: Settings) -> Iterator[tuple[str, Any]]:
 
 def visitor(number: int) -> httpx.Client:
     """An HTTP client standing on 127.0.0.``number``."""
-    return httpx.Client(transport=httpx.HTTPTransport(local_address=f"127.0.0.{number}"), timeout=60)
+    return loopback.client(f"127.0.0.{number}", timeout=60)
 
 
 def fn_index(url: str, api_name: str | None = None, private_inputs: int | None = None) -> int:
     """The id of the event named ``api_name``, or of the private queued event with that many inputs."""
-    config = httpx.get(f"{url}config", timeout=10).json()
+    config = loopback.get(f"{url}config", timeout=10).json()
     for dep in config["dependencies"]:
         if api_name is not None and dep.get("api_name") == api_name:
             return dep["id"]
@@ -185,7 +186,7 @@ def completed(client: httpx.Client, url: str, session: str, timeout: float = 120
 def page_step(url: str, inputs: int, trigger: str | None = None) -> int:
     """The id of a quick (unqueued) step of the page's file tab: ``inputs`` inputs, the tab's 12
     outputs, and ``trigger`` among its events when given."""
-    config = httpx.get(f"{url}config", timeout=10).json()
+    config = loopback.get(f"{url}config", timeout=10).json()
     for dep in config["dependencies"]:
         triggered = trigger is None or any(target[1] == trigger for target in dep["targets"])
         shape = (len(dep["inputs"]), len(dep["outputs"]))

@@ -10,13 +10,14 @@ import pytest
 from conftest import serve, shared_clip
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
+from loopback import api
 
 from inference import Settings
 
 
 @pytest.fixture(scope="module")
 def client(app_url: str) -> Client:
-    return Client(app_url, verbose=False)
+    return api(app_url)
 
 
 def test_api_schema(client: Client):
@@ -111,7 +112,7 @@ def test_unreachable_weights_still_serve_a_clear_message(
 ):
     settings = Settings.from_env({"DEEPFAKE_WEIGHTS_REPO": "nobody/missing-weights"})
     for url in serve(settings):
-        client = Client(url, verbose=False)
+        client = api(url)
         with pytest.raises(AppError, match="weights are not available on this server") as refused:
             client.predict(handle_file(str(genuine_clip)), api_name="/predict")
         # Visitors are told what they can do; what to set is for the operator, in the log.

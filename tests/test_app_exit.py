@@ -13,9 +13,10 @@ from pathlib import Path
 from urllib.parse import quote
 
 import httpx
+import loopback
 import pytest
 from conftest import REPO_ROOT
-from gradio_client import Client
+from loopback import api
 from test_upload_limits import free_port, upload
 
 
@@ -68,12 +69,12 @@ def test_the_apps_folders_go_when_it_is_stopped(hub_cache: Path, tmp_path: Path,
         while time.monotonic() < deadline:
             assert process.poll() is None, (tmp_path / "server.log").read_text()[-3000:]
             with contextlib.suppress(httpx.TransportError):
-                if httpx.get(url, timeout=2).status_code == 200:
+                if loopback.get(url, timeout=2).status_code == 200:
                     break
             time.sleep(0.5)
         stored = upload(url, genuine_clip.read_bytes()).json()[0]
         own = f"{url}gradio_api/file={quote(stored)}"
-        Client(url, verbose=False).predict(
+        api(url).predict(
             {"path": own, "url": own, "meta": {"_type": "gradio.FileData"}}, 1, api_name="/predict"
         )
         upload(url, b"left for the exit")

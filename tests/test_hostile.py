@@ -15,9 +15,10 @@ from pathlib import Path
 import psutil
 import pytest
 from conftest import REPO_ROOT
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 from hostile_corpus import Entry, make_corpus
+from loopback import api
 
 from inference import AnalysisResult, DeepfakeDetectorError, Detector
 
@@ -159,7 +160,7 @@ def test_cli_answers_every_input(hub_cache: Path, corpus: list[tuple[Path, Entry
 def test_app_answers_every_input_and_stays_up(app_url: str, corpus: list[tuple[Path, Entry]]):
     from ui import render
 
-    client = Client(app_url, verbose=False)
+    client = api(app_url)
     before = temp_entries()
     for path, entry in corpus:
         try:
@@ -194,9 +195,7 @@ def test_eight_concurrent_requests_of_one_visitor(app_url: str, genuine_clip: Pa
 
     def visit(i: int) -> None:
         try:
-            results[i] = Client(app_url, verbose=False).predict(
-                handle_file(str(genuine_clip)), 10, api_name="/predict"
-            )
+            results[i] = api(app_url).predict(handle_file(str(genuine_clip)), 10, api_name="/predict")
         except Exception as exc:  # recorded and asserted on below
             results[i] = exc
 

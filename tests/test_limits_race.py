@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import cv2
-import httpx
+import loopback
 import pytest
 from python_apps import PythonApps, register
 from served_app import at_once, cancel, completed, fn_index, join, upload, visitor
@@ -148,7 +148,7 @@ def camera_frame(clip: Path) -> dict:
 def test_simultaneous_live_streams_of_one_visitor_get_exactly_the_limit(served: str, genuine_clip: Path):
     """The live camera's stream event had no limit of its own: a client could open every live
     worker at once (each stream event stays until it is closed)."""
-    config = httpx.get(f"{served}config", timeout=10).json()
+    config = loopback.get(f"{served}config", timeout=10).json()
     stream = next(dep["id"] for dep in config["dependencies"] if dep.get("connection") == "stream")
     client = visitor(8)
     frame = camera_frame(genuine_clip)
@@ -227,7 +227,7 @@ def test_a_page_refused_at_its_join_is_told_in_text(served: str, genuine_clip: P
 
 def test_a_live_join_that_sends_no_frame_gives_its_place_back(served: str, genuine_clip: Path):
     """Joins with no camera frame held live places until Gradio's stream time limit (minutes)."""
-    config = httpx.get(f"{served}config", timeout=10).json()
+    config = loopback.get(f"{served}config", timeout=10).json()
     stream = next(dep["id"] for dep in config["dependencies"] if dep.get("connection") == "stream")
     client = visitor(10)
     idle = [join(client, served, stream, [None, "app"]) for _ in range(PER_VISITOR)]

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 from conftest import EXAMPLES, files_on_loopback
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 from gradio_client.exceptions import AppError
+from loopback import api
 
 from inference import Detector, Settings
 from inference.links import AddressNotAllowedError
@@ -53,7 +54,7 @@ def test_without_the_test_setting_the_loopback_is_refused(hub_cache, media_url: 
 def test_api_takes_a_url_and_refuses_a_url_beside_a_file(
     private_links_url: str, media_url: str, genuine_clip: Path
 ):
-    client = Client(private_links_url, verbose=False)
+    client = api(private_links_url)
     report, _ = client.predict(None, 4, None, False, None, None, f"{media_url}/{CLIP}", api_name="/report")
     assert report["source"]["extractor"] == "direct" and report["verdict"]
     label = client.predict(None, 4, None, f"{media_url}/{CLIP}", api_name="/predict")

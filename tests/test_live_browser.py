@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
-import httpx
+import loopback
 import numpy as np
 import pytest
 from browsers import CHROMIUM, CHROMIUM_ARGS
@@ -120,7 +120,7 @@ def boxes_drawn(page, app_url: str) -> int:
     source = page.locator("#live-preview img").get_attribute("src")
     url = source if source.startswith("http") else app_url.rstrip("/") + source
     assert url.startswith("http://127.0.0.1:"), url
-    data = np.frombuffer(httpx.get(url, timeout=30).content, np.uint8)
+    data = np.frombuffer(loopback.get(url, timeout=30).content, np.uint8)
     picture = cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB).astype(int)
     near = [np.abs(picture - np.array(colour)).sum(axis=2) < 60 for colour in COLOURS.values()]
     return int(np.logical_or.reduce(near).sum())

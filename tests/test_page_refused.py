@@ -11,6 +11,7 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 
+import loopback
 import pytest
 from served_app import cancel, completed, fn_index, join, upload
 from test_browser import CHROMIUM, analyze_button, idle, open_page, stop_button
@@ -26,11 +27,10 @@ def one_per_visitor(served_apps: Callable[[dict[str, str]], str]) -> str:
 
 
 def test_a_join_refused_after_the_pages_check_leaves_the_page_ready(one_per_visitor: str, genuine_clip: Path):
-    import httpx
     from playwright.sync_api import expect, sync_playwright
 
     url = one_per_visitor if one_per_visitor.endswith("/") else f"{one_per_visitor}/"
-    api = httpx.Client(timeout=60)  # the same visitor as the page: 127.0.0.1
+    api = loopback.client(timeout=60)  # the same visitor as the page: 127.0.0.1
     file = upload(api, url, genuine_clip)
     report, session, taken = fn_index(url, "report"), secrets.token_hex(8), []
 

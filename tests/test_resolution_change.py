@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO_ROOT
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 from hostile_corpus import ENTRIES, Entry
+from loopback import api
 
 from inference import Detector, Settings
 from inference.errors import FrameSizeError, LimitExceededError
@@ -93,6 +94,6 @@ def test_the_cli_reports_the_size_change(hub_cache: Path, clips: dict[str, Path]
 
 
 def test_predict_refuses_the_size_change(app_url: str, clips: dict[str, Path]):
-    client = Client(app_url, verbose=False)
+    client = api(app_url)
     with pytest.raises(AppError, match=CHANGES):
         client.predict(handle_file(str(clips["size_change_h264.mp4"])), 5, api_name="/predict")

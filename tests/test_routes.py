@@ -14,10 +14,12 @@ from pathlib import Path
 from urllib.parse import quote
 
 import httpx
+import loopback
 import pytest
 from conftest import REPO_ROOT
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 from gradio_client.exceptions import AppError
+from loopback import api
 from python_apps import PythonApps, register
 from served_app import (
     at_once,
@@ -80,7 +82,7 @@ def test_direct_calls_skip_no_limit(served: tuple[str, Path], genuine_clip: Path
 def test_a_cancel_naming_another_session_does_nothing(served: tuple[str, Path], genuine_clip: Path):
     url, log = served
     before = len(log.read_text())
-    owner = Client(url, verbose=False)
+    owner = api(url)
     job = owner.submit(handle_file(str(genuine_clip)), 60, None, True, "app", api_name="/report")
     deadline = time.monotonic() + 60
     while job.status().code.name not in ("PROCESSING", "PROGRESS") and time.monotonic() < deadline:
@@ -101,7 +103,7 @@ def test_a_cancel_naming_another_session_does_nothing(served: tuple[str, Path], 
 
 def test_cancel_bodies_are_capped(served: tuple[str, Path]):
     url, _ = served
-    answer = httpx.post(f"{url}gradio_api/cancel", content=b"{" + b" " * CANCEL_TOO_LARGE + b"}")
+    answer = loopback.post(f"{url}gradio_api/cancel", content=b"{" + b" " * CANCEL_TOO_LARGE + b"}")
     assert answer.status_code == 413
 
 
@@ -178,7 +180,7 @@ def test_two_mcp_callers_are_two_visitors(served: tuple[str, Path], genuine_clip
 
 def test_a_refused_value_is_neither_echoed_nor_logged(served: tuple[str, Path], genuine_clip: Path):
     url, log = served
-    client = Client(url, verbose=False)
+    client = api(url)
     with pytest.raises(AppError) as refused:
         client.predict(handle_file(str(genuine_clip)), 2, "x" * 50_000, api_name="/report")
     assert "checkpoint must be one of" in str(refused.value)
@@ -213,14 +215,14 @@ def test_the_pages_event_checks_its_inputs_like_the_api(
 
 def test_monitoring_is_off_unless_the_operator_asks(served: tuple[str, Path]):
     url, _ = served
-    assert httpx.get(f"{url}monitoring/summary", timeout=10).status_code == 403
+    assert loopback.get(f"{url}monitoring/summary", timeout=10).status_code == 403
 
 
 def test_reports_name_no_setting_and_no_server_path(
     served: tuple[str, Path], genuine_clip: Path, checkpoint_file: Path
 ):
     url, _ = served
-    report, html = Client(url, verbose=False).predict(handle_file(str(genuine_clip)), 2, api_name="/report")
+    report, html = api(url).predict(handle_file(str(genuine_clip)), 2, api_name="/report")
     assert report["notes"], report  # the clip (4 s) is longer than the 3.5 s analysed
     for text in (json.dumps(report), Path(html).read_text(encoding="utf-8")):
         assert "DEEPFAKE_" not in text

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
-import httpx
+import loopback
 import pytest
 from fastapi.routing import APIRoute
 from test_upload_limits import address, answer, connect, forget_all, form, head, served, settled, upload
@@ -77,7 +77,7 @@ def test_every_post_route_but_the_upload_caps_its_body(server):
     # Gradio's other routes and one a later Gradio may add: over the small cap.
     checks = [(path, JOIN_BYTES + 1) for path in routes if path not in large]
     checks += [(path, OTHER_BYTES + 1) for path in [*small_routes, "/gradio_api/added-later"]]
-    with httpx.Client(timeout=30) as client:
+    with loopback.client(timeout=30) as client:
         for path, size in checks:
             body = b'{"data": "' + b"x" * size + b'"}'
             chunks = (body[start : start + 4096] for start in range(0, len(body), 4096))
@@ -103,7 +103,7 @@ def test_a_join_over_the_cap_is_judged_by_the_function_the_parser_sees(server):
     )
     as_text = json.dumps({"fn_index": str(other), "data": [padding], "session_hash": "s3y"})
     for body in (escaped, as_text):
-        refused = httpx.post(
+        refused = loopback.post(
             f"{url}gradio_api/queue/join",
             content=body,
             headers={"content-type": "application/json"},
@@ -146,7 +146,7 @@ def test_upload_ids_are_freed_and_long_ones_refused(empty, monkeypatch: pytest.M
     def send(upload_id: str) -> None:
         data, kind = form(b"x" * 1000)
         barrier.wait()
-        answer = httpx.post(
+        answer = loopback.post(
             f"{url}gradio_api/upload?upload_id={upload_id}",
             content=data,
             headers={"content-type": kind},
@@ -167,7 +167,7 @@ def test_upload_ids_are_freed_and_long_ones_refused(empty, monkeypatch: pytest.M
     assert not any(i in record._statuses or i in record._signals for i in ids)
 
     unknown = "s3-nobody"
-    assert httpx.get(f"{url}gradio_api/upload_progress?upload_id={unknown}", timeout=30).status_code == 404
+    assert loopback.get(f"{url}gradio_api/upload_progress?upload_id={unknown}", timeout=30).status_code == 404
     # Freed when the request ends on the server, which a busy machine finishes after the answer.
     deadline = time.monotonic() + 10
     while unknown in record._signals and time.monotonic() < deadline:
@@ -176,7 +176,7 @@ def test_upload_ids_are_freed_and_long_ones_refused(empty, monkeypatch: pytest.M
 
     data, kind = form(b"x" * 1000)
     long_id = "a" * 60_000
-    refused = httpx.post(
+    refused = loopback.post(
         f"{url}gradio_api/upload?upload_id={long_id}",
         content=data,
         headers={"content-type": kind},
@@ -184,7 +184,7 @@ def test_upload_ids_are_freed_and_long_ones_refused(empty, monkeypatch: pytest.M
     )
     assert refused.status_code == 400, refused.text[:200]
     assert long_id not in record._statuses and long_id not in record._signals
-    asked = httpx.get(f"{url}gradio_api/upload_progress?upload_id={long_id}", timeout=30)
+    asked = loopback.get(f"{url}gradio_api/upload_progress?upload_id={long_id}", timeout=30)
     assert asked.status_code == 400 and long_id not in record._signals
     assert settled(demo)[1] == 3  # the three uploads, nothing of the refused one
 
@@ -206,7 +206,7 @@ def test_an_unknown_queue_session_writes_no_traceback(server):
     logger.addHandler(records)
     try:
         for number in range(3):
-            answered = httpx.get(f"{url}gradio_api/queue/data?session_hash=s3-nope{number}", timeout=30)
+            answered = loopback.get(f"{url}gradio_api/queue/data?session_hash=s3-nope{number}", timeout=30)
             assert answered.status_code == 200
             event = json.loads(answered.text.removeprefix("data: "))
             assert event["msg"] == "unexpected_error" and event["session_not_found"] is True

@@ -17,8 +17,9 @@ import numpy as np
 import pytest
 import torch
 from conftest import EXAMPLES, SECOND
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 from gradio_client.exceptions import AppError
+from loopback import api
 
 from inference import CANNOT_JUDGE, FAKE, REAL, UNCERTAIN, Settings, SettingsError
 from inference.errors import WeightsIntegrityError, WeightsUnavailableError
@@ -268,7 +269,7 @@ def test_cli_second_opinion_flag_and_batch_columns(
 
 def test_api_second_opinion_parameter_and_combined_label(second_opinion_url: str):
     clip = CLIP
-    client = Client(second_opinion_url, verbose=False)
+    client = api(second_opinion_url)
     report, _ = client.predict(handle_file(str(clip)), 3, api_name="/report")
     assert [d["status"] for d in report["detectors"]] == ["used", "used"]
     label = client.predict(handle_file(str(clip)), 3, api_name="/predict")

@@ -14,11 +14,13 @@ from typing import ClassVar
 from urllib.parse import quote
 
 import httpx
+import loopback
 import pytest
 from conftest import serve
 from gradio.utils import get_upload_folder
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
+from loopback import api
 from served_app import launched
 
 from inference import Settings
@@ -33,7 +35,7 @@ LABELS = {"FAKE", "REAL", "UNCERTAIN", "CANNOT JUDGE"}
 
 @pytest.fixture(scope="module")
 def client(app_url: str) -> Client:
-    return Client(app_url, verbose=False)
+    return api(app_url)
 
 
 @pytest.mark.parametrize(
@@ -58,12 +60,12 @@ def test_only_predict_and_report_are_public(client: Client, app_url: str):
     api = client.view_api(return_format="dict", print_info=False)
     assert set(api["named_endpoints"]) == {"/predict", "/report"}
     assert api["unnamed_endpoints"] == {}
-    info = httpx.get(f"{app_url}gradio_api/info", timeout=10).json()
+    info = loopback.get(f"{app_url}gradio_api/info", timeout=10).json()
     labels = {p["parameter_name"]: p["label"] for p in info["named_endpoints"]["/report"]["parameters"]}
     assert labels["frames"].startswith("frames to sample evenly, a whole number"), labels
     assert "training" in labels["profile"] and "uploaded" in labels["video"], labels
     # The MCP tools take their texts from the docstrings: one whole sentence per parameter.
-    tools = httpx.get(f"{app_url}gradio_api/mcp/schema", timeout=10).json()
+    tools = loopback.get(f"{app_url}gradio_api/mcp/schema", timeout=10).json()
     report = next(tool for tool in tools if tool["name"].endswith("report"))
     explain = report["inputSchema"]["properties"]["explain"]["description"]
     assert explain.endswith("(slower)."), explain
@@ -82,7 +84,7 @@ def test_links_are_not_downloaded(client: Client):
 
 def test_a_link_to_this_servers_own_upload_is_taken(client: Client, app_url: str, genuine_clip: Path):
     """What Gradio's upload_file_to_gradio MCP tool answers: this server's link to an upload."""
-    stored = httpx.post(f"{app_url}gradio_api/upload", files={"files": genuine_clip.open("rb")}).json()[0]
+    stored = loopback.post(f"{app_url}gradio_api/upload", files={"files": genuine_clip.open("rb")}).json()[0]
     own = f"{app_url}gradio_api/file={quote(stored)}"
     label = client.predict(
         {"path": own, "url": own, "meta": {"_type": "gradio.FileData"}}, 4, api_name="/predict"
@@ -106,7 +108,7 @@ def test_uploads_are_deleted_once_analysed(client: Client, own_clip: Path):
 
 def test_the_examples_copies_outlive_an_identical_upload(client: Client, app_url: str, genuine_clip: Path):
     """An upload of an example's bytes lands on the example's own cached copy: it must stay."""
-    stored = httpx.post(f"{app_url}gradio_api/upload", files={"files": genuine_clip.open("rb")}).json()[0]
+    stored = loopback.post(f"{app_url}gradio_api/upload", files={"files": genuine_clip.open("rb")}).json()[0]
     client.predict(handle_file(str(genuine_clip)), 4, api_name="/predict")
     assert Path(stored).is_file()
 
@@ -122,10 +124,10 @@ def small_uploads(hub_cache: Path) -> Iterator[str]:
 
 def test_unanalysed_uploads_go_after_their_time(small_uploads: str, own_clip: Path):
     url = small_uploads
-    stored = Path(httpx.post(f"{url}gradio_api/upload", files={"files": own_clip.open("rb")}).json()[0])
+    stored = Path(loopback.post(f"{url}gradio_api/upload", files={"files": own_clip.open("rb")}).json()[0])
     assert stored.is_file()
     time.sleep(1.5)
-    httpx.post(f"{url}gradio_api/upload", files={"files": ("other.mp4", b"x")})  # sweeps first
+    loopback.post(f"{url}gradio_api/upload", files={"files": ("other.mp4", b"x")})  # sweeps first
     assert not stored.exists()
 
 
@@ -134,11 +136,11 @@ def test_upload_quota_refuses_when_full(small_uploads: str, genuine_clip: Path, 
     url = small_uploads
     big = tmp_path / "big.mp4"
     big.write_bytes(os.urandom(600_000))
-    response = httpx.post(f"{url}gradio_api/upload", files={"files": ("big.mp4", big.read_bytes())})
+    response = loopback.post(f"{url}gradio_api/upload", files={"files": ("big.mp4", big.read_bytes())})
     assert response.status_code == 507
     assert "space for uploads is full" in response.text
     clip = {"files": ("clip.mp4", genuine_clip.read_bytes())}
-    assert httpx.post(f"{url}gradio_api/upload", files=clip).status_code == 200
+    assert loopback.post(f"{url}gradio_api/upload", files=clip).status_code == 200
 
     # Without a declared length the size cannot be checked first: refused, nothing stored.
     def chunks():
@@ -146,7 +148,7 @@ def test_upload_quota_refuses_when_full(small_uploads: str, genuine_clip: Path, 
         yield os.urandom(300_000)
         yield b"\r\n--x--\r\n"
 
-    chunked = httpx.post(
+    chunked = loopback.post(
         f"{url}gradio_api/upload",
         content=chunks(),
         headers={"content-type": "multipart/form-data; boundary=x"},
@@ -159,13 +161,13 @@ def test_file_size_limit_is_in_the_same_unit_as_the_message(genuine_clip: Path, 
     with launched(settings) as (url, _):
         over = tmp_path / "over.mp4"
         over.write_bytes(os.urandom(200_001))  # over 0.2 MB = 200,000 bytes, under 0.2 MiB
-        response = httpx.post(f"{url}gradio_api/upload", files={"files": ("over.mp4", over.read_bytes())})
+        response = loopback.post(f"{url}gradio_api/upload", files={"files": ("over.mp4", over.read_bytes())})
         assert response.status_code == 413
 
 
 def test_only_loadable_weights_are_offered(app_url: str):
     """The 60-frame entry is not in the offline cache: the page must not offer it."""
-    config = httpx.get(f"{app_url}config", timeout=10).json()
+    config = loopback.get(f"{app_url}config", timeout=10).json()
     dropdowns = [c["props"] for c in config["components"] if c["type"] == "dropdown"]
     offered = [value for _, value in dropdowns[0]["choices"]]
     assert offered == ["resnext-lstm-100f-ff"]
@@ -188,8 +190,8 @@ def test_every_entry_point_takes_its_defaults_from_the_checkpoints_config(
     ModelConfig(frames=8, preprocessing="app").save(folder / "config.json")
     settings = Settings.from_env({"DEEPFAKE_WEIGHTS_PATH": str(folder / "model.safetensors")})
     with launched(settings) as (url, _):
-        report, _ = Client(url, verbose=False).predict(handle_file(str(genuine_clip)), api_name="/report")
-        config = httpx.get(f"{url}config", timeout=10).json()
+        report, _ = api(url).predict(handle_file(str(genuine_clip)), api_name="/report")
+        config = loopback.get(f"{url}config", timeout=10).json()
     assert (report["frames_sampled"], report["profile"]) == (8, "app")
     slider = next(c["props"] for c in config["components"] if c["props"].get("label") == "Frames to sample")
     assert slider["value"] == 8
@@ -226,7 +228,7 @@ def test_reports_go_to_a_private_folder_of_this_process(tmp_path: Path):
 def test_a_request_past_the_time_limit_is_stopped_with_a_clear_message(hub_cache: Path, genuine_clip: Path):
     settings = Settings.from_env({"DEEPFAKE_REQUEST_TIMEOUT_S": "0.5"})
     with launched(settings) as (url, _):
-        client = Client(url, verbose=False)
+        client = api(url)
         started = time.monotonic()
         with pytest.raises(AppError, match="took longer than this server's limit of 0.5 s per request"):
             client.predict(handle_file(str(genuine_clip)), 60, None, True, api_name="/report")
@@ -246,9 +248,7 @@ def test_worst_allowed_clip_ends_within_the_request_limit(hub_cache: Path, tmp_p
     for url in serve(settings):
         started = time.monotonic()
         try:
-            report, _ = Client(url, verbose=False).predict(
-                handle_file(str(clip)), 200, None, True, "app", api_name="/report"
-            )
+            report, _ = api(url).predict(handle_file(str(clip)), 200, None, True, "app", api_name="/report")
         except AppError as exc:  # a clear refusal is a right answer too
             assert "limit" in str(exc), exc
         else:
@@ -284,7 +284,7 @@ def test_a_cancelled_request_stops_its_analysis(served_apps, genuine_clip: Path,
     next request is served at once instead of after a run nobody waits for."""
     # An app of its own: the other tests' raw uploads, held until swept, count towards the one
     # visitor's uploads (DEEPFAKE_UPLOADS_PER_VISITOR) on the shared one.
-    client = Client(served_apps({"DEEPFAKE_UPLOADS_PER_VISITOR": "3"}), verbose=False)
+    client = api(served_apps({"DEEPFAKE_UPLOADS_PER_VISITOR": "3"}))
     caplog.set_level(logging.INFO, logger="ui.guards")
     job = client.submit(handle_file(str(genuine_clip)), 60, None, True, api_name="/report")
     deadline = time.monotonic() + 60

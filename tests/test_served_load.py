@@ -19,11 +19,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
+import loopback
 import psutil
 import pytest
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 from gradio_client.utils import QueueError
+from loopback import api
 from python_apps import PythonApps, register
 from test_live_browser import camera_y4m, live_tab, reported, start_camera, stop_camera
 
@@ -69,7 +70,7 @@ def call(url: str, endpoint: str, clip: Path, frames: int) -> str:
     """One API call; returns the label, or "queue full" when the server said so.
 
     httpx's 5 s default let a busy server's config fetch time out on a loaded machine."""
-    client = Client(url, verbose=False, httpx_kwargs={"timeout": 120})
+    client = api(url, timeout=120)
     try:
         if endpoint == "/predict":
             return client.predict(handle_file(str(clip)), frames, api_name="/predict")["label"]
@@ -120,7 +121,7 @@ def everything_at_once(server, clips: tuple[Path, Path, Path], tmp_path: Path, l
         len(answers) - len(served),
         peak.bytes / 1e6,
     )
-    assert httpx.get(url, timeout=10).status_code == 200
+    assert loopback.get(url, timeout=10).status_code == 200
 
 
 def test_everything_at_once_keeps_the_server_alive(

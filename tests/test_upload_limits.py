@@ -21,9 +21,10 @@ from urllib.parse import quote, urlsplit
 
 import gradio as gr
 import httpx
+import loopback
 import pytest
 from gradio.utils import get_upload_folder
-from gradio_client import Client
+from loopback import api, client
 from served_app import launched
 
 from inference import Settings
@@ -103,9 +104,8 @@ def address() -> str:
 
 def upload(url: str, data: bytes, name: str = "clip.mp4", source: str | None = None) -> httpx.Response:
     """Upload ``data`` from ``source`` (by default a new visitor's address)."""
-    transport = httpx.HTTPTransport(local_address=source or address())
-    with httpx.Client(transport=transport, timeout=30) as client:
-        return client.post(f"{url}gradio_api/upload", files={"files": (name, data)})
+    with client(source or address(), timeout=30) as visitor:
+        return visitor.post(f"{url}gradio_api/upload", files={"files": (name, data)})
 
 
 def files_under(folder: str | Path) -> set[Path]:
@@ -216,7 +216,7 @@ def test_uploads_fired_together_are_counted_files_and_bytes(empty):
     assert held == 4 and used == 4 * 4096  # each file costs a block
     forget_all(demo)
     body, kind = form(b"x", files=3)
-    many = httpx.post(f"{url}gradio_api/upload", content=body, headers={"content-type": kind})
+    many = loopback.post(f"{url}gradio_api/upload", content=body, headers={"content-type": kind})
     assert many.status_code == 400 and "one file per request" in many.text
     assert settled(demo) == (0, 0)
     statuses = together(4, lambda: upload(url, os.urandom(300_000)).status_code)
@@ -234,7 +234,7 @@ def test_a_refused_or_cut_upload_leaves_no_file(empty):
         cut.sendall(body[:100_000])
     assert upload(url, os.urandom(700_000)).status_code == 413  # over DEEPFAKE_MAX_UPLOAD_MB
     body, kind = form(b"x", name="..")
-    assert httpx.post(
+    assert loopback.post(
         f"{url}gradio_api/upload", content=body, headers={"content-type": kind}
     ).status_code in (200, 400)
     forget_all(demo)
@@ -250,15 +250,19 @@ def test_the_screen_recording_route_is_refused(empty, genuine_clip: Path):
     body, kind = form(genuine_clip.read_bytes())
     body = body.replace(b'name="files"', b'name="video"')
     # Its body is over the small cap of every route but the upload's (ui.route_rules): 413 first.
-    response = httpx.post(f"{url}gradio_api/process_recording", content=body, headers={"content-type": kind})
+    response = loopback.post(
+        f"{url}gradio_api/process_recording", content=body, headers={"content-type": kind}
+    )
     assert response.status_code == 413
-    chunked = httpx.post(
+    chunked = loopback.post(
         f"{url}gradio_api/process_recording", content=iter([body]), headers={"content-type": kind}
     )
     assert chunked.status_code == 413
     small, kind = form(b"x" * 100)
     small = small.replace(b'name="files"', b'name="video"')
-    refused = httpx.post(f"{url}gradio_api/process_recording", content=small, headers={"content-type": kind})
+    refused = loopback.post(
+        f"{url}gradio_api/process_recording", content=small, headers={"content-type": kind}
+    )
     assert refused.status_code == 404
 
 
@@ -285,7 +289,7 @@ def test_identical_uploads_of_two_visitors_do_not_share_a_path(empty, genuine_cl
     first, second = (upload(url, genuine_clip.read_bytes(), "same.mp4").json()[0] for _ in range(2))
     assert first != second
     own = f"{url}gradio_api/file={quote(second)}"
-    label = Client(url, verbose=False).predict(
+    label = api(url).predict(
         {"path": own, "url": own, "meta": {"_type": "gradio.FileData"}}, 1, api_name="/predict"
     )
     assert label["label"]
@@ -302,7 +306,7 @@ def mcp_post(url: str, tool: str, arguments: dict, route: str = "gradio_api/mcp/
         "params": {"name": tool, "arguments": arguments},
     }
     headers = {"accept": "application/json, text/event-stream"}
-    return httpx.post(f"{url}{route}", json=request, headers=headers, timeout=120)
+    return loopback.post(f"{url}{route}", json=request, headers=headers, timeout=120)
 
 
 def mcp(url: str, tool: str, arguments: dict) -> dict:
@@ -323,7 +327,7 @@ def test_mcp_data_uris_are_uploads_under_the_same_limits(empty, genuine_clip: Pa
     """data: videos were written to Gradio's cache before any check and never deleted."""
     url, demo = empty
     tool = next(
-        t["name"] for t in httpx.get(f"{url}gradio_api/mcp/schema").json() if t["name"].endswith("predict")
+        t["name"] for t in loopback.get(f"{url}gradio_api/mcp/schema").json() if t["name"].endswith("predict")
     )
     before = files_under(get_upload_folder())
     too_big = mcp(url, tool, {"video": data_uri(os.urandom(700_000)), "frames": 1})
@@ -363,7 +367,7 @@ def test_the_file_route_keeps_refusing_traversal_and_planted_links(empty, tmp_pa
         "/etc/passwd",
     ]
     for form_ in forms:
-        response = httpx.get(f"{url}gradio_api/file={form_}", timeout=10)
+        response = loopback.get(f"{url}gradio_api/file={form_}", timeout=10)
         assert "operator's secret" not in response.text and response.status_code in (403, 404), form_
     (planted / "link.txt").unlink()
     planted.rmdir()

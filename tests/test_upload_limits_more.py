@@ -16,7 +16,7 @@ from pathlib import Path
 
 import gradio as gr
 import gradio.mcp
-import httpx
+import loopback
 import pytest
 from mcp import ClientSession
 from mcp.client.sse import sse_client
@@ -43,7 +43,7 @@ def empty(server: tuple[str, gr.Blocks]) -> tuple[str, gr.Blocks]:
 
 def tool(url: str) -> str:
     return next(
-        t["name"] for t in httpx.get(f"{url}gradio_api/mcp/schema").json() if t["name"].endswith("predict")
+        t["name"] for t in loopback.get(f"{url}gradio_api/mcp/schema").json() if t["name"].endswith("predict")
     )
 
 
