@@ -267,8 +267,16 @@ ENTRIES = [
     Entry("many_faces.mp4", _many_faces, "result"),
     Entry("..%2F..%2Fetc%2Fpasswd; rm -rf $HOME 'ü'.mp4", _copy_example, "result"),
     # Codecs people upload; OpenCV's wheel cannot decode AV1, PyAV takes over.
-    Entry("av1.mp4", _transcode("-c:v", "libaom-av1", "-cpu-used", "8", "-b:v", "300k"), "result"),
-    Entry("vp9.webm", _transcode("-c:v", "libvpx-vp9", "-deadline", "realtime", "-b:v", "500k"), "result"),
+    Entry(
+        "av1.mp4",
+        _transcode("-c:v", "libaom-av1", "-usage", "realtime", "-cpu-used", "8", "-b:v", "300k"),
+        "result",
+    ),
+    Entry(
+        "vp9.webm",
+        _transcode("-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "500k"),
+        "result",
+    ),
     Entry(
         "hevc.mp4",
         _transcode(
@@ -289,7 +297,11 @@ ENTRIES = [
         _size_change("libx264", "640x360", "64x64", "-preset", "ultrafast"),
         "error",
     ),
-    Entry("size_change_av1.mkv", _size_change("libaom-av1", "64x64", "640x360", "-cpu-used", "8"), "error"),
+    Entry(
+        "size_change_av1.mkv",
+        _size_change("libaom-av1", "64x64", "640x360", "-usage", "realtime", "-cpu-used", "8"),
+        "error",
+    ),
     # Content Credentials: declared AI (untrusted here), tampered after signing, a cut manifest.
     Entry("c2pa_declared_ai.mp4", _signed(), "result"),
     Entry("c2pa_tampered.mp4", _signed(flip_media_byte), "result"),

@@ -201,7 +201,7 @@ def av1_and_h264(tmp_path: Path, frames: list[np.ndarray], rotate: int | None = 
     write_opencv(frames, source, fourcc="MJPG", fps=10)
     encoded = []
     for name, codec in (
-        ("av1.mp4", ["libaom-av1", "-cpu-used", "8", "-crf", "20"]),
+        ("av1.mp4", ["libaom-av1", "-usage", "realtime", "-cpu-used", "8", "-crf", "20"]),
         ("h264.mp4", ["libx264"]),
     ):
         plain = tmp_path / f"plain-{name}"
@@ -456,6 +456,8 @@ def test_streams_only_pyav_decodes_are_bounded_too(gop100: Path, tmp_path: Path)
         str(gop100),
         "-c:v",
         "libaom-av1",
+        "-usage",
+        "realtime",
         "-cpu-used",
         "8",
         "-crf",
