@@ -17,7 +17,6 @@ spread over both cores during the first detector's own time at best,
 from __future__ import annotations
 
 import argparse
-import copy
 import hashlib
 import logging
 import resource
@@ -86,16 +85,12 @@ def blazeface_steps(finder, frames_rgb: list[np.ndarray], runs: int = 3) -> dict
             torch.from_numpy(resized_tiles(f, placed)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
             for f in frames_rgb
         ]
-        last = [b.contiguous(memory_format=torch.channels_last) for b in batches]
-        # Before issue 33's last change: weights and input in the default memory layout.
-        plain = copy.deepcopy(finder.network).to(memory_format=torch.contiguous_format)
         with torch.inference_mode():
-            raw = [finder.network(b) for b in last]
+            raw = [finder.network(b) for b in batches]
             rows = [finder._decode(*r, placed) for r in raw]
             steps = {
                 "tiles resized (INTER_AREA)": lambda: [resized_tiles(f, placed) for f in frames_rgb],
-                "network (9 tiles), channels-last": lambda: [finder.network(b) for b in last],
-                "network (9 tiles), default layout (before)": lambda: [plain(b) for b in batches],
+                "network (9 tiles)": lambda: [finder.network(b) for b in batches],
                 "decoding": lambda: [finder._decode(*r, placed) for r in raw],
                 "weighted NMS": lambda: [weighted_nms(r) for r in rows],
                 "whole detect": lambda: [finder.detect(f) for f in frames_rgb],

@@ -1,15 +1,12 @@
 """BlazeFace's faster detection gives bitwise the rows of the straightforward one on the shared clips.
 
 The reference below is the detection as first written (each tile resized on its own, the
-network's residual padded with zero channels, each tile decoded on its own, all 896 anchors,
-the network's weights and input in PyTorch's default memory layout, not channels-last):
+network's residual padded with zero channels, each tile decoded on its own, all 896 anchors):
 kept here only to compare against. Its rows, and so the ICPR crops cut from them, must be the
 same bits as :meth:`FaceFinder.detect`'s on frames of every shared clip.
 """
 
 from __future__ import annotations
-
-import copy
 
 import cv2
 import numpy as np
@@ -130,9 +127,8 @@ def reference_detect(finder: FaceFinder, frame_rgb: np.ndarray) -> np.ndarray:
         ]
     )
     tensor = torch.from_numpy(batch).permute(0, 3, 1, 2).float() / 127.5 - 1.0
-    network = copy.deepcopy(finder.network).to(memory_format=torch.contiguous_format)
     with torch.inference_mode():
-        raw_boxes, raw_scores = _reference_network(network, tensor)
+        raw_boxes, raw_scores = _reference_network(finder.network, tensor)
         found = [
             _reference_to_frame(_reference_decode(finder.anchors, boxes, scores), *tile)
             for tile, boxes, scores in zip(placed, raw_boxes, raw_scores, strict=True)
