@@ -3,9 +3,13 @@
 A page a test opens is a new tab, closed when the test ends; the test fails on any error thrown
 in its pages. Plain tabs share one browser context per Chromium, as a visitor's tabs share one
 browser profile: a new context loads and compiles the page's scripts again, about 1 s of Chromium's
-CPU more per tab (2.0 against 1.0 s, measured). The app keeps nothing in a context (no cookies, no
-storage): each tab is a Gradio session of its own either way. A tab with options of its own
-(viewport, colour scheme, phone, camera permission) gets a context of its own.
+CPU more per tab (2.0 against 1.0 s, measured). Each tab is a Gradio session of its own either
+way, and the app keeps nothing in a context (no cookies; Gradio's run history, which it would
+keep in localStorage, is off in app.py): a test fails if the shared context holds cookies or
+storage afterwards. A tab with options of its own (viewport, colour scheme, phone, camera
+permission) gets a context of its own, and so does a third plain tab open at once: Chromium
+opens at most 6 connections to one server per context, and a running page holds two or three
+streams, so more tabs would queue in the browser rather than reach the server together.
 
 Playwright's sync API marks its event loop as the thread's running loop after every call, and
 then ``asyncio.run`` (the race tests) and another ``sync_playwright()`` (tests that start their own
@@ -39,6 +43,7 @@ CHROMIUM_ARGS = [
 FAKE_CAMERA = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
 TIMEOUT_MS = 120_000
 VIEWPORT = {"width": 1300, "height": 1400}
+SHARED_TABS = 2  # plain tabs open at once in the shared context; more get contexts of their own
 
 
 class Visit:
@@ -65,12 +70,13 @@ class Visit:
         browser = self._browsers.chromium(camera if isinstance(camera, Path) else None)
         if camera:
             context["permissions"] = ["camera", "microphone"]
-        if context:
+        shared = self._browsers.shared_context(browser)
+        if context or len(shared.pages) >= SHARED_TABS:
             made = browser.new_context(**{"viewport": VIEWPORT, **context})
             self._contexts.append(made)
             page = made.new_page()
         else:
-            page = self._browsers.shared_context(browser).new_page()
+            page = shared.new_page()
             self._pages.append(page)
         page.set_default_timeout(timeout_ms)
         page.on("pageerror", lambda error: self.errors.append(str(error)))
@@ -79,10 +85,13 @@ class Visit:
         return page
 
     def close(self) -> None:
-        while self._pages:
-            self._pages.pop().close()
-        while self._contexts:
-            self._contexts.pop().close()
+        """Close the test's tabs and contexts, every one even when closing another fails."""
+        with contextlib.ExitStack() as closing:
+            for page in self._pages:
+                closing.callback(page.close)
+            for made in self._contexts:
+                closing.callback(made.close)
+            self._pages, self._contexts = [], []
 
 
 class Browsers:
@@ -126,9 +135,26 @@ class Browsers:
         finally:
             try:
                 visit.close()
+                left = self._left_in_shared_contexts()
             finally:
                 self.pause()
         assert visit.errors == [], f"errors thrown in the page: {visit.errors}"
+        assert left == [], f"left in the shared browser context after the test: {left}"
+
+    def _left_in_shared_contexts(self) -> list[str]:
+        """Close tabs the test did not open itself (popups); name any cookie or stored item."""
+        left = []
+        for shared in self._shared.values():
+            for page in shared.pages:
+                page.close()
+            state = shared.storage_state()
+            left += [f"cookie {c['name']}" for c in state["cookies"]]
+            left += [
+                f"{origin['origin']} localStorage {item['name']}"
+                for origin in state["origins"]
+                for item in origin["localStorage"]
+            ]
+        return left
 
 
 def running() -> Iterator[Browsers]:

@@ -201,8 +201,9 @@ def browsers():
 
 @pytest.fixture
 def pages(browsers):
-    """``pages.open(url, ...)`` opens a tab in a fresh browser context; after the test the tabs
-    are closed and the test fails on any error thrown in them."""
+    """``pages.open(url, ...)`` opens a tab (in the browser's shared context, or a context of its
+    own: tests/browsers.py); after the test the tabs are closed and the test fails on any error
+    thrown in them."""
     with browsers.visiting() as visit:
         yield visit
 

@@ -3,19 +3,18 @@
 httpx builds an SSL context from the system's certificates for every client it makes (about 20 ms
 of CPU), and gradio_client makes a client for every request it sends: config, upload, join,
 stream, heartbeat. Over a run that was some 1,300 contexts (25-30 s of a worker's time, sampled)
-for servers that speak plain HTTP. The tests' clients share one context instead, made once; it
-verifies as the default does, and plain HTTP never uses it.
+for servers that speak plain HTTP. The tests' clients share one context instead, made once as
+httpx makes its default one; plain HTTP never uses it.
 """
 
 from __future__ import annotations
 
-import ssl
 from typing import Any
 
 import httpx
 from gradio_client import Client
 
-TLS = ssl.create_default_context()
+TLS = httpx.create_ssl_context()
 
 
 def api(url: str, **httpx_kwargs: Any) -> Client:
@@ -29,8 +28,9 @@ def api(url: str, **httpx_kwargs: Any) -> Client:
 
 def client(local_address: str | None = None, **kwargs: Any) -> httpx.Client:
     """An httpx client sharing :data:`TLS`, standing on ``local_address`` when given."""
-    transport = httpx.HTTPTransport(verify=TLS, local_address=local_address)
-    return httpx.Client(transport=transport, verify=TLS, **kwargs)
+    if local_address is not None:
+        kwargs["transport"] = httpx.HTTPTransport(verify=TLS, local_address=local_address)
+    return httpx.Client(verify=TLS, **kwargs)
 
 
 def get(url: str, **kwargs: Any) -> httpx.Response:
@@ -41,8 +41,3 @@ def get(url: str, **kwargs: Any) -> httpx.Response:
 def post(url: str, **kwargs: Any) -> httpx.Response:
     """``httpx.post`` sharing :data:`TLS`."""
     return httpx.post(url, verify=TLS, **kwargs)
-
-
-def stream(method: str, url: str, **kwargs: Any):
-    """``httpx.stream`` sharing :data:`TLS` (a context manager giving the response)."""
-    return httpx.stream(method, url, verify=TLS, **kwargs)

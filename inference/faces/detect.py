@@ -25,13 +25,12 @@ MIN_IOU = 0.2
 # dlib's detectors and face_recognition's encoder are not thread-safe: dlib releases the GIL
 # inside them, and two threads on face_recognition's one HOG detector corrupted the heap. So
 # each thread gets its own HOG detector (five 80x80 filters) and requests in parallel still find
-# faces in parallel. dlib builds one by parsing the model's text form, about 0.4 s of CPU, and a
+# faces in parallel. dlib builds one by parsing the model's text form, about 0.22 s of CPU, and a
 # server meets new threads all the time (AnyIO ends a request thread after 10 s idle; each live
 # stream starts its own): the text is parsed once per process, and each thread unpickles its copy
 # from dlib's binary form (about 1 ms), the same filters. The CNN detector and the encoder (a
 # ResNet of 22 MB with its landmark model) stay shared, each behind its own lock.
 _per_thread = threading.local()
-_HOG_LOCK = threading.Lock()
 _hog_bytes: list[bytes] = []
 _CNN_LOCK = threading.Lock()
 _ENCODER_LOCK = threading.Lock()
@@ -46,11 +45,14 @@ def hog_detector() -> dlib.fhog_object_detector:
 
 
 def _hog_model() -> bytes:
-    """dlib's frontal face detector in dlib's binary form (pickled by dlib itself), made once."""
-    with _HOG_LOCK:
-        if not _hog_bytes:
-            _hog_bytes.append(pickle.dumps(dlib.get_frontal_face_detector()))
-        return _hog_bytes[0]
+    """dlib's frontal face detector in dlib's binary form (pickled by dlib itself), made once.
+
+    No lock is held while dlib parses: a process forked meanwhile would inherit it held. Threads
+    that ask together may each parse; the first model kept is every later thread's.
+    """
+    if not _hog_bytes:
+        _hog_bytes.append(pickle.dumps(dlib.get_frontal_face_detector()))
+    return _hog_bytes[0]
 
 
 def hog_run(rgb: np.ndarray, upsample: int) -> list[tuple[dlib.rectangle, float]]:
