@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import pickle
 import platform
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -28,25 +27,13 @@ from pathlib import Path
 import dlib
 
 from benchmarks.run import MEDIA, REPO, random_checkpoint, write_table
+from benchmarks.second_opinion import timed_in_turn
 
 RESULTS = Path(__file__).with_name("hog_threads.md")
 CLIPS = [
     REPO / "examples" / "genuine_astronaut.mp4",
     MEDIA / "aaronchong888__DeepFake-Detect__abqwwspghj.mp4",
 ]
-
-
-def timed(work: Callable[[], object]) -> tuple[float, float]:
-    """(wall s, CPU s of the whole process) of ``work()``."""
-    wall, cpu = time.perf_counter(), time.process_time()
-    work()
-    return time.perf_counter() - wall, time.process_time() - cpu
-
-
-def best(work: Callable[[], object], rounds: int) -> tuple[float, float]:
-    """The least wall and the least CPU seconds of ``rounds`` runs of ``work``."""
-    runs = [timed(work) for _ in range(rounds)]
-    return min(w for w, _ in runs), min(c for _, c in runs)
 
 
 def in_new_thread(work: Callable[[], object]) -> Callable[[], object]:
@@ -67,8 +54,8 @@ def main() -> None:
     from inference.faces import detect
 
     model = pickle.dumps(dlib.get_frontal_face_detector())
-    parse = best(dlib.get_frontal_face_detector, args.rounds)
-    copy = best(lambda: pickle.loads(model), args.rounds)
+    walls, cpus, _ = timed_in_turn(args.rounds, dlib.get_frontal_face_detector, lambda: pickle.loads(model))
+    parse, copy = zip(walls, cpus, strict=True)
     lines = [
         "| building a thread's HOG detector | wall ms | CPU ms |",
         "|---|---|---|",
@@ -93,19 +80,14 @@ def main() -> None:
 
     for clip in (c for c in CLIPS if c.is_file()):
         analysis(clip, False)()  # warm-up: weights, runtime sessions, caches
-        before, now = [], []
-        for _ in range(args.rounds):
-            before.append(timed(analysis(clip, True)))
-            now.append(timed(analysis(clip, False)))
-        b_wall, b_cpu = min(w for w, _ in before), min(c for _, c in before)
-        n_wall, n_cpu = min(w for w, _ in now), min(c for _, c in now)
-        lines.append(f"| {clip.name} | {b_wall:.2f} | {n_wall:.2f} | {b_cpu:.2f} | {n_cpu:.2f} |")
+        walls, cpus, _ = timed_in_turn(args.rounds, analysis(clip, True), analysis(clip, False))
+        lines.append(f"| {clip.name} | {walls[0]:.2f} | {walls[1]:.2f} | {cpus[0]:.2f} | {cpus[1]:.2f} |")
     write_table(
         RESULTS,
         "A new thread's HOG detector",
         f"Made by `python -m benchmarks.hog_threads --rounds {args.rounds}` on 2 CPU cores "
         f"({platform.machine()}), nothing else running; best of the rounds, the two ways "
-        "interleaved. CPU: the whole process's.",
+        "interleaved. CPU: the process's, every thread.",
         lines,
     )
 

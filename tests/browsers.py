@@ -70,14 +70,14 @@ class Visit:
         browser = self._browsers.chromium(camera if isinstance(camera, Path) else None)
         if camera:
             context["permissions"] = ["camera", "microphone"]
-        shared = self._browsers.shared_context(browser)
-        if context or len(shared.pages) >= SHARED_TABS:
+        shared = None if context else self._browsers.shared_context(browser)
+        if shared is not None and len(shared.pages) < SHARED_TABS:
+            page = shared.new_page()
+            self._pages.append(page)
+        else:
             made = browser.new_context(**{"viewport": VIEWPORT, **context})
             self._contexts.append(made)
             page = made.new_page()
-        else:
-            page = shared.new_page()
-            self._pages.append(page)
         page.set_default_timeout(timeout_ms)
         page.on("pageerror", lambda error: self.errors.append(str(error)))
         if url is not None:
