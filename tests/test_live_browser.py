@@ -17,13 +17,13 @@ import cv2
 import loopback
 import numpy as np
 import pytest
-from browsers import CHROMIUM, CHROMIUM_ARGS
+from browsers import CHROMIUM, CHROMIUM_ARGS, NOT_INSTALLED
 from conftest import shared_clip
 from test_browser import PENDING, shot
 
 from ui.live_tab import COLOURS
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium not installed")
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=NOT_INSTALLED)
 
 CAMERA_CLIP = "polimi-ispl__icpr2020dfdc__ffpp-youtube-519.mp4"  # 640x480, a news anchor facing the camera
 VERDICT_NOW = re.compile(r"^\s*(FAKE|REAL|UNCERTAIN) \d\.\d\d\s*$")

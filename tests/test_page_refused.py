@@ -14,10 +14,10 @@ from pathlib import Path
 import loopback
 import pytest
 from served_app import cancel, completed, fn_index, join, upload
-from test_browser import CHROMIUM, analyze_button, idle, open_page, stop_button
+from test_browser import CHROMIUM, NOT_INSTALLED, analyze_button, idle, open_page, stop_button
 from test_browser import upload as upload_in_page
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium not installed")
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=NOT_INSTALLED)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from browsers import CHROMIUM
+from browsers import CHROMIUM, NOT_INSTALLED
 from conftest import EXAMPLES as EXAMPLES_DIR
 from conftest import shared_clip
 from test_browser import (
@@ -30,7 +30,7 @@ from test_browser import (
     watch_results,
 )
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium not installed")
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=NOT_INSTALLED)
 
 
 def analyses_of(caplog: pytest.LogCaptureFixture, name: str) -> int:

@@ -22,6 +22,7 @@ from pathlib import Path
 import loopback
 import psutil
 import pytest
+from browsers import CHROMIUM, CHROMIUM_ARGS, NOT_INSTALLED
 from gradio_client import handle_file
 from gradio_client.utils import QueueError
 from loopback import api
@@ -190,14 +191,11 @@ def sync_page(url: str, clip: Path, frames: int) -> Iterator[Page]:
     page throws."""
     from playwright.sync_api import expect, sync_playwright
 
-    chromium = Path("/usr/bin/chromium")
-    if not chromium.exists():
-        pytest.skip("Debian chromium not installed")
+    if not CHROMIUM.exists():
+        pytest.skip(NOT_INSTALLED)
     errors: list[str] = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(chromium), args=["--headless", "--no-sandbox", "--disable-gpu"]
-        )
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page()
         page.on("pageerror", lambda error: errors.append(str(error)))
         page.goto(url)
