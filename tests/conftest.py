@@ -108,9 +108,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(_SESSION_DIR, ignore_errors=True)
 
 
-# Session resources made once for the whole run (one Ray; the `python app.py` servers, started
-# together): under pytest-xdist (`--dist loadgroup`, the default run) every file using one runs
-# in one worker. Other files are one group each, so that module fixtures are made once.
+# Resources made once for the files that share them (one Ray; the `python app.py` servers,
+# started together): under pytest-xdist (`--dist loadgroup`, the default run) every file using one
+# runs in one worker. Other files are one group each, so that module fixtures are made once.
 _SHARED_RESOURCES = ("ray_cluster", "python_apps")
 
 
@@ -324,11 +324,11 @@ def files_on_loopback(folder: Path) -> Iterator[str]:
 RAY_START_CONNECTIONS: list[str] = []
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_cluster(hub_cache: Path) -> Iterator[str]:
-    """One Ray for the whole run, started as ``--ray`` starts one (on the loopback), with 2 CPUs
+    """A Ray for the module's tests, started as ``--ray`` starts one (on the loopback), with 2 CPUs
     and its token in the environment (not in ~/.ray); yields its address. Skips when Ray is not
-    installed."""
+    installed. Stopped after the module: idle, its processes take about 0.05 of a core."""
     import contextlib
     import importlib.util
     import secrets

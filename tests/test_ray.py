@@ -1,4 +1,4 @@
-"""Batch analysis and evaluation on Ray (a local Ray of 2 CPUs, shared by the whole run): the same
+"""Batch analysis and evaluation on Ray (a local Ray of 2 CPUs for the module): the same
 rows as one process, error rows for broken files, a killed run resumed, the same metrics.
 
 Ray is imported by the ``ray_cluster`` fixture alone, after the runner has chosen the loopback
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import RAY_START_CONNECTIONS, REPO_ROOT, SHARED_MEDIA, shared_clip
+from conftest import RAY_START_CONNECTIONS, REPO_ROOT, SHARED_MEDIA
 
 from inference import Detector, Settings
 from inference.tools import evaluate, ray_runner
@@ -30,15 +30,6 @@ if importlib.util.find_spec("ray") is None:
     pytest.skip("Ray is not installed: pip install -r requirements-cluster.txt", allow_module_level=True)
 
 FRAMES = "4"
-# Two small shared clips (512x388 and 640x480), a genuine and a manipulated one, for the default
-# run; every shared clip with -m slow.
-SMALL_CLIPS = (
-    "iperov__DeepFaceLive__Obama_speaking.mp4",
-    "polimi-ispl__icpr2020dfdc__ffpp-Deepfakes-519_515.mp4",
-)
-# The quick crops ('app': no CNN look per face) where the test is about Ray's plumbing: the
-# settings reach the actors all the same, and the profiles have tests of their own.
-QUICK = {"DEEPFAKE_PROFILE": "app"}
 # Columns that measure time, so differ from run to run.
 TIMINGS = ("decode_s", "faces_s", "model_s", "explain_s", "second_opinion_s", "total_s")
 PROBABILITIES = (
@@ -101,18 +92,6 @@ def test_local_ray_is_on_the_loopback_alone(ray_cluster: str):
     assert all(is_loopback(s.raddr.ip) for s in sockets if s.raddr), [s.raddr for s in sockets]
 
 
-def test_rows_equal_single_process_rows_and_a_broken_file_is_an_error_row(ray_cluster: str, tmp_path: Path):
-    broken = tmp_path / "broken.mp4"
-    broken.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(200))
-    clips = [shared_clip(name) for name in SMALL_CLIPS]
-    on_ray, alone = compare([*clips, broken], QUICK)
-    assert_same_rows(on_ray, alone)
-    assert {row["profile"] for row in on_ray if not row["error"]} == {"app"}  # the settings went along
-    errors = {row["path"]: row["error"] for row in on_ray if row["error"]}
-    assert list(errors) == [str(broken)] and errors[str(broken)].startswith("VideoError: ")
-    assert all(row["verdict"] and row["frames_sampled"] == int(FRAMES) for row in on_ray if not row["error"])
-
-
 @pytest.mark.slow
 def test_rows_equal_single_process_rows_on_every_shared_clip(ray_cluster: str):
     clips = sorted(SHARED_MEDIA.glob("*.mp4"))
@@ -163,9 +142,11 @@ def test_a_run_killed_midway_and_started_again_has_each_video_once(
     assert paths[: len(kept)] == kept
 
 
-def test_evaluate_on_ray_gives_the_same_metrics(
+def test_evaluate_on_ray_gives_the_same_rows_and_metrics(
     ray_cluster: str, tmp_path: Path, genuine_clip: Path, manipulated_clip: Path
 ):
+    """The same rows as one process (the settings reach the actors; a broken file is an error
+    row), so the same metrics. The rows on every shared clip: ``-m slow``."""
     data = tmp_path / "set"
     for label, clip in (("real", genuine_clip), ("fake", manipulated_clip)):
         (data / label).mkdir(parents=True)
@@ -183,7 +164,13 @@ def test_evaluate_on_ray_gives_the_same_metrics(
     assert reports["ray"][0] == reports["alone"][0]
     assert "| errors (not in the scores) | 1 |" in "\n".join(reports["ray"][0])
     assert [row["path"] for row in reports["ray"][1]] == [row["path"] for row in reports["alone"][1]]
-    assert_same_rows(reports["ray"][1], reports["alone"][1])
+    on_ray = reports["ray"][1]
+    assert_same_rows(on_ray, reports["alone"][1])
+    errors = {Path(row["path"]).name: row["error"] for row in on_ray if row["error"]}
+    assert list(errors) == ["broken.mp4"] and errors["broken.mp4"].startswith("VideoError: "), errors
+    judged = [row for row in on_ray if not row["error"]]
+    assert len(judged) == 2 and all(row["verdict"] for row in judged)
+    assert {(row["profile"], row["frames_sampled"]) for row in judged} == {("app", int(FRAMES))}
 
 
 def test_weights_an_actor_cannot_load_stop_the_run_with_the_engine_message(
