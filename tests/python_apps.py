@@ -72,5 +72,7 @@ class PythonApps:
 
     def close(self) -> None:
         """Stop every server; how they stop is no test's subject here (tests/test_app_exit.py
-        has that): a few seconds' grace, then they are killed."""
+        has that): a few seconds' grace, then they are killed. A later :meth:`get` starts them again."""
         stop_apps([process for _, process, _ in self.started.values()], grace_s=5)
+        self.started.clear()
+        self.ready.clear()
