@@ -276,7 +276,7 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
     if users and item is users[-1]:
         apps = (getattr(item, "funcargs", None) or {}).get("python_apps")
         if apps is not None:
-            apps.close()
+            apps.close(wait=False)
 
 
 @pytest.fixture(scope="session")

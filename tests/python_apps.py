@@ -9,6 +9,7 @@ instead of following each other. All of them stop together at the end of the ses
 from __future__ import annotations
 
 import subprocess
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,7 @@ class PythonApps:
         self.folders = folders
         self.started: dict[str, tuple[str, subprocess.Popen, Path]] = {}
         self.ready: set[str] = set()
+        self._stopping: list[threading.Thread] = []
 
     def get(self, module: str) -> tuple[str, subprocess.Popen, Path]:
         """``module``'s server once it serves: its URL, process and log file."""
@@ -70,9 +72,17 @@ class PythonApps:
             env = REGISTERED[module].env(self.request)
             self.started[module] = start_app(env, self.folders.mktemp(module))
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
         """Stop every server; how they stop is no test's subject here (tests/test_app_exit.py
-        has that): a few seconds' grace, then they are killed. A later :meth:`get` starts them again."""
-        stop_apps([process for _, process, _ in self.started.values()], grace_s=5)
+        has that): a few seconds' grace, then they are killed. With ``wait`` False they stop in a
+        thread while the tests go on (joined by the next close that waits). A later :meth:`get`
+        starts them again."""
+        processes = [process for _, process, _ in self.started.values()]
         self.started.clear()
         self.ready.clear()
+        stopping = threading.Thread(target=stop_apps, args=(processes,), kwargs={"grace_s": 5})
+        stopping.start()
+        self._stopping.append(stopping)
+        if wait:
+            for thread in self._stopping:
+                thread.join()
