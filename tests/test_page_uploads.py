@@ -41,7 +41,7 @@ def uploaded_once_given_back(page, clip: Path, within_s: float = 30) -> None:
     files.first.set_input_files(str(clip))
     while True:
         try:
-            expect(player).to_have_attribute("src", shown, timeout=10_000)
+            expect(player).to_have_attribute("src", shown, timeout=2_000)
             return
         except AssertionError:
             if time.monotonic() > deadline:
