@@ -262,21 +262,27 @@ def python_apps(request: pytest.FixtureRequest, hub_cache: Path, tmp_path_factor
     from python_apps import PythonApps
 
     apps = PythonApps(request, tmp_path_factory)
+    request.config.stash[_PYTHON_APPS] = apps
     try:
         yield apps
     finally:
         apps.close()
 
 
+_PYTHON_APPS = pytest.StashKey["PythonApps"]()
+_LAST_USER = pytest.StashKey["str | None"]()
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_runtest_teardown(item: pytest.Item) -> None:
     # The tests using the servers run in collection order in one worker (their xdist group):
     # after the last of them, the servers stop rather than idle (about 0.013 of a core each).
-    users = [i for i in item.session.items if "python_apps" in getattr(i, "fixturenames", ())]
-    if users and item is users[-1]:
-        apps = (getattr(item, "funcargs", None) or {}).get("python_apps")
-        if apps is not None:
-            apps.close(wait=False)
+    if _LAST_USER not in item.config.stash:
+        users = [i.nodeid for i in item.session.items if "python_apps" in getattr(i, "fixturenames", ())]
+        item.config.stash[_LAST_USER] = users[-1] if users else None
+    apps = item.config.stash.get(_PYTHON_APPS, None)
+    if item.nodeid == item.config.stash[_LAST_USER] and apps is not None:
+        apps.close(wait=False)
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,8 @@
 Each module registers the environment of its server and the fixture that serves it. The first
 module to ask for its server starts every registered server that the session's selected tests
 use, all at once: their start-ups (imports, weights, warm-up; mostly one core each) overlap
-instead of following each other. All of them stop together at the end of the session.
+instead of following each other. All of them stop together after the last test (in collection
+order) that uses one (tests/conftest.py), or at the end of the session.
 """
 
 from __future__ import annotations
@@ -80,9 +81,10 @@ class PythonApps:
         processes = [process for _, process, _ in self.started.values()]
         self.started.clear()
         self.ready.clear()
-        stopping = threading.Thread(target=stop_apps, args=(processes,), kwargs={"grace_s": 5})
-        stopping.start()
-        self._stopping.append(stopping)
+        if processes:
+            stopping = threading.Thread(target=stop_apps, args=(processes,), kwargs={"grace_s": 5})
+            stopping.start()
+            self._stopping.append(stopping)
         if wait:
             for thread in self._stopping:
                 thread.join()

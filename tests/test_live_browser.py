@@ -17,7 +17,7 @@ import cv2
 import loopback
 import numpy as np
 import pytest
-from browsers import CHROMIUM, CHROMIUM_ARGS, NOT_INSTALLED
+from browsers import CHROMIUM, CHROMIUM_ARGS, FAKE_CAMERA, NOT_INSTALLED
 from conftest import shared_clip
 from test_browser import PENDING, shot
 
@@ -51,7 +51,7 @@ def live_tab(playwright, url: str, camera: Path | None) -> Iterator:
     test pattern), for tests that drive Playwright themselves (the tests here share the run's
     Chromium: :func:`open_live_tab`). Fails on any error the page throws.
     """
-    fake = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+    fake = list(FAKE_CAMERA)
     if camera is not None:
         fake.append(f"--use-file-for-fake-video-capture={camera}")
     browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS + fake)
