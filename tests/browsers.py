@@ -31,10 +31,8 @@ import pytest
 # headless use only, the build Playwright itself runs headless. A page costs it about 30 % less
 # CPU than the full browser in --headless mode (16 against 22-24 s of Chromium's CPU for six
 # analyses, measured). A machine set up with the full `chromium` package runs the tests in that.
-CHROMIUM = next(
-    (path for path in map(Path, ("/usr/bin/chromium-headless-shell", "/usr/bin/chromium")) if path.exists()),
-    Path("/usr/bin/chromium-headless-shell"),
-)
+_BUILDS = (Path("/usr/bin/chromium-headless-shell"), Path("/usr/bin/chromium"))
+CHROMIUM = next((path for path in _BUILDS if path.exists()), _BUILDS[0])
 NOT_INSTALLED = "neither Debian's chromium-headless-shell nor chromium is installed"
 CHROMIUM_ARGS = [
     "--headless",

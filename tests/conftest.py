@@ -254,6 +254,10 @@ def private_links_url(served_apps: Callable[[dict[str, str]], str]) -> str:
     return served_apps({"DEEPFAKE_ALLOW_PRIVATE_URLS": "1", "DEEPFAKE_SECOND_OPINION": "off"})
 
 
+_PYTHON_APPS = pytest.StashKey["PythonApps"]()
+_LAST_USER = pytest.StashKey["str | None"]()
+
+
 @pytest.fixture(scope="session")
 def python_apps(request: pytest.FixtureRequest, hub_cache: Path, tmp_path_factory: pytest.TempPathFactory):
     """The ``python app.py`` servers test modules register (tests/python_apps.py): started
@@ -267,10 +271,6 @@ def python_apps(request: pytest.FixtureRequest, hub_cache: Path, tmp_path_factor
         yield apps
     finally:
         apps.close()
-
-
-_PYTHON_APPS = pytest.StashKey["PythonApps"]()
-_LAST_USER = pytest.StashKey["str | None"]()
 
 
 @pytest.hookimpl(trylast=True)
