@@ -94,10 +94,10 @@ def test_each_new_thread_copies_the_hog_model_parsed_once(monkeypatch: pytest.Mo
         expected = [pool.submit(with_the_parsed_model, upsample).result() for upsample in (0, 1)]
     assert expected[1], "no face in the example frame"
     parsed = []
-    monkeypatch.setattr(detect, "_hog_bytes", [])
     monkeypatch.setattr(
         dlib, "get_frontal_face_detector", lambda: parsed.append(threading.current_thread().name) or parse()
     )
+    detect._hog_model.cache_clear()
     for _ in range(3):
         # A new thread each time; other threads of this process (a served app's) may parse too.
         with ThreadPoolExecutor(1, thread_name_prefix="new-thread") as pool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import pickle
 import threading
 
@@ -31,7 +32,6 @@ MIN_IOU = 0.2
 # from dlib's binary form (about 1 ms), the same filters. The CNN detector and the encoder (a
 # ResNet of 22 MB with its landmark model) stay shared, each behind its own lock.
 _per_thread = threading.local()
-_hog_bytes: list[bytes] = []
 _CNN_LOCK = threading.Lock()
 _ENCODER_LOCK = threading.Lock()
 
@@ -44,15 +44,14 @@ def hog_detector() -> dlib.fhog_object_detector:
     return detector
 
 
+@functools.cache
 def _hog_model() -> bytes:
     """dlib's frontal face detector in dlib's binary form (pickled by dlib itself), made once.
 
-    No lock is held while dlib parses: a process forked meanwhile would inherit it held. Threads
-    that ask together may each parse; the first model kept is every later thread's.
+    The cache holds no lock while dlib parses (a process forked meanwhile would inherit it held):
+    threads that ask together may each parse, and every later thread gets the model kept.
     """
-    if not _hog_bytes:
-        _hog_bytes.append(pickle.dumps(dlib.get_frontal_face_detector()))
-    return _hog_bytes[0]
+    return pickle.dumps(dlib.get_frontal_face_detector())
 
 
 def hog_run(rgb: np.ndarray, upsample: int) -> list[tuple[dlib.rectangle, float]]:
