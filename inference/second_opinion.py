@@ -3,9 +3,10 @@
 While the video is decoded, BlazeFace looks at up to :data:`MAX_FRAMES` evenly spread sampled
 frames (those in which our tracker found a face). Each of its detections is matched to the
 tracked person whose box it overlaps most (IoU at least :data:`MATCH_IOU`) and cut as the ICPR
-2020 training faces were (:mod:`inference.faces.icpr_crops`). After the first detector has
-judged the people, the EfficientNet scores each person's faces: the person's fake probability
-is the sigmoid of the mean logit, as the authors scored videos. A person BlazeFace did not
+2020 training faces were (:mod:`inference.faces.icpr_crops`) and scored by the EfficientNet
+(on the watching thread as they are cut; :meth:`SecondOpinion.judge` scores any it is given
+unscored). Each person's fake probability is the sigmoid of the mean logit of their faces, as
+the authors scored videos. A person BlazeFace did not
 find gets "face not found", never a guess.
 """
 
@@ -15,7 +16,7 @@ import io
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import cv2
@@ -24,6 +25,7 @@ import numpy as np
 from inference.errors import (
     CheckpointFormatError,
     RuntimeUnavailableError,
+    SettingsError,
     WeightsIntegrityError,
     WeightsUnavailableError,
 )
@@ -46,6 +48,8 @@ logger = logging.getLogger(__name__)
 MAX_FRAMES = 32
 MATCH_IOU = 0.3
 MAX_SHORT_SIDE = 1080
+# The watching thread's CPU threads: decoding and tracking keep the other core busy.
+WATCH_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -56,11 +60,17 @@ class Sighting:
         person: The tracker's number for the person (before the pipeline renumbers people).
         frame_index: Frame number in the file.
         crop: The face and its box, see :class:`inference.faces.icpr_crops.PaperCrop`.
+        logit: The EfficientNet's logit for the face once scored (:meth:`SecondOpinion.scored`),
+            else None.
+        attention: Its AutoAtt map once scored, (28, 28) float32 in [0, 1]; None before, or for
+            networks without attention.
     """
 
     person: int
     frame_index: int
     crop: PaperCrop
+    logit: float | None = None
+    attention: np.ndarray | None = None
 
 
 class SecondOpinion:
@@ -130,6 +140,29 @@ class SecondOpinion:
                 sightings.append(Sighting(person, frame_index, paper_crop(rgb, rows[row])))
         return sightings
 
+    def scored(
+        self, sightings: list[Sighting], threads: int | None = None, done: BatchDone | None = None
+    ) -> list[Sighting]:
+        """``sightings`` with the EfficientNet's logit (and attention map) of each face.
+
+        Scoring each frame's faces as they are cut, on the watching thread, puts the network's
+        work where the first detector leaves a core idle, instead of after it; :meth:`judge`
+        scores only what is not scored yet. A face's logit does not depend on the faces it is
+        batched with, up to float rounding (tests/test_second_watch.py compares).
+
+        Args:
+            sightings: Faces as :meth:`watch` gives them.
+            threads: CPU threads to score with; None for the scorer's own count.
+            done: Called with (faces done, faces in all) after each batch; it may raise to stop.
+        """
+        if not sightings:
+            return sightings
+        logits, maps = self.scorer.score([s.crop.face for s in sightings], True, done, threads)
+        return [
+            replace(s, logit=float(logit), attention=None if maps is None else maps[i])
+            for i, (s, logit) in enumerate(zip(sightings, logits, strict=True))
+        ]
+
     def judge(
         self,
         person: Person,
@@ -165,7 +198,7 @@ class SecondOpinion:
                 f"looked at (at least {needed} needed)."
             )
         faces = [sighting.crop.face for sighting in sightings]
-        logits, maps = self.scorer.score(faces, explain, done)
+        logits, maps = self._scores(sightings, explain, done)
         if not np.all(np.isfinite(logits)):
             logger.warning("second opinion %s gave non-finite logits for person %d", self.name, person.id)
             return self._cannot("second opinion: its network gave non-finite scores (broken weights).")
@@ -184,6 +217,26 @@ class SecondOpinion:
         )
         verdict = verdict_for(fake, counts, settings.uncertain_margin)
         return Opinion(self.name, verdict, len(frames), frames)
+
+    def _scores(
+        self, sightings: list[Sighting], explain: bool, done: BatchDone | None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Logits (N,) and, when ``explain``, attention maps (N, 28, 28) or None, of the sightings'
+        faces: those :meth:`scored` gave, the others scored now."""
+        before = sum(s.logit is not None for s in sightings)
+        if before < len(sightings):
+
+            def scoring(faces: int, _: int) -> None:
+                if done is not None:
+                    done(before + faces, len(sightings))
+
+            rest = iter(self.scored([s for s in sightings if s.logit is None], done=scoring))
+            sightings = [s if s.logit is not None else next(rest) for s in sightings]
+        elif done is not None:
+            done(len(sightings), len(sightings))
+        logits = np.array([s.logit for s in sightings], dtype=np.float64)
+        with_maps = explain and all(s.attention is not None for s in sightings)
+        return logits, (np.stack([s.attention for s in sightings]) if with_maps else None)
 
     def _cannot(self, message: str) -> Opinion:
         """An opinion that is CANNOT JUDGE, with why."""
@@ -260,6 +313,36 @@ def load(
         return loaded
 
 
+def load_ahead(settings: Settings) -> threading.Thread | None:
+    """Start loading ``settings``' second opinion on a thread of its own; None when it is off.
+
+    A command that loads both detectors before its first analysis loads them side by side: most
+    of a load is reading, hashing and ONNX Runtime's set-up, which leave the GIL. The analysis's
+    own :func:`load` then waits for this one and takes what it loaded, or raises the error it
+    met (remembered for :data:`RETRY_AFTER_S`), so a failure is reported where it was before.
+    A choice the settings cannot make (unknown name, unpinned weights) is left to the analysis
+    to raise, likewise.
+    """
+    try:
+        spec = settings.second_opinion_spec()
+        runtime = settings.network_runtime()
+    except SettingsError:
+        return None
+    if spec is None:
+        return None
+    args = (spec, settings.blazeface_specs(), settings.device, settings.torch_threads, runtime)
+
+    def run() -> None:
+        try:
+            load(*args)
+        except (WeightsUnavailableError, CheckpointFormatError, RuntimeUnavailableError):
+            return  # remembered by load(): the analysis raises it and its report says why
+
+    thread = threading.Thread(target=run, name="second-opinion-load", daemon=True)
+    thread.start()
+    return thread
+
+
 @lru_cache(maxsize=2)
 def _load(
     spec: CheckpointSpec,
@@ -281,14 +364,10 @@ def _load(
     except (RuntimeError, ValueError, OSError) as exc:
         raise CheckpointFormatError(f"BlazeFace files cannot be loaded: {exc}") from exc
     network = load_network(weights.weights_file, str(spec.architecture), weights.info.sha256)
+    scorer = IcprScorer(network, chosen, threads, runtime, weights.info.sha256)
+    scorer.prepare(WATCH_THREADS)
     logger.info("second opinion %s loaded on %s", weights.info.location, chosen)
-    return SecondOpinion(
-        spec.name,
-        str(spec.architecture),
-        finder,
-        IcprScorer(network, chosen, threads, runtime, weights.info.sha256),
-        weights.info,
-    )
+    return SecondOpinion(spec.name, str(spec.architecture), finder, scorer, weights.info)
 
 
 def unavailable_reason(exc: Unavailable) -> str:

@@ -2,8 +2,10 @@
 
 Decoding (one thread) and dlib's face finding (the caller's) each keep one core busy at most, so
 on two cores the second opinion's BlazeFace and crops (:meth:`SecondOpinion.watch`) run while
-the next frames are decoded and tracked, instead of holding up each frame. Its torch work takes
-one thread there, so that the three of them do not ask for more cores than there are.
+the next frames are decoded and tracked, instead of holding up each frame. The EfficientNet scores
+each frame's faces there too (:meth:`SecondOpinion.scored`), in the time the first detector
+leaves a core idle, instead of after it. Its work takes one thread there, so that the three of
+them do not ask for more cores than there are.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import torch
 
 from inference.faces.detect import Box
 from inference.models.classifier import DEFAULT_THREADS
-from inference.second_opinion import SecondOpinion, Sighting
+from inference.second_opinion import WATCH_THREADS, SecondOpinion, Sighting
 
 # Frames waiting for the second opinion at most, and the bytes they may hold (a 1080p frame is
 # 6 MB: 7 of them; an 8K one, 100 MB: one at a time); when full, the caller waits.
@@ -106,7 +108,7 @@ class WatchBeside:
         # torch keeps the count per thread and hands the last one set to threads started later:
         # what is put back is the process's count taken at import, not what this thread found
         # (which another watching thread may have left at 1).
-        torch.set_num_threads(1)
+        torch.set_num_threads(WATCH_THREADS)
         try:
             while not self._stop.is_set():
                 try:
@@ -122,7 +124,8 @@ class WatchBeside:
     def _watch(self, job: tuple[int, np.ndarray, int, list[tuple[int, Box]], set[int]]) -> None:
         number, image, frame_index, located, due = job
         started = time.perf_counter()
-        self._results[number] = self._second.watch(image, frame_index, located, due)
+        sightings = self._second.watch(image, frame_index, located, due)
+        self._results[number] = self._second.scored(sightings, WATCH_THREADS)
         with self._busy:
             self.busy_s += time.perf_counter() - started
 

@@ -8,10 +8,12 @@ from collections import Counter
 import cv2
 import numpy as np
 import pytest
+import torch
 from conftest import shared_clip
 
 from inference.collect import collect_faces, faces_in_frame
 from inference.faces.tracking import PeopleTracker
+from inference.models.efficientnet import AUTOATT, INPUT, IcprScorer, build
 from inference.second_opinion import SecondOpinion, Sighting
 from inference.second_watch import WatchBeside
 from inference.video.plan import plan_sampling
@@ -78,6 +80,49 @@ def test_sightings_are_those_of_watching_each_frame_in_turn(setup):
         np.array_equal(a.crop.face, b.crop.face) for a, b in zip(collected.sightings, expected, strict=True)
     )
     assert not watching_threads()
+
+
+@pytest.fixture(scope="module")
+def telling_apart(setup) -> SecondOpinion:
+    """The second opinion with an EfficientNet whose scores differ from face to face.
+
+    A randomly initialised B4 gives every face the same logit (its activations fade through the
+    blocks); its batch norms' statistics taken from a batch of noise keep them apart.
+    """
+    detector, second, *_ = setup
+    torch.manual_seed(2)
+    network = build(AUTOATT)
+    for layer in network.modules():
+        if isinstance(layer, torch.nn.BatchNorm2d):
+            layer.reset_running_stats()
+            layer.momentum = None  # the plain mean over the batch
+    network.train()
+    with torch.no_grad():
+        network.forward_with_attention(torch.rand(6, 3, INPUT, INPUT) * 4 - 2)
+    settings = detector.settings
+    runtime = settings.network_runtime()
+    scorer = IcprScorer(network.eval(), torch.device("cpu"), settings.torch_threads, runtime)
+    return SecondOpinion(second.name, second.architecture, second.finder, scorer, second.info)
+
+
+def test_faces_scored_while_watching_equal_scoring_them_together(setup, telling_apart: SecondOpinion):
+    """Each face scored on the watching thread, one frame's faces at a time on one thread, has the
+    logit and attention map of scoring them all in batches, as judging did before (the report's
+    per-frame scores, within 1e-5)."""
+    detector, _, path, info, window = setup
+    collected = collect_faces(
+        path, info, window, FRAMES, detector.profile(), detector.settings,
+        detector.classifier.config.image_size, second=telling_apart,
+    )  # fmt: skip
+    sightings = collected.sightings
+    assert sightings and all(s.logit is not None for s in sightings)
+    logits, maps = telling_apart.scorer.score([s.crop.face for s in sightings], attention=True)
+    assert np.ptp(logits) > 1e-3, "every face scores the same: a mix-up of faces would not show"
+    watched = np.array([s.logit for s in sightings], dtype=np.float64)
+    np.testing.assert_allclose(watched, logits, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(1 / (1 + np.exp(-watched)), 1 / (1 + np.exp(-logits)), rtol=0, atol=1e-5)
+    assert maps is not None
+    np.testing.assert_allclose(np.stack([s.attention for s in sightings]), maps, rtol=0, atol=1e-5)
 
 
 def test_stop_while_collecting_ends_the_watching_thread(setup):

@@ -209,18 +209,33 @@ class IcprScorer:
                 self.threads,
             )
 
+    def prepare(self, threads: int) -> None:
+        """Make the compiled runtime ready for ``threads`` now instead of on first use (ONNX
+        Runtime's set-up of a thread count takes 0.2-0.4 s; eager torch needs none).
+
+        Raises:
+            RuntimeUnavailableError: If the runtime cannot run the network.
+        """
+        if self.compiled is not None:
+            with self._lock:
+                self.compiled(np.zeros((1, 3, INPUT, INPUT), np.float32), threads)
+
     @contextmanager
-    def _turn(self) -> Iterator[None]:
+    def _turn(self, threads: int) -> Iterator[None]:
         with self._lock, torch.inference_mode():
             before = torch.get_num_threads()  # the process's count: put back after (classifier.py)
-            torch.set_num_threads(self.threads)
+            torch.set_num_threads(threads)
             try:
                 yield
             finally:
                 torch.set_num_threads(before)
 
     def score(
-        self, faces_rgb: list[np.ndarray], attention: bool = False, done: BatchDone | None = None
+        self,
+        faces_rgb: list[np.ndarray],
+        attention: bool = False,
+        done: BatchDone | None = None,
+        threads: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """Score faces in batches of :data:`BATCH_SIZE`.
 
@@ -228,6 +243,7 @@ class IcprScorer:
             faces_rgb: Faces, each (224, 224, 3) uint8 RGB (see :func:`to_tensor`).
             attention: Also return the AutoAtt maps, from the same forward pass.
             done: Called with (faces done, faces in all) after each batch; it may raise to stop.
+            threads: CPU threads to score with; None for the scorer's own count.
 
         Returns:
             One logit per face, shape (N,) float64 (sigmoid gives the fake probability), and
@@ -238,9 +254,10 @@ class IcprScorer:
             return np.zeros(0), (np.zeros((0, 28, 28), np.float32) if attention else None)
         batch = to_tensor(faces_rgb)
         logits, maps = [], []
-        with self._turn():
+        threads = threads or self.threads
+        with self._turn(threads):
             for start in range(0, len(batch), BATCH_SIZE):
-                out, att = self._forward(batch[start : start + BATCH_SIZE])
+                out, att = self._forward(batch[start : start + BATCH_SIZE], threads)
                 logits.append(out.float().cpu())
                 if att is not None:
                     maps.append(att[:, 0].float().cpu())
@@ -249,9 +266,9 @@ class IcprScorer:
         keep = attention and self.network.has_attention
         return torch.cat(logits)[:, 0].double().numpy(), (torch.cat(maps).numpy() if keep else None)
 
-    def _forward(self, chunk: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _forward(self, chunk: torch.Tensor, threads: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Logits (N, 1) and attention (N, 1, 28, 28) or None, by the compiled network or torch."""
         if self.compiled is not None:
-            outputs = [torch.from_numpy(o) for o in self.compiled(chunk.numpy(), self.threads)]
+            outputs = [torch.from_numpy(o) for o in self.compiled(chunk.numpy(), threads)]
             return outputs[0], outputs[1] if len(outputs) > 1 else None
         return self.network.forward_with_attention(chunk.to(self.device, memory_format=torch.channels_last))
