@@ -364,8 +364,8 @@ def _load(
     except (RuntimeError, ValueError, OSError) as exc:
         raise CheckpointFormatError(f"BlazeFace files cannot be loaded: {exc}") from exc
     network = load_network(weights.weights_file, str(spec.architecture), weights.info.sha256)
-    scorer = IcprScorer(network, chosen, threads, runtime, weights.info.sha256)
-    scorer.prepare(WATCH_THREADS)
+    # Set up for the watching thread, where an analysis scores its faces.
+    scorer = IcprScorer(network, chosen, threads, runtime, weights.info.sha256, ready_threads=WATCH_THREADS)
     logger.info("second opinion %s loaded on %s", weights.info.location, chosen)
     return SecondOpinion(spec.name, str(spec.architecture), finder, scorer, weights.info)
 

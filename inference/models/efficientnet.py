@@ -181,6 +181,9 @@ class IcprScorer:
         runtime: How it scores on CPU (:mod:`inference.models.runtime`); eager torch by default.
         sha256: The weights' sha256, under which the compiled runtime caches its export; None
             to export without caching.
+        ready_threads: The thread count the compiled runtime is set up for at once (ONNX
+            Runtime's set-up takes 0.2-0.4 s; other counts are set up on first use); default
+            ``threads``.
     """
 
     def __init__(
@@ -190,6 +193,7 @@ class IcprScorer:
         threads: int = 0,
         runtime: Runtime = EAGER,
         sha256: str | None = None,
+        ready_threads: int | None = None,
     ) -> None:
         # Channels-last: EfficientNet's depthwise convolutions ran 1.3-1.8x faster so on 2 CPU cores.
         self.network = network.to(device, memory_format=torch.channels_last).eval()
@@ -206,19 +210,8 @@ class IcprScorer:
                 outputs,
                 None if sha256 is None else f"{sha256}-{variant}",
                 runtime,
-                self.threads,
+                ready_threads or self.threads,
             )
-
-    def prepare(self, threads: int) -> None:
-        """Make the compiled runtime ready for ``threads`` now instead of on first use (ONNX
-        Runtime's set-up of a thread count takes 0.2-0.4 s; eager torch needs none).
-
-        Raises:
-            RuntimeUnavailableError: If the runtime cannot run the network.
-        """
-        if self.compiled is not None:
-            with self._lock:
-                self.compiled(np.zeros((1, 3, INPUT, INPUT), np.float32), threads)
 
     @contextmanager
     def _turn(self, threads: int) -> Iterator[None]:
