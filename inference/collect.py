@@ -91,7 +91,7 @@ def collect_faces(
     with ExitStack() as stack:
         beside = None if second is None else stack.enter_context(WatchBeside(second))
         total = max(1, plan.samples)
-        _follow(frames, collected, tracker, refiner, profile, image_size, total, report, beside)
+        _follow(frames, collected, tracker, refiner, profile, image_size, total, report, beside, settings)
         if beside is not None:
             collected.sightings = beside.finish()
             collected.second_s = beside.busy_s
@@ -109,10 +109,13 @@ def _follow(
     total: int,
     report: Progress | None,
     beside: WatchBeside | None,
+    settings: Settings,
 ) -> None:
     """Every decoded frame's faces into ``collected`` (``total`` frames expected); each person's
-    due frames to ``beside``, which watches them while the next frames are decoded and tracked."""
+    due frames to ``beside``, which watches them while the next frames are decoded and tracked,
+    and scores the faces of the people seen most so far (see :func:`leading`)."""
     appearances: Counter[int] = Counter()
+    first_seen: dict[int, int] = {}
     for frame in frames:
         tick = time.perf_counter()
         found, unrefined = faces_in_frame(frame, tracker, refiner, profile, image_size)
@@ -121,14 +124,28 @@ def _follow(
         located = [(face.person, face.box) for face in found]
         collected.faces_s += time.perf_counter() - tick
         appearances.update(person for person, _ in located)
+        for person, _ in located:
+            first_seen.setdefault(person, frame.index)
         if beside is not None:
             due = {person for person, _ in located if SecondOpinion.due(appearances[person], total)}
             if due:
                 collected.looked_at.update(due)
-                beside.submit(frame.image, frame.index, located, due)
+                ahead = due & leading(appearances, first_seen, settings.max_people)
+                beside.submit(frame.image, frame.index, located, due, ahead)
         collected.sampled += 1
         if report is not None:
             report(DECODED * collected.sampled / total, f"frame {collected.sampled} of {total}")
+
+
+def leading(appearances: Counter[int], first_seen: dict[int, int], most: int) -> set[int]:
+    """The ``most`` people seen most so far, ties to the first seen: the rule by which the
+    pipeline keeps people at the end (:meth:`inference.assemble.Assembler.ranking`).
+
+    The second opinion scores ahead only their faces, so that a crowd's passers-by, whom the
+    end drops, cost no EfficientNet time; a person who rises later has the rest of their faces
+    scored when judged.
+    """
+    return set(sorted(appearances, key=lambda person: (-appearances[person], first_seen[person]))[:most])
 
 
 def faces_in_frame(

@@ -30,6 +30,10 @@ _POLL_S = 0.1
 _FULL_POLL_S = 0.01
 
 
+# (submission number, image, frame index, located, due, people scored ahead); see WatchBeside.submit.
+_Job = tuple[int, np.ndarray, int, list[tuple[int, Box]], set[int], set[int]]
+
+
 class WatchBeside:
     """Runs :meth:`SecondOpinion.watch` on frames in a background thread, in the order given.
 
@@ -44,7 +48,7 @@ class WatchBeside:
 
     def __init__(self, second: SecondOpinion, depth: int = DEPTH) -> None:
         self._second = second
-        self._queue: Queue[tuple[int, np.ndarray, int, list[tuple[int, Box]], set[int]]] = Queue(depth)
+        self._queue: Queue[_Job] = Queue(depth)
         self._results: dict[int, list[Sighting]] = {}
         self._stop = threading.Event()
         self._error: BaseException | None = None
@@ -65,14 +69,23 @@ class WatchBeside:
         self._thread.join()
 
     def submit(
-        self, image_bgr: np.ndarray, frame_index: int, located: list[tuple[int, Box]], due: set[int]
+        self,
+        image_bgr: np.ndarray,
+        frame_index: int,
+        located: list[tuple[int, Box]],
+        due: set[int],
+        ahead: set[int] | None = None,
     ) -> None:
         """Queue one frame for :meth:`SecondOpinion.watch` (same arguments); waits while the queue is full.
+
+        Args:
+            ahead: The people whose faces found here are scored at once (:meth:`SecondOpinion.scored`);
+                default all of ``due``. The others are scored when judged.
 
         Raises:
             Whatever watching an earlier frame raised.
         """
-        job = (self._submitted, image_bgr, frame_index, located, due)
+        job = (self._submitted, image_bgr, frame_index, located, due, due if ahead is None else ahead)
         self._submitted += 1
         room = max(1, min(self._depth, QUEUE_BYTES // max(1, image_bgr.nbytes)))
         while True:
@@ -121,11 +134,12 @@ class WatchBeside:
         finally:
             torch.set_num_threads(DEFAULT_THREADS)
 
-    def _watch(self, job: tuple[int, np.ndarray, int, list[tuple[int, Box]], set[int]]) -> None:
-        number, image, frame_index, located, due = job
+    def _watch(self, job: _Job) -> None:
+        number, image, frame_index, located, due, ahead = job
         started = time.perf_counter()
         sightings = self._second.watch(image, frame_index, located, due)
-        self._results[number] = self._second.scored(sightings, WATCH_THREADS)
+        scored = iter(self._second.scored([s for s in sightings if s.person in ahead], WATCH_THREADS))
+        self._results[number] = [next(scored) if s.person in ahead else s for s in sightings]
         with self._busy:
             self.busy_s += time.perf_counter() - started
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 import torch
 from conftest import shared_clip
 
-from inference.collect import collect_faces, faces_in_frame
+from inference.collect import collect_faces, faces_in_frame, leading
 from inference.faces.tracking import PeopleTracker
 from inference.models.efficientnet import AUTOATT, INPUT, IcprScorer, build
 from inference.second_opinion import SecondOpinion, Sighting
@@ -170,3 +171,30 @@ def test_sightings_come_in_the_order_submitted(setup):
     assert [s.frame_index for s in sightings] == [0, 1, 2]
     assert all(np.array_equal(s.crop.face, sightings[0].crop.face) for s in sightings)
     assert not watching_threads()
+
+
+def test_faces_not_scored_ahead_are_scored_when_judged(setup, telling_apart: SecondOpinion):
+    """Faces the watching thread left unscored (people not among the most seen when their frame
+    was watched) are scored when judged: the same logits and maps, in order, and the progress
+    only moves forward."""
+    detector, _, path, info, window = setup
+    collected = collect_faces(
+        path, info, window, FRAMES, detector.profile(), detector.settings,
+        detector.classifier.config.image_size, second=telling_apart,
+    )  # fmt: skip
+    scored = collected.sightings
+    mixed = [s if i % 2 else replace(s, logit=None, attention=None) for i, s in enumerate(scored)]
+    progress: list[tuple[int, int]] = []
+    logits, maps = telling_apart._scores(mixed, True, lambda done, total: progress.append((done, total)))
+    np.testing.assert_allclose(logits, [s.logit for s in scored], rtol=0, atol=1e-5)
+    assert maps is not None
+    np.testing.assert_allclose(maps, np.stack([s.attention for s in scored]), rtol=0, atol=1e-5)
+    assert progress and progress[-1] == (len(scored), len(scored))
+    assert [done for done, _ in progress] == sorted(done for done, _ in progress)
+
+
+def test_the_people_scored_ahead_are_the_most_seen_so_far():
+    appearances = Counter({7: 3, 2: 5, 9: 3, 4: 1})
+    first_seen = {7: 10, 2: 0, 9: 4, 4: 1}
+    assert leading(appearances, first_seen, 2) == {2, 9}  # 9 and 7 tie: 9 was seen first
+    assert leading(appearances, first_seen, 10) == {2, 4, 7, 9}
