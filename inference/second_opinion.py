@@ -25,7 +25,6 @@ import numpy as np
 from inference.errors import (
     CheckpointFormatError,
     RuntimeUnavailableError,
-    SettingsError,
     WeightsIntegrityError,
     WeightsUnavailableError,
 )
@@ -311,36 +310,6 @@ def load(
             raise
         _failures.pop(key, None)
         return loaded
-
-
-def load_ahead(settings: Settings) -> threading.Thread | None:
-    """Start loading ``settings``' second opinion on a thread of its own; None when it is off.
-
-    A command that loads both detectors before its first analysis loads them side by side: most
-    of a load is reading, hashing and ONNX Runtime's set-up, which leave the GIL. The analysis's
-    own :func:`load` then waits for this one and takes what it loaded, or raises the error it
-    met (remembered for :data:`RETRY_AFTER_S`), so a failure is reported where it was before.
-    A choice the settings cannot make (unknown name, unpinned weights) is left to the analysis
-    to raise, likewise.
-    """
-    try:
-        spec = settings.second_opinion_spec()
-        runtime = settings.network_runtime()
-    except SettingsError:
-        return None
-    if spec is None:
-        return None
-    args = (spec, settings.blazeface_specs(), settings.device, settings.torch_threads, runtime)
-
-    def run() -> None:
-        try:
-            load(*args)
-        except (WeightsUnavailableError, CheckpointFormatError, RuntimeUnavailableError):
-            return  # remembered by load(): the analysis raises it and its report says why
-
-    thread = threading.Thread(target=run, name="second-opinion-load", daemon=True)
-    thread.start()
-    return thread
 
 
 @lru_cache(maxsize=2)

@@ -8,6 +8,7 @@ network's do rather than all sitting at one value.
 from __future__ import annotations
 
 import sys
+import threading
 from pathlib import Path
 
 import cv2
@@ -15,11 +16,12 @@ import numpy as np
 import pytest
 import torch
 from conftest import random_state_dict, shared_clip
+from torch import nn
 
 from benchmarks.networks import calibrated
 from inference.errors import SettingsError
 from inference.faces.detect import crop, detect_faces
-from inference.models import onnx_runtime, runtime
+from inference.models import onnx_export, onnx_runtime, runtime
 from inference.models.classifier import Classifier
 from inference.models.efficientnet import AUTOATT, IcprScorer, build, to_tensor
 from inference.models.network import build_network
@@ -286,3 +288,27 @@ def test_a_cache_folder_others_may_write_to_is_not_used(tmp_path, caplog: pytest
     planted.write_bytes(b"a network someone else put here")
     assert onnx_runtime.cached_onnx(network, example, ["y"], "key", shared) != planted.read_bytes()
     assert "others may write to it" in caplog.text
+
+
+def test_two_exports_at_once_both_succeed():
+    """torch's ONNX exporter keeps module-global state: two networks exported from two threads at
+    the same instant (two requests loading different networks) both come out whole."""
+    barrier = threading.Barrier(2)
+    made: dict[int, bytes | BaseException] = {}
+
+    def export(depth: int) -> None:
+        net = nn.Sequential(*(nn.Conv2d(8, 8, 3, padding=1) for _ in range(depth))).eval()
+        barrier.wait()
+        try:
+            made[depth] = onnx_export.export_onnx(net, torch.zeros(1, 8, 32, 32), ["y"])
+        except Exception as exc:  # any: handed to the assertion below
+            made[depth] = exc
+
+    threads = [threading.Thread(target=export, args=(depth,)) for depth in (150, 20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(isinstance(onnx, bytes) for onnx in made.values()), made
+    for depth, onnx in made.items():
+        assert onnx.count(b"Conv") >= depth

@@ -7,6 +7,7 @@ import io
 import logging
 import os
 import stat
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,10 +27,16 @@ T = TypeVar("T")
 EXPORT_VERSION = 1
 
 
+# torch's ONNX exporter keeps module-global state (the export's graph context): two exports in
+# threads at once (two requests loading different networks) fail with an AssertionError.
+_EXPORTING = threading.Lock()
+
+
 def export_onnx(module: nn.Module, example: torch.Tensor, outputs: list[str]) -> bytes:
-    """``module`` as ONNX bytes, batch size dynamic (input "x", outputs ``outputs``)."""
+    """``module`` as ONNX bytes, batch size dynamic (input "x", outputs ``outputs``); one export
+    at a time in the process."""
     buffer = io.BytesIO()
-    with torch.no_grad():
+    with _EXPORTING, torch.no_grad():
         torch.onnx.export(
             module.eval(),
             (example,),

@@ -96,7 +96,6 @@ def analyse_files(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from inference.pipeline import Detector
-    from inference.second_opinion import load_ahead
     from inference.tools.batch import RowFile, analyze_all, describe, find_videos
 
     html_reports = None
@@ -108,7 +107,6 @@ def analyse_files(args: argparse.Namespace) -> int:
         rows = RowFile(args.output) if args.output else None
         settings = settings_from_args(args)
         if args.ray is None:
-            load_ahead(settings)  # beside the first detector's load
             detector = Detector.from_settings(settings)
         else:
             settings.checkpoint_spec()  # the actors load the weights; this checks the settings' choice
