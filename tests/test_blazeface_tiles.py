@@ -8,6 +8,8 @@ same bits as :meth:`FaceFinder.detect`'s on frames of every shared clip.
 
 from __future__ import annotations
 
+import threading
+
 import cv2
 import numpy as np
 import pytest
@@ -118,7 +120,8 @@ def _reference_to_frame(rows: torch.Tensor, x: int, y: int, side: int) -> torch.
 
 
 def reference_detect(finder: FaceFinder, frame_rgb: np.ndarray) -> np.ndarray:
-    """The detection as first written: (n, 17) float32 rows, see :meth:`FaceFinder.detect`."""
+    """The detection as first written: (n, 17) float32 rows, see :meth:`FaceFinder.detect` (whose
+    network runs on one torch thread: so does this one's)."""
     placed = tiles(*frame_rgb.shape[:2])
     batch = np.stack(
         [
@@ -127,8 +130,14 @@ def reference_detect(finder: FaceFinder, frame_rgb: np.ndarray) -> np.ndarray:
         ]
     )
     tensor = torch.from_numpy(batch).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.inference_mode():
+            raw_boxes, raw_scores = _reference_network(finder.network, tensor)
+    finally:
+        torch.set_num_threads(before)
     with torch.inference_mode():
-        raw_boxes, raw_scores = _reference_network(finder.network, tensor)
         found = [
             _reference_to_frame(_reference_decode(finder.anchors, boxes, scores), *tile)
             for tile, boxes, scores in zip(placed, raw_boxes, raw_scores, strict=True)
@@ -161,3 +170,29 @@ def test_detections_are_the_reference_bit_for_bit(
         )
         found += len(ours)
     assert found > 0, "no face found on any shared frame: the comparison would be vacuous"
+
+
+def test_detections_do_not_depend_on_the_callers_thread_count(
+    finder: FaceFinder, frames: list[tuple[str, int, np.ndarray]]
+):
+    """The same rows, bit for bit, from a thread whose torch count is 1 (the second opinion's
+    watching thread) and from one whose count is 2 (the caller finishing the watching queue):
+    torch picks other convolution kernels with more threads."""
+    picked = frames[:: max(1, len(frames) // 6)]
+    found: dict[int, list[np.ndarray]] = {}
+
+    def detect_with(count: int) -> None:
+        torch.set_num_threads(count)
+        found[count] = [finder.detect(frame) for _, _, frame in picked]
+
+    before = torch.get_num_threads()
+    try:
+        for count in (1, 2):
+            thread = threading.Thread(target=detect_with, args=(count,))
+            thread.start()
+            thread.join()
+    finally:
+        torch.set_num_threads(before)
+    assert sum(len(rows) for rows in found[1]) > 0, "no face found: the comparison would be vacuous"
+    for (clip, index, _), one, two in zip(picked, found[1], found[2], strict=True):
+        assert np.array_equal(one.view(np.uint32), two.view(np.uint32)), f"{clip} frame {index}"
