@@ -64,18 +64,25 @@ def watched_in_turn(detector, second: SecondOpinion, path, info, window) -> tupl
     return sightings, looked_at
 
 
+def collected_with(setup, second: SecondOpinion):
+    """The shared clip's faces collected with ``second`` watching beside."""
+    detector, _, path, info, window = setup
+    size = detector.classifier.config.image_size
+    return collect_faces(
+        path, info, window, FRAMES, detector.profile(), detector.settings, size, second=second
+    )
+
+
 def test_sightings_are_those_of_watching_each_frame_in_turn(setup):
     """Same people, frames, boxes and face pixels, in the same order, as watching in the loop."""
     detector, second, path, info, window = setup
-    collected = collect_faces(
-        path, info, window, FRAMES, detector.profile(), detector.settings,
-        detector.classifier.config.image_size, second=second,
-    )  # fmt: skip
+    collected = collected_with(setup, second)
     expected, looked_at = watched_in_turn(detector, second, path, info, window)
     assert expected, "BlazeFace found no face: the comparison would be vacuous"
     assert collected.looked_at == looked_at
-    assert [(s.person, s.frame_index, s.crop.box) for s in collected.sightings] == [
-        (s.person, s.frame_index, s.crop.box) for s in expected
+    # The float boxes too, bit for bit: the frames watched by the caller at the end included.
+    assert [(s.person, s.frame_index, s.crop.box, s.crop.margin_box) for s in collected.sightings] == [
+        (s.person, s.frame_index, s.crop.box, s.crop.margin_box) for s in expected
     ]
     assert all(
         np.array_equal(a.crop.face, b.crop.face) for a, b in zip(collected.sightings, expected, strict=True)
@@ -110,11 +117,7 @@ def test_faces_scored_while_watching_equal_scoring_them_together(setup, telling_
     """Each face scored on the watching thread, one frame's faces at a time on one thread, has the
     logit and attention map of scoring them all in batches, as judging did before (the report's
     per-frame scores, within 1e-5)."""
-    detector, _, path, info, window = setup
-    collected = collect_faces(
-        path, info, window, FRAMES, detector.profile(), detector.settings,
-        detector.classifier.config.image_size, second=telling_apart,
-    )  # fmt: skip
+    collected = collected_with(setup, telling_apart)
     sightings = collected.sightings
     assert sightings and all(s.logit is not None for s in sightings)
     logits, maps = telling_apart.scorer.score([s.crop.face for s in sightings], attention=True)
@@ -177,11 +180,7 @@ def test_faces_not_scored_ahead_are_scored_when_judged(setup, telling_apart: Sec
     """Faces the watching thread left unscored (people not among the most seen when their frame
     was watched) are scored when judged: the same logits and maps, in order, and the progress
     only moves forward."""
-    detector, _, path, info, window = setup
-    collected = collect_faces(
-        path, info, window, FRAMES, detector.profile(), detector.settings,
-        detector.classifier.config.image_size, second=telling_apart,
-    )  # fmt: skip
+    collected = collected_with(setup, telling_apart)
     scored = collected.sightings
     mixed = [s if i % 2 else replace(s, logit=None, attention=None) for i, s in enumerate(scored)]
     progress: list[tuple[int, int]] = []
