@@ -113,12 +113,19 @@ def telling_apart(setup) -> SecondOpinion:
     return SecondOpinion(second.name, second.architecture, second.finder, scorer, second.info)
 
 
-def test_faces_scored_while_watching_equal_scoring_them_together(setup, telling_apart: SecondOpinion):
+@pytest.fixture(scope="module")
+def scored_ahead(setup, telling_apart: SecondOpinion) -> list[Sighting]:
+    """The shared clip's sightings as :func:`telling_apart` watched and scored them."""
+    return collected_with(setup, telling_apart).sightings
+
+
+def test_faces_scored_while_watching_equal_scoring_them_together(
+    telling_apart: SecondOpinion, scored_ahead: list[Sighting]
+):
     """Each face scored on the watching thread, one frame's faces at a time on one thread, has the
     logit and attention map of scoring them all in batches, as judging did before (the report's
     per-frame scores, within 1e-5)."""
-    collected = collected_with(setup, telling_apart)
-    sightings = collected.sightings
+    sightings = scored_ahead
     assert sightings and all(s.logit is not None for s in sightings)
     logits, maps = telling_apart.scorer.score([s.crop.face for s in sightings], attention=True)
     assert np.ptp(logits) > 1e-3, "every face scores the same: a mix-up of faces would not show"
@@ -176,12 +183,13 @@ def test_sightings_come_in_the_order_submitted(setup):
     assert not watching_threads()
 
 
-def test_faces_not_scored_ahead_are_scored_when_judged(setup, telling_apart: SecondOpinion):
+def test_faces_not_scored_ahead_are_scored_when_judged(
+    telling_apart: SecondOpinion, scored_ahead: list[Sighting]
+):
     """Faces the watching thread left unscored (people not among the most seen when their frame
     was watched) are scored when judged: the same logits and maps, in order, and the progress
     only moves forward."""
-    collected = collected_with(setup, telling_apart)
-    scored = collected.sightings
+    scored = scored_ahead
     mixed = [s if i % 2 else replace(s, logit=None, attention=None) for i, s in enumerate(scored)]
     progress: list[tuple[int, int]] = []
     logits, maps = telling_apart._scores(mixed, True, lambda done, total: progress.append((done, total)))
