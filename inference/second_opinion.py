@@ -6,8 +6,7 @@ tracked person whose box it overlaps most (IoU at least :data:`MATCH_IOU`) and c
 2020 training faces were (:mod:`inference.faces.icpr_crops`) and scored by the EfficientNet
 (on the watching thread as they are cut; :meth:`SecondOpinion.judge` scores any it is given
 unscored). Each person's fake probability is the sigmoid of the mean logit of their faces, as
-the authors scored videos. A person BlazeFace did not
-find gets "face not found", never a guess.
+the authors scored videos. A person BlazeFace did not find gets "face not found", never a guess.
 """
 
 from __future__ import annotations
