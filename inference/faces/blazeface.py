@@ -10,8 +10,6 @@ faithful on faces found the same way, so this module reproduces that procedure.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -19,6 +17,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from inference.torch_threads import torch_threads
 
 INPUT = 128
 ANCHORS = 896
@@ -208,7 +208,9 @@ class FaceFinder:
         placed = tiles(*frame_rgb.shape[:2])
         tensor = torch.from_numpy(resized_tiles(frame_rgb, placed)).permute(0, 3, 1, 2)
         tensor = tensor.to(self.device).float() / 127.5 - 1.0
-        with self._lock, torch.inference_mode(), _one_thread():
+        # One thread whichever thread calls: the watching thread runs on one, the caller finishing
+        # its queue on the process's count, and the boxes (the crops' source) must not depend on it.
+        with self._lock, torch.inference_mode(), torch_threads(1):
             raw_boxes, raw_scores = self.network(tensor)
             rows = self._decode(raw_boxes, raw_scores, placed)
             return weighted_nms(rows).cpu().numpy().astype(np.float32)
@@ -245,23 +247,6 @@ class FaceFinder:
         )
         origin = torch.tensor([(x, y) for x, y, _ in placed], dtype=rows.dtype, device=rows.device)[tile]
         return _to_frame(rows, origin[:, :1], origin[:, 1:], placed[0][2])
-
-
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    """One torch thread for the network, whichever thread calls it, put back after.
-
-    On CPU, torch runs a 1x1 convolution with its own kernels on one thread and with oneDNN's on
-    more; their sums differ in the last bits, and so would the boxes the second opinion's crops
-    are cut from, depending on which thread happened to look at a frame (the watching thread
-    runs on one, the caller finishing the queue on the process's count).
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _to_frame(rows: torch.Tensor, x: torch.Tensor, y: torch.Tensor, side: int) -> torch.Tensor:

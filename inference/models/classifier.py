@@ -16,6 +16,7 @@ from inference.models import explain
 from inference.models.network import ResNeXtLSTM, build_network, read_state_dict
 from inference.models.preprocess import crops_to_tensor
 from inference.models.runtime import EAGER, Network, Runtime, compiled_network
+from inference.torch_threads import torch_threads
 from inference.weights.config import PER_FRAME, ModelConfig
 from inference.weights.hub import ResolvedCheckpoint, WeightsInfo
 
@@ -137,15 +138,8 @@ class Classifier:
         """This thread's turn on the network, with ``threads`` (default :attr:`threads`), native kernels."""
         # oneDNN (mkldnn) is off: on 2 CPU cores the native kernels in batches of 10 took 1.9 s
         # for 100 crops vs 2.0-2.6 s with oneDNN (batch 20-32), with 230 MB less peak memory.
-        with self._lock, torch.backends.mkldnn.flags(enabled=False):
-            # Put back after: the count is the process's, and a live stream's one thread must not
-            # become the second opinion's or the face finder's.
-            before = torch.get_num_threads()
-            torch.set_num_threads(threads or self.threads)
-            try:
-                yield
-            finally:
-                torch.set_num_threads(before)
+        with self._lock, torch.backends.mkldnn.flags(enabled=False), torch_threads(threads or self.threads):
+            yield
 
     def fake_probabilities(
         self, crops_bgr: list[np.ndarray], done: BatchDone | None = None, threads: int | None = None

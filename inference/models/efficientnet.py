@@ -32,6 +32,7 @@ from inference.errors import CheckpointFormatError
 from inference.models.classifier import DEFAULT_THREADS, BatchDone
 from inference.models.network import as_float32, key_mismatch, read_state_dict
 from inference.models.runtime import EAGER, Network, Runtime, compiled_network
+from inference.torch_threads import torch_threads
 
 logger = logging.getLogger(__name__)
 
@@ -215,13 +216,8 @@ class IcprScorer:
 
     @contextmanager
     def _turn(self, threads: int) -> Iterator[None]:
-        with self._lock, torch.inference_mode():
-            before = torch.get_num_threads()  # the process's count: put back after (classifier.py)
-            torch.set_num_threads(threads)
-            try:
-                yield
-            finally:
-                torch.set_num_threads(before)
+        with self._lock, torch.inference_mode(), torch_threads(threads):
+            yield
 
     def score(
         self,
