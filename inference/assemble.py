@@ -14,7 +14,7 @@ from dataclasses import replace
 import cv2
 import numpy as np
 
-from inference.collect import CollectedFaces, Face
+from inference.collect import CollectedFaces, Face, most_seen
 from inference.faces.detect import area
 from inference.faces.profiles import Profile
 from inference.models.classifier import BatchDone, Classifier
@@ -209,8 +209,8 @@ class Assembler:
         first: dict[int, int] = {}
         for face in faces:
             first.setdefault(face.person, face.frame_index)
-        ranked = sorted(seen, key=lambda person: (-seen[person], first[person]))
-        return {person: rank + 1 for rank, person in enumerate(ranked[: self.settings.max_people])}
+        ranked = most_seen(seen, first, self.settings.max_people)
+        return {person: rank + 1 for rank, person in enumerate(ranked)}
 
     def keep_most_seen(self, faces: list[Face], numbers: dict[int, int]) -> tuple[list[Face], int]:
         """The faces of the people ``numbers`` keeps, renumbered.

@@ -113,7 +113,7 @@ def _follow(
 ) -> None:
     """Every decoded frame's faces into ``collected`` (``total`` frames expected); each person's
     due frames to ``beside``, which watches them while the next frames are decoded and tracked,
-    and scores the faces of the people seen most so far (see :func:`leading`)."""
+    and scores the faces of the people seen most so far (see :func:`most_seen`)."""
     appearances: Counter[int] = Counter()
     first_seen: dict[int, int] = {}
     for frame in frames:
@@ -130,22 +130,22 @@ def _follow(
             due = {person for person, _ in located if SecondOpinion.due(appearances[person], total)}
             if due:
                 collected.looked_at.update(due)
-                ahead = due & leading(appearances, first_seen, settings.max_people)
+                ahead = due & set(most_seen(appearances, first_seen, settings.max_people))
                 beside.submit(frame.image, frame.index, located, due, ahead)
         collected.sampled += 1
         if report is not None:
             report(DECODED * collected.sampled / total, f"frame {collected.sampled} of {total}")
 
 
-def leading(appearances: Counter[int], first_seen: dict[int, int], most: int) -> set[int]:
-    """The ``most`` people seen most so far, ties to the first seen: the rule by which the
-    pipeline keeps people at the end (:meth:`inference.assemble.Assembler.ranking`).
+def most_seen(appearances: Counter[int], first_seen: dict[int, int], most: int) -> list[int]:
+    """The ``most`` people seen most, the most seen first, ties to the first seen (frame index).
 
-    The second opinion scores ahead only their faces, so that a crowd's passers-by, whom the
-    end drops, cost no EfficientNet time; a person who rises later has the rest of their faces
-    scored when judged.
+    The rule by which the result keeps people (:meth:`inference.assemble.Assembler.ranking`);
+    while collecting, the second opinion scores ahead only the faces of those leading so far, so
+    that a crowd's passers-by, whom the end drops, cost no EfficientNet time (a person who rises
+    later has the rest of their faces scored when judged).
     """
-    return set(sorted(appearances, key=lambda person: (-appearances[person], first_seen[person]))[:most])
+    return sorted(appearances, key=lambda person: (-appearances[person], first_seen[person]))[:most]
 
 
 def faces_in_frame(

@@ -12,7 +12,7 @@ import pytest
 import torch
 from conftest import shared_clip
 
-from inference.collect import collect_faces, faces_in_frame, leading
+from inference.collect import collect_faces, faces_in_frame, most_seen
 from inference.faces.tracking import PeopleTracker
 from inference.models.efficientnet import AUTOATT, INPUT, IcprScorer, build
 from inference.second_opinion import SecondOpinion, Sighting
@@ -203,5 +203,5 @@ def test_faces_not_scored_ahead_are_scored_when_judged(
 def test_the_people_scored_ahead_are_the_most_seen_so_far():
     appearances = Counter({7: 3, 2: 5, 9: 3, 4: 1})
     first_seen = {7: 10, 2: 0, 9: 4, 4: 1}
-    assert leading(appearances, first_seen, 2) == {2, 9}  # 9 and 7 tie: 9 was seen first
-    assert leading(appearances, first_seen, 10) == {2, 4, 7, 9}
+    assert most_seen(appearances, first_seen, 2) == [2, 9]  # 9 and 7 tie: 9 was seen first
+    assert most_seen(appearances, first_seen, 10) == [2, 9, 7, 4]
