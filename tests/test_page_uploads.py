@@ -69,6 +69,37 @@ def test_clearing_an_upload_never_analysed_gives_it_back(
         uploaded_once_given_back(page, clip)
 
 
+def test_a_new_upload_counts_while_the_last_one_is_unanswered(
+    pages, one_upload_url, genuine_clip, manipulated_clip
+):
+    """A busy server answers the page's upload event late: the next upload's event must still be
+    sent (Gradio's default trigger mode drops it), or that upload is shown by no page and stays
+    the visitor's for the TTL, and their next upload is refused."""
+    page = pages.open(one_upload_url)
+    late: list[tuple[object, object]] = []
+
+    def answer_late(route) -> None:
+        # The server handles the request now; the page sees its answer only when released.
+        if genuine_clip.name in (route.request.post_data or ""):
+            late.append((route, route.fetch()))
+        else:
+            route.continue_()
+
+    page.route("**/gradio_api/run/**", answer_late)
+    uploaded(page, genuine_clip)
+    deadline = time.monotonic() + 30
+    while not late and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    assert late, "the page never sent its upload event"
+    cleared(page)
+    uploaded_once_given_back(page, manipulated_clip)
+    cleared(page)
+    for route, response in late:
+        route.fulfill(response=response)
+    page.unroute("**/gradio_api/run/**", answer_late)
+    uploaded_once_given_back(page, genuine_clip)
+
+
 def test_closing_the_tab_gives_its_upload_back(pages, served_apps, genuine_clip, manipulated_clip):
     # An app of its own: the other test's last upload is its page's until that page's unload
     # event arrives, which a busy machine may deliver after this test has begun.

@@ -216,7 +216,16 @@ def wire(tab: FileTab, events: FileEvents) -> None:
     # run is told to stop and ends at its next check, so its event completes like any other:
     # Gradio's `cancels` would drop the event while its thread ran on, and the page then
     # sometimes kept the outputs' spinners going for good.
-    ends = {"queue": False, "api_visibility": "private", "show_progress": "hidden"}
+    # Each of these must reach the server, which orders them by arrival: Gradio's default
+    # trigger mode ("once") drops an upload or a clear while the page's previous one is still
+    # unanswered (a busy server), and the upload it dropped stayed the visitor's, shown by no
+    # page, for the TTL; a Stop dropped that way let the run it was clicked for go on.
+    ends = {
+        "queue": False,
+        "api_visibility": "private",
+        "show_progress": "hidden",
+        "trigger_mode": "multiple",
+    }
     for event in (tab.video.upload, tab.video.clear, tab.video.stop_recording):
         event(events.new_video, tab.video, [*shown, *buttons], **ends)
     tab.stop_button.click(events.stop, None, [*shown, *buttons], **ends)
