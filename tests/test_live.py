@@ -184,6 +184,21 @@ def test_finish_while_frames_still_come_ignores_the_late_ones(
     live.close()
 
 
+def test_a_stream_that_ends_before_its_first_frame_is_scored_reports_it(
+    detector: Detector, astronaut: list[tuple[float, np.ndarray]]
+):
+    # Ended (Stop, or the time limit on a busy server) while its first frames are still looked
+    # at: the report scores one of them rather than saying no frame was scored.
+    with LiveAnalyser(detector, profile="app") as live:
+        live.offer(astronaut[0][1], 0.0)
+        live.offer(astronaut[1][1], 1 / 25)
+        result = live.finish()
+        live.offer(astronaut[2][1], 2 / 25)  # ignored: the stream is finished
+    figures = result.source
+    assert figures["frames_scored"] >= 1
+    assert figures["frames_scored"] + figures["frames_dropped"] == figures["frames_received"] == 2
+
+
 class BrokenClassifier(Classifier):
     """Fails as broken weights or a broken library would."""
 

@@ -42,6 +42,9 @@ TRACKER_FRAMES = WHOLE_FRAME_SEARCHES * MIN_WHOLE_FRAME_EVERY
 # 67 ms on one thread and 1.1 s on two, and a 640x480 stream at 25 frames/s (`app` profile) was
 # scored at 5.4 frames/s on one thread, 0.4 on two. Streams side by side then run a core each.
 THREADS = 1
+# At most this long, a stream that ends before its first frame was scored waits for the frames
+# it received (a find and a score, a second or two on a busy server).
+FIRST_FRAME_S = 30.0
 
 
 class LiveError(DeepfakeDetectorError):
@@ -108,6 +111,7 @@ class LiveAnalyser:
         self._pending: Arrival | None = None
         self._found: Found | None = None
         self._closed = False
+        self._sealed = False  # finishing: no more frames taken
         self._failure: Exception | None = None
         self._tally = Tally()
         self._result: AnalysisResult | None = None
@@ -184,8 +188,10 @@ class LiveAnalyser:
     def finish(self) -> AnalysisResult:
         """Stop, wait for the frame being scored, and report the whole stream like a file.
 
-        The frame still waiting is dropped. The result is built by the code of
-        :meth:`Detector.analyze`: every person's verdict over all their frames, the video's
+        The frame still waiting is dropped, unless no frame was scored yet: then the frames
+        received are scored first (a busy server may not have scored one when the stream
+        ends), and a stream is reported empty only when it received none. The result is built
+        by the code of :meth:`Detector.analyze`: every person's verdict over all their frames, the video's
         verdict, the notes (the frames received, scored and dropped first). Its ``source``
         holds the live figures: frames received, scored and dropped, scored frames per second,
         the latency (median, 95th percentile, max) and the window. Calling it again returns
@@ -196,6 +202,13 @@ class LiveAnalyser:
             LiveError: If a scoring thread failed.
             NonFiniteScoreError: If the model gave NaN or infinite scores.
         """
+        with self._wake:
+            self._sealed = True
+            tally = self._tally
+            self._wake.wait_for(
+                lambda: tally.scored or not tally.in_hand or self._failure or self._closed,
+                timeout=FIRST_FRAME_S,
+            )
         self._stop()
         with self._scoring:
             with self._lock:
@@ -235,7 +248,7 @@ class LiveAnalyser:
             LiveError: If a scoring thread failed.
         """
         self._raise_failure()
-        if self._closed:
+        if self._closed or self._sealed:
             return None
         now = time.perf_counter()
         index = self._tally.received
@@ -339,7 +352,8 @@ class LiveAnalyser:
             scored = time.perf_counter()
             self._watch(found.frame, found.faces)
             done = time.perf_counter()
-            with self._lock:
+            with self._wake:
+                self._wake.notify_all()  # a finish() may wait for the first frame
                 self._tally.record(found.arrival.timestamp_s, found.faces, found.unrefined, scores)
                 self._tally.spent["faces"] += found.seconds
                 self._tally.spent["model"] += scored - started

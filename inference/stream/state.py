@@ -154,6 +154,11 @@ class Tally:
     latencies: list[float] = field(default_factory=list)
     spent: dict[str, float] = field(default_factory=lambda: {"faces": 0.0, "model": 0.0, "second": 0.0})
 
+    @property
+    def in_hand(self) -> int:
+        """Frames received that are neither scored nor dropped yet (being found or scored)."""
+        return self.received - self.scored - self.dropped
+
     def record(self, timestamp_s: float, faces: list[Face], unrefined: int, scores: list[float]) -> None:
         """Keep a scored frame's faces and scores."""
         self.scored += 1
