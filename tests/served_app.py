@@ -183,21 +183,28 @@ def completed(client: httpx.Client, url: str, session: str, timeout: float = 120
     raise AssertionError("the event never completed")
 
 
-def page_step(url: str, inputs: int, trigger: str | None = None) -> int:
-    """The id of a quick (unqueued) step of the page's file tab: ``inputs`` inputs, the tab's 12
-    outputs, and ``trigger`` among its events when given."""
+def page_step(url: str, inputs: int, trigger: str | None = None, outputs: int = 12) -> int:
+    """The id of a quick (unqueued) step of the page's file tab: ``inputs`` inputs, ``outputs``
+    outputs (the tab's 12, and for the step before an analysis its Stop's token), and
+    ``trigger`` among its events when given."""
     config = loopback.get(f"{url}config", timeout=10).json()
     for dep in config["dependencies"]:
         triggered = trigger is None or any(target[1] == trigger for target in dep["targets"])
         shape = (len(dep["inputs"]), len(dep["outputs"]))
-        if triggered and dep.get("queue") is False and shape == (inputs, 12):
+        if triggered and dep.get("queue") is False and shape == (inputs, outputs):
             return dep["id"]
     raise AssertionError(f"no page step with {inputs} inputs on {trigger or 'any event'}")
 
 
 def page_busy(url: str) -> int:
-    """The id of the page's quick step before its analysis (clears the outputs, stops its old run)."""
-    return page_step(url, 2)
+    """The id of the page's quick step before its analysis (clears the outputs, stops its old
+    run); its last output is the token the page's Stop sends for the analysis."""
+    return page_step(url, 2, outputs=13)
+
+
+def page_stop(url: str) -> int:
+    """The id of the page's Stop (its one input: the token of the analysis the page shows)."""
+    return page_step(url, 1, "click")
 
 
 def page_new_video(url: str) -> int:

@@ -81,7 +81,7 @@ def test_a_new_upload_counts_while_the_last_one_is_unanswered(
     def answer_late(route) -> None:
         # The server handles the request now; the page sees its answer only when released.
         if genuine_clip.name in (route.request.post_data or ""):
-            late.append((route, route.fetch()))
+            late.append((route, route.fetch(timeout=120_000)))
         else:
             route.continue_()
 

@@ -26,6 +26,7 @@ from test_browser import (
     results_seen,
     settled,
     shot,
+    start_long_run,
     upload,
     watch_results,
 )
@@ -236,6 +237,41 @@ def refused_while_running(other) -> None:
     # Nothing pending, no tracker left (the refusal is told in the status line and a toast).
     expect(other.locator(PENDING)).to_have_count(0)
     other.close()
+
+
+def test_a_double_clicked_stop_handled_late_leaves_the_next_analysis_alone(pages, app_url: str):
+    """A double-click on Stop sends two Stops; a busy server that handles the second after the
+    visitor's next Analyze ended that analysis too (the page said "Stopped." and showed no
+    verdict). Here the second Stop is held back until the next analysis has started."""
+    from playwright.sync_api import expect
+
+    page = pages.open(app_url)
+    stops, held = [], []
+
+    def hold_the_second_stop(route) -> None:
+        if page_stop_body(route.request.post_data or ""):
+            stops.append(route)
+            if len(stops) == 2:
+                held.append(route)
+                return
+        route.continue_()
+
+    page.route("**/gradio_api/run/**", hold_the_second_stop)
+    start_long_run(page)
+    page.get_by_role("button", name="Stop").dblclick()
+    expect(page.locator("#status")).to_have_text(re.compile(r"^\s*Stopped\.\s*$"))
+    assert len(held) == 1, f"{len(stops)} Stop request(s) sent by the double-click"
+    frames_to_sample(page, 2)
+    with page.expect_response("**/gradio_api/queue/join**"):  # then the analysis is queued or running
+        analyze_button(page).click()
+    held[0].continue_()
+    settled(page, ANY_VERDICT)
+    idle(page)
+
+
+def page_stop_body(body: str) -> bool:
+    """Whether a page step's request body is a Stop's (its one input: a hex token)."""
+    return re.search(r'"data":\s*\["[0-9a-f]{16}"\]', body) is not None
 
 
 def test_phone_and_desktop_captions_tables_and_one_progress(

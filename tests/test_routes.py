@@ -6,10 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-import threading
 import time
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote
 
@@ -29,7 +26,6 @@ from served_app import (
     fn_index,
     join,
     page_busy,
-    page_new_video,
     started,
     upload,
     visitor,
@@ -271,96 +267,6 @@ def test_a_new_analyze_during_a_run_starts_the_new_run(served: tuple[str, Path],
     assert again.status_code == 200, again.text
     cancel(client, url, page, session, again.json()["event_id"])
     ended(messages, client, url, session, again.json()["event_id"])
-
-
-def test_an_upload_event_that_arrives_after_analyze_leaves_the_run_alone(
-    served: tuple[str, Path], genuine_clip: Path
-):
-    """On a busy server the page's upload event can reach it after its Analyze click's steps (both
-    go out at once): it ended the run the click had just started, and the page showed nothing."""
-    url, _ = served
-    client, session = visitor(26), secrets.token_hex(8)
-    file = upload(client, url, genuine_clip)
-    quick = {"data": [file, None], "fn_index": page_busy(url), "session_hash": session}
-    assert "Analysing" in client.post(f"{url}gradio_api/run/predict", json=quick).text
-    data = [file, None, 4, None, False, "app", "off"]
-    assert join(client, url, fn_index(url, private_inputs=7), data, session).status_code == 200
-    late = {"data": [file], "fn_index": page_new_video(url), "session_hash": session}
-    assert client.post(f"{url}gradio_api/run/predict", json=late).status_code == 200
-    done = completed(client, url, session)
-    assert done["success"], done
-    verdict = done["output"]["data"][0]
-    assert isinstance(verdict, dict) and verdict.get("label") in ("FAKE", "REAL", "UNCERTAIN"), verdict
-
-
-def test_an_upload_event_overtaken_by_clear_gives_the_upload_back(
-    served: tuple[str, Path], genuine_clip: Path
-):
-    """On a busy server the page's Clear could run before the upload event the page sent before
-    it: that late event held the upload for a page that no longer showed it, until the visitor
-    left (with one upload per visitor, every later upload was refused). Here the upload event
-    arrives first and its body is held back until the Clear has run."""
-    url, _ = served
-    client, session = visitor(27), secrets.token_hex(8)
-    file = upload(client, url, genuine_clip)
-    step = page_new_video(url)
-    event = json.dumps({"data": [file], "fn_index": step, "session_hash": session}).encode()
-    arrived, cleared = threading.Event(), threading.Event()
-
-    def late_body() -> Iterator[bytes]:
-        yield event[:10]
-        arrived.set()
-        cleared.wait(timeout=60)
-        yield event[10:]
-
-    route, kind = f"{url}gradio_api/run/predict", {"content-type": "application/json"}
-    with ThreadPoolExecutor(1) as pool:
-        late = pool.submit(client.post, route, content=late_body(), headers=kind)
-        assert arrived.wait(timeout=60)
-        time.sleep(0.5)  # the headers are in: the server has noted when it arrived
-        clear = {"data": [None], "fn_index": step, "session_hash": session}
-        assert client.post(route, json=clear).status_code == 200
-        cleared.set()
-        assert late.result(timeout=60).status_code == 200
-    assert not Path(file["path"]).exists()  # given back: deleted at once, as Clear deletes it
-
-
-def test_an_upload_event_read_after_the_clear_gives_the_upload_back(
-    served: tuple[str, Path], genuine_clip: Path
-):
-    """A server whose event loop is held up reads the requests that waited meanwhile in any
-    order: the page's Clear could be read, and stamped, before the upload event the page sent
-    before it. The event then held the upload for a page that showed nothing (seen in a full
-    run: the visitor's next uploads refused for the 10-minute TTL). Here the Clear is sent first."""
-    url, _ = served
-    client, session = visitor(28), secrets.token_hex(8)
-    file = upload(client, url, genuine_clip)
-    step, route = page_new_video(url), f"{url}gradio_api/run/predict"
-    for shown in (None, file):  # the Clear, then the upload's event
-        answer = client.post(route, json={"data": [shown], "fn_index": step, "session_hash": session})
-        assert answer.status_code == 200, answer.text[:300]
-    assert not Path(file["path"]).exists()  # given back: deleted at once, as Clear deletes it
-    # The page's next upload is its video; the stale event sent again changes nothing.
-    other = upload(client, url, genuine_clip)
-    for shown in (other, file):
-        answer = client.post(route, json={"data": [shown], "fn_index": step, "session_hash": session})
-        assert answer.status_code == 200, answer.text[:300]
-    assert Path(other["path"]).is_file()
-
-
-def test_an_upload_after_a_clear_is_the_pages(served: tuple[str, Path], genuine_clip: Path):
-    """The other side of the test above: a Clear, then an upload and its event (the page picks
-    another video) keep the new upload for the page."""
-    url, _ = served
-    client, session = visitor(29), secrets.token_hex(8)
-    step, route = page_new_video(url), f"{url}gradio_api/run/predict"
-    body = {"fn_index": step, "session_hash": session}
-    assert client.post(route, json={**body, "data": [None]}).status_code == 200  # the Clear
-    file = upload(client, url, genuine_clip)
-    assert client.post(route, json={**body, "data": [file]}).status_code == 200
-    assert Path(file["path"]).is_file()
-    assert client.post(route, json={**body, "data": [None]}).status_code == 200  # cleared again: gone
-    assert not Path(file["path"]).exists()
 
 
 def test_x_forwarded_for_from_the_loopback_is_not_a_new_visitor(served: tuple[str, Path], genuine_clip: Path):

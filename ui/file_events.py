@@ -110,14 +110,20 @@ class FileEvents:
         )
 
     def busy(self, video: str | None, link: str | None, request: gr.Request) -> tuple[Any, ...]:
-        """Before the analysis joins the queue: outputs cleared, and the page busy or told why not."""
+        """Before the analysis joins the queue: outputs cleared, the page busy or told why not,
+        and the token its Stop sends for this analysis."""
         session = request.session_hash or ""
+        token = self.runs.asked(session)
         # A run this page still has (an example clicked during one) ends before this one starts.
         page_moves_on(self.demo, self.runs, self.admissions, session)
-        if video:  # an example or the upload shown: the page's video from now on
+        # The page's video from now on (an example or the upload shown), or none (a link): a
+        # Clear or an upload event that arrived before this request changes nothing after it.
+        if video:
             self.uploads.hold(session, video, arrived(request))
+        else:
+            self.uploads.leave(session, arrived(request))
         if not video and not link_of(link):
-            return (*_empty(), NOTHING_GIVEN, *idle())
+            return (*_empty(), NOTHING_GIVEN, *idle(), token)
         refused_now = self.admissions.refusal(
             ANALYSIS,
             visitor(request, self.settings.trusted_proxies),
@@ -128,13 +134,15 @@ class FileEvents:
         if refused_now:
             # The join will be refused (the chain's .failure step keeps this line): the page is
             # left ready here. (Admission itself is ui.limits.guard_queue's, at the join.)
-            return (*_empty(), f"**Not started:** {text.markdown_text(refused_now)}", *idle())
-        return (*_empty(), working_text(video, link), *working())
+            return (*_empty(), f"**Not started:** {text.markdown_text(refused_now)}", *idle(), token)
+        return (*_empty(), working_text(video, link), *working(), token)
 
-    def stop(self, request: gr.Request) -> tuple[Any, ...]:
-        """Stop: the page's analysis ends at its next check."""
+    def stop(self, token: str | None, request: gr.Request) -> tuple[Any, ...]:
+        """Stop: the page's analysis (``token``: the one the page showed) ends at its next check."""
         session = request.session_hash or ""
-        self.runs.halt(session, waiting(self.demo, session))
+        if not self.runs.halt(session, waiting(self.demo, session), token or ""):
+            # Clicked for an analysis before the page's latest: the page shows the latest as it is.
+            return tuple(gr.skip() for _ in (*_empty(), "", *idle()))
         self.admissions.forget_page(session)
         return (*_empty(), "Stopped.", *idle())
 
@@ -167,7 +175,7 @@ class FileEvents:
 
     def left(self, request: gr.Request) -> None:
         """The page left: its analysis, live stream, upload and place in the queue end."""
-        if self.runs.forget(request.session_hash or ""):
+        if self.runs.leave(request.session_hash or ""):
             logger.info("a visitor left during an analysis; it was stopped")
         self.streams.leave(request.session_hash or "")
         self.uploads.leave(request.session_hash or "")
@@ -198,7 +206,7 @@ def wire(tab: FileTab, events: FileEvents) -> None:
         start(
             events.busy,
             [tab.video, tab.link],
-            [*shown, *buttons],
+            [*shown, *buttons, tab.run_token],
             queue=False,
             api_visibility="private",
             show_progress="hidden",
@@ -228,7 +236,7 @@ def wire(tab: FileTab, events: FileEvents) -> None:
     }
     for event in (tab.video.upload, tab.video.clear, tab.video.stop_recording):
         event(events.new_video, tab.video, [*shown, *buttons], **ends)
-    tab.stop_button.click(events.stop, None, [*shown, *buttons], **ends)
+    tab.stop_button.click(events.stop, tab.run_token, [*shown, *buttons], **ends)
     events.demo.unload(events.left)
 
 

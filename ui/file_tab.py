@@ -34,6 +34,7 @@ class FileTab:
     stop_button: Any
     status: Any
     progress_box: Any
+    run_token: Any
     label: Any
     summary: Any
     provenance: Any
@@ -123,6 +124,8 @@ def _video_and_verdict() -> FileTab:
     with gr.Row():
         analyze_button = gr.Button("Analyze", variant="primary", size="lg", scale=3, elem_id="analyze")
         stop_button = gr.Button("Stop", variant="stop", size="lg", scale=1, visible=False)
+    # The analysis the page shows, sent with its Stop (ui.guards.Runs.halt).
+    run_token = gr.Textbox(visible=False)
     status = gr.Markdown(elem_id="status")
     # The one place an analysis shows its progress, the stage in words.
     progress_box = gr.Markdown(elem_id="progress", visible=False)
@@ -134,6 +137,7 @@ def _video_and_verdict() -> FileTab:
         stop_button=stop_button,
         status=status,
         progress_box=progress_box,
+        run_token=run_token,
         label=gr.Label(label="Verdict", num_top_classes=2),
         summary=gr.Markdown(elem_id="summary"),
         provenance=gr.Markdown(elem_id="provenance"),

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import math
 import re
+import secrets
 import threading
 import time
 from collections.abc import Iterator
@@ -100,6 +101,21 @@ class Runs:
         # Pages that pressed Stop while their analysis waited in the queue, with when: it ends as
         # it starts. Forgotten after HALT_KEEP_S (that analysis has long started or been dropped).
         self._halted: dict[str, float] = {}
+        # Pages, with the token of the analysis they asked for last: a Stop that names another
+        # was clicked for an earlier one. The oldest go past MAX_PAGES (made-up sessions).
+        self._asked: dict[str, str] = {}
+
+    MAX_PAGES = 10_000
+
+    def asked(self, session: str) -> str:
+        """Page ``session`` asks for a new analysis; returns its token, for the page's Stop."""
+        token = secrets.token_hex(8)
+        with self._lock:
+            self._asked.pop(session, None)
+            self._asked[session] = token
+            if len(self._asked) > self.MAX_PAGES:
+                del self._asked[next(iter(self._asked))]
+        return token
 
     def start(self, session: str, limit_s: float, event: str | None = None) -> Run:
         """Register a new run for ``session`` (a run it still had is stopped), of queue ``event``.
@@ -149,15 +165,24 @@ class Runs:
         logger.info("stopped the analysis of session %s: its event was cancelled", key[:8])
         return True
 
-    def halt(self, session: str, queued: bool) -> None:
+    def halt(self, session: str, queued: bool, token: str | None = None) -> bool:
         """The page pressed Stop (or changed its video): stop its run, and when it has an analysis
-        waiting in the queue (``queued``, from :func:`queued_events`), that one as it starts."""
+        waiting in the queue (``queued``, from :func:`queued_events`), that one as it starts.
+
+        ``token``: the Stop's, of the analysis the page showed when it was clicked. A Stop for an
+        analysis before the page's latest (:meth:`asked`), handled late by a busy server (a
+        double-click's second Stop after the next Analyze), stops nothing: this returns False.
+        """
+        with self._lock:
+            if token is not None and token != self._asked.get(session, token):
+                return False
         if self.stop(session) or not queued:
-            return
+            return True
         now = time.monotonic()
         with self._lock:
             self._halted = {s: t for s, t in self._halted.items() if now - t < HALT_KEEP_S}
             self._halted[session] = now
+        return True
 
     def forget(self, session: str) -> bool:
         """Stop the run of ``session`` and forget a Stop it pressed while queued: the page starts a
@@ -166,6 +191,12 @@ class Runs:
         with self._lock:
             self._halted.pop(session, None)
         return running
+
+    def leave(self, session: str) -> bool:
+        """The page left: as :meth:`forget`, and its latest analysis is forgotten too."""
+        with self._lock:
+            self._asked.pop(session, None)
+        return self.forget(session)
 
 
 def visitor(request: gr.Request | None, trusted_proxies: int = 0) -> str:

@@ -70,6 +70,8 @@ class LiveStreams:
         # Pages whose stream was refused or reported while their camera still sends, with the time
         # of its latest frame: those frames are ignored until the camera pauses for QUIET_S.
         self._ended: dict[str, float] = {}
+        # Pages whose stream is being reported: it keeps its slot until its threads are done.
+        self._finishing: set[str] = set()
 
     def feed(self, session: str, frame_rgb: np.ndarray, profile: str | None = None) -> LiveState | None:
         """Hand the page's latest camera frame, (H, W, 3) uint8 RGB, to its stream's analyser.
@@ -88,7 +90,7 @@ class LiveStreams:
         if self._still_ended(session, now):
             return None
         stream = self._stream(session, now, profile)
-        if now - stream.started > self.time_limit_s:
+        if stream is None or now - stream.started > self.time_limit_s:
             # Ignored frames keep nothing alive: the timer reports the stream, and one whose
             # page never asks for its report is closed by the next stream that needs a slot.
             return None
@@ -140,13 +142,20 @@ class LiveStreams:
         with self._lock:
             if session in self._streams:
                 self._ended[session] = time.monotonic()
-        stream = self._end(session)
-        if stream is None:
-            return None
+        # The slot is given back once the stream's threads are done: finishing may still score
+        # its first frame (LiveAnalyser.finish), and no stream may start on the slot meanwhile.
+        with self._lock:
+            stream = self._streams.pop(session, None)
+            if stream is None:
+                return None
+            self._finishing.add(session)
         try:
             return stream.analyser.finish()
         finally:
             stream.analyser.close()
+            with self._lock:
+                self._finishing.discard(session)
+                self.slots.give_back(session)
 
     def leave(self, session: str) -> None:
         """The page left: end its stream, if any, without a report.
@@ -160,10 +169,11 @@ class LiveStreams:
         if stream is not None:
             stream.analyser.close()
 
-    def _stream(self, session: str, now: float, profile: str | None) -> _Stream:
+    def _stream(self, session: str, now: float, profile: str | None) -> _Stream | None:
+        """The page's stream, or a new one (None while its last one is still being reported)."""
         with self._lock:
             stream = self._streams.get(session)
-            if stream is not None:
+            if stream is not None or session in self._finishing:
                 return stream
             stale = self._stale(now)
             taken = self.slots.take(session)

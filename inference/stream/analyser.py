@@ -43,8 +43,8 @@ TRACKER_FRAMES = WHOLE_FRAME_SEARCHES * MIN_WHOLE_FRAME_EVERY
 # scored at 5.4 frames/s on one thread, 0.4 on two. Streams side by side then run a core each.
 THREADS = 1
 # At most this long, a stream that ends before its first frame was scored waits for the frames
-# it received (a find and a score, a second or two on a busy server).
-FIRST_FRAME_S = 30.0
+# it received (a find and a score: a second or two on a busy server).
+FINISH_WAIT_S = 10.0
 
 
 class LiveError(DeepfakeDetectorError):
@@ -189,9 +189,9 @@ class LiveAnalyser:
         """Stop, wait for the frame being scored, and report the whole stream like a file.
 
         The frame still waiting is dropped, unless no frame was scored yet: then the frames
-        received are scored first (a busy server may not have scored one when the stream
-        ends), and a stream is reported empty only when it received none. The result is built
-        by the code of :meth:`Detector.analyze`: every person's verdict over all their frames, the video's
+        received are scored first (for at most FINISH_WAIT_S: a busy server may not have
+        scored one when the stream ends). The result is built by the code of
+        :meth:`Detector.analyze`: every person's verdict over all their frames, the video's
         verdict, the notes (the frames received, scored and dropped first). Its ``source``
         holds the live figures: frames received, scored and dropped, scored frames per second,
         the latency (median, 95th percentile, max) and the window. Calling it again returns
@@ -207,7 +207,7 @@ class LiveAnalyser:
             tally = self._tally
             self._wake.wait_for(
                 lambda: tally.scored or not tally.in_hand or self._failure or self._closed,
-                timeout=FIRST_FRAME_S,
+                timeout=FINISH_WAIT_S,
             )
         self._stop()
         with self._scoring:
