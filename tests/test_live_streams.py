@@ -11,9 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from test_live import SlowClassifier, copy_of
 
 from inference import Detector
-from inference.stream import LiveSlots
+from inference.stream import LiveAnalyser, LiveSlots
 from ui import live_streams as live
 from ui.live_streams import LiveRefusedError, LiveStreams
 
@@ -92,3 +93,26 @@ def test_a_frame_still_on_its_way_when_the_page_left_starts_nothing(streams: Liv
     assert streams.feed("a", frame) is None  # a frame sent just before the page reloaded
     assert streams.slots.active() == 0
     assert streams.feed("b", frame) is not None  # the reloaded page (another session) may stream
+
+
+class SlowerClassifier(SlowClassifier):
+    delay_s = 1.5
+
+
+def test_a_stream_keeps_its_slot_until_it_is_reported(detector: Detector, frame):
+    """A stream that ends before its first frame is scored is reported once that frame is
+    (LiveAnalyser.finish): meanwhile its two threads still work, and no other stream may start."""
+    slow = Detector(copy_of(detector.classifier, SlowerClassifier), detector.settings)
+    streams = LiveStreams(LiveSlots(1), 60.0, lambda profile: LiveAnalyser(slow, profile=profile))
+    try:
+        streams.feed("a", frame)
+        with ThreadPoolExecutor(1) as pool:
+            finished = pool.submit(streams.finish, "a")
+            time.sleep(0.3)
+            assert not finished.done()
+            with pytest.raises(LiveRefusedError, match="1 live stream"):
+                streams.feed("b", frame)
+            assert finished.result(timeout=60).frames_sampled == 1
+    finally:
+        for session in ("a", "b"):
+            streams.leave(session)
