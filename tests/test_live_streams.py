@@ -6,14 +6,16 @@ shortened so that the tests take seconds).
 
 from __future__ import annotations
 
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from test_live import SlowClassifier, copy_of
+from test_live import copy_of
 
 from inference import Detector
+from inference.models.classifier import Classifier
 from inference.stream import LiveAnalyser, LiveSlots
 from ui import live_streams as live
 from ui.live_streams import LiveRefusedError, LiveStreams
@@ -95,24 +97,31 @@ def test_a_frame_still_on_its_way_when_the_page_left_starts_nothing(streams: Liv
     assert streams.feed("b", frame) is not None  # the reloaded page (another session) may stream
 
 
-class SlowerClassifier(SlowClassifier):
-    delay_s = 1.5
+class HeldClassifier(Classifier):
+    """Scores like the real one once :attr:`free` is set, as a machine held up by other work."""
+
+    free = threading.Event()
+
+    def fake_probabilities(self, crops_bgr, done=None, threads=None):
+        assert self.free.wait(timeout=60)
+        return super().fake_probabilities(crops_bgr, done, threads)
 
 
 def test_a_stream_keeps_its_slot_until_it_is_reported(detector: Detector, frame):
     """A stream that ends before its first frame is scored is reported once that frame is
     (LiveAnalyser.finish): meanwhile its two threads still work, and no other stream may start."""
-    slow = Detector(copy_of(detector.classifier, SlowerClassifier), detector.settings)
-    streams = LiveStreams(LiveSlots(1), 60.0, lambda profile: LiveAnalyser(slow, profile=profile))
-    try:
-        streams.feed("a", frame)
-        with ThreadPoolExecutor(1) as pool:
-            finished = pool.submit(streams.finish, "a")
+    held = Detector(copy_of(detector.classifier, HeldClassifier), detector.settings)
+    streams = LiveStreams(LiveSlots(1), 60.0, lambda profile: LiveAnalyser(held, profile=profile))
+    HeldClassifier.free.clear()
+    streams.feed("a", frame)
+    with ThreadPoolExecutor(1) as pool:
+        finished = pool.submit(streams.finish, "a")
+        try:
             time.sleep(0.3)
-            assert not finished.done()
             with pytest.raises(LiveRefusedError, match="1 live stream"):
                 streams.feed("b", frame)
-            assert finished.result(timeout=60).frames_sampled == 1
-    finally:
-        for session in ("a", "b"):
-            streams.leave(session)
+            assert not finished.done()  # still waiting for the first frame's score
+        finally:
+            HeldClassifier.free.set()
+        assert finished.result(timeout=60).frames_sampled == 1
+    streams.leave("b")

@@ -31,6 +31,14 @@ def served(python_apps: PythonApps) -> tuple[str, Path]:
     return url, log
 
 
+def verdict_of(done: dict) -> str | None:
+    """The verdict label of a completed page analysis; None when it left the verdict as it was."""
+    assert done["success"], done
+    verdict = done["output"]["data"][0]
+    assert isinstance(verdict, dict), verdict
+    return None if verdict == SKIPPED else verdict.get("label")
+
+
 def later_body(client: httpx.Client, url: str, body: dict, meanwhile: Callable[[], None]) -> httpx.Response:
     """Post ``body`` to a page step so that the server notes its arrival now but reads its body
     (and runs the step) only after ``meanwhile()`` has run; returns the step's answer."""
@@ -47,7 +55,7 @@ def later_body(client: httpx.Client, url: str, body: dict, meanwhile: Callable[[
     with ThreadPoolExecutor(1) as pool:
         late = pool.submit(client.post, f"{url}{ROUTE}", content=slowly(), headers=kind)
         assert arrived.wait(timeout=60)
-        time.sleep(0.5)  # the headers are in: the server has noted when it arrived
+        time.sleep(1.0)  # the headers are in: the server has noted when it arrived
         try:
             meanwhile()
         finally:
@@ -93,12 +101,30 @@ def test_a_stop_for_an_earlier_analysis_leaves_the_next_alone(served: tuple[str,
     stop = {"data": [earlier], "fn_index": page_stop(url), "session_hash": session}
     answer = client.post(f"{url}{ROUTE}", json=stop)
     assert answer.status_code == 200 and answer.json()["data"][STATUS] == SKIPPED, answer.text[:500]
-    done = completed(client, url, session)
-    assert done["success"], done
-    verdict = done["output"]["data"][0]
-    assert isinstance(verdict, dict) and verdict.get("label") in ("FAKE", "REAL", "UNCERTAIN"), verdict
+    assert verdict_of(completed(client, url, session)) in ("FAKE", "REAL", "UNCERTAIN")
     # The Stop for the analysis the page shows still stops it.
     assert client.post(f"{url}{ROUTE}", json={**stop, "data": [latest]}).json()["data"][STATUS] == "Stopped."
+
+
+def test_a_stop_before_its_analysis_joins_the_queue_stops_it(served: tuple[str, Path], genuine_clip: Path):
+    """The page holds an analysis's join back until its previous analysis has ended (an example
+    clicked during a run): a Stop clicked meanwhile found nothing to stop, said "Stopped.", and
+    the analysis then ran. The page's next analysis is not stopped by it."""
+    url, _ = served
+    client, session = visitor(32), secrets.token_hex(8)
+    file = upload(client, url, genuine_clip)
+    quick = {"data": [file, None], "fn_index": page_busy(url), "session_hash": session}
+    data = [file, None, 4, None, False, "app", "off"]
+    page = fn_index(url, private_inputs=7)
+    for stopped in (True, False):
+        token = client.post(f"{url}{ROUTE}", json=quick).json()["data"][-1]
+        if stopped:
+            stop = {"data": [token], "fn_index": page_stop(url), "session_hash": session}
+            assert client.post(f"{url}{ROUTE}", json=stop).json()["data"][STATUS] == "Stopped."
+        assert join(client, url, page, data, session).status_code == 200
+        # Stopped: it ended as it started, its outputs left as the page shows them ("Stopped.").
+        expected = (None,) if stopped else ("FAKE", "REAL", "UNCERTAIN")
+        assert verdict_of(completed(client, url, session)) in expected
 
 
 def test_an_upload_event_that_arrives_after_analyze_leaves_the_run_alone(
@@ -115,10 +141,7 @@ def test_an_upload_event_that_arrives_after_analyze_leaves_the_run_alone(
     assert join(client, url, fn_index(url, private_inputs=7), data, session).status_code == 200
     late = {"data": [file], "fn_index": page_new_video(url), "session_hash": session}
     assert client.post(f"{url}{ROUTE}", json=late).status_code == 200
-    done = completed(client, url, session)
-    assert done["success"], done
-    verdict = done["output"]["data"][0]
-    assert isinstance(verdict, dict) and verdict.get("label") in ("FAKE", "REAL", "UNCERTAIN"), verdict
+    assert verdict_of(completed(client, url, session)) in ("FAKE", "REAL", "UNCERTAIN")
 
 
 def test_an_upload_event_overtaken_by_clear_gives_the_upload_back(

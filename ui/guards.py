@@ -172,16 +172,20 @@ class Runs:
         ``token``: the Stop's, of the analysis the page showed when it was clicked. A Stop for an
         analysis before the page's latest (:meth:`asked`), handled late by a busy server (a
         double-click's second Stop after the next Analyze), stops nothing: this returns False.
+        A Stop for the latest stops it even before it joins the queue (the page holds a join
+        back while its previous analysis ends), until the page asks for another.
         """
+        now = time.monotonic()
         with self._lock:
             if token is not None and token != self._asked.get(session, token):
                 return False
-        if self.stop(session) or not queued:
-            return True
-        now = time.monotonic()
-        with self._lock:
-            self._halted = {s: t for s, t in self._halted.items() if now - t < HALT_KEEP_S}
-            self._halted[session] = now
+            run = self._runs.pop(session, None)
+            if run is None and (queued or token is not None):
+                self._halted = {s: t for s, t in self._halted.items() if now - t < HALT_KEEP_S}
+                self._halted[session] = now
+        if run is not None:
+            run.stop.set()
+            logger.info("stopped the analysis of session %s", session[:8])
         return True
 
     def forget(self, session: str) -> bool:

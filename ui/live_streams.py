@@ -139,20 +139,20 @@ class LiveStreams:
         Raises:
             DeepfakeDetectorError: If no frame was scored, or the scoring failed.
         """
-        with self._lock:
-            if session in self._streams:
-                self._ended[session] = time.monotonic()
         # The slot is given back once the stream's threads are done: finishing may still score
         # its first frame (LiveAnalyser.finish), and no stream may start on the slot meanwhile.
         with self._lock:
             stream = self._streams.pop(session, None)
             if stream is None:
                 return None
+            self._ended[session] = time.monotonic()
             self._finishing.add(session)
         try:
-            return stream.analyser.finish()
+            try:
+                return stream.analyser.finish()
+            finally:
+                stream.analyser.close()
         finally:
-            stream.analyser.close()
             with self._lock:
                 self._finishing.discard(session)
                 self.slots.give_back(session)
