@@ -143,10 +143,7 @@ class Runs:
         """Stop the run of ``session``; returns whether one was running."""
         with self._lock:
             run = self._runs.pop(session, None)
-        if run is not None:
-            run.stop.set()
-            logger.info("stopped the analysis of session %s", session[:8])
-        return run is not None
+        return _stopped(run, session)
 
     def cancel(self, session: str, event: str) -> bool:
         """A client cancelled queue ``event``: stop its run (keyed by the event id, or the page
@@ -183,9 +180,7 @@ class Runs:
             if run is None and (queued or token is not None):
                 self._halted = {s: t for s, t in self._halted.items() if now - t < HALT_KEEP_S}
                 self._halted[session] = now
-        if run is not None:
-            run.stop.set()
-            logger.info("stopped the analysis of session %s", session[:8])
+        _stopped(run, session)
         return True
 
     def forget(self, session: str) -> bool:
@@ -201,6 +196,15 @@ class Runs:
         with self._lock:
             self._asked.pop(session, None)
         return self.forget(session)
+
+
+def _stopped(run: Run | None, session: str) -> bool:
+    """Tell ``run`` (taken out of the runs) to stop; whether there was one."""
+    if run is None:
+        return False
+    run.stop.set()
+    logger.info("stopped the analysis of session %s", session[:8])
+    return True
 
 
 def visitor(request: gr.Request | None, trusted_proxies: int = 0) -> str:
