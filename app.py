@@ -20,7 +20,7 @@ from inference.stream import LiveSlots
 from ui import about, file_tab, live_streams, live_tab, render, reports
 from ui.api import Analyses, defaults, endpoints, offered, offered_second
 from ui.file_events import FileEvents, wire
-from ui.guards import Runs, check_gradio, poll_less
+from ui.guards import PAGES_KEPT, Runs, check_gradio, poll_less
 from ui.hints import all_page_js
 from ui.limits import Admissions, guard_queue, trust_no_forwarding_peer
 from ui.live_streams import REFUSED_AT_ONCE, LiveStreams, make_analyser
@@ -166,6 +166,7 @@ def launch_options(demo: gr.Blocks, settings: Settings) -> dict[str, Any]:
         "mcp_server": True,
         "run_history": False,  # its routes could use the host's saved HF token for a local request
         "enable_monitoring": settings.monitoring,  # its summary answers anyone with every route's timings
+        "state_session_capacity": PAGES_KEPT,  # Gradio's default 10,000 took 1.4 GB of made-up sessions
     }
 
 

@@ -6,7 +6,7 @@ import gradio as gr
 import pytest
 
 from inference import Settings
-from ui.guards import PROGRESS_POLL_S, QUEUE_POLL_S, AnalysisStoppedError, Runs, poll_less
+from ui.guards import PAGES_KEPT, PROGRESS_POLL_S, QUEUE_POLL_S, AnalysisStoppedError, Runs, poll_less
 
 
 def stopped(runs: Runs, session: str) -> bool:
@@ -65,6 +65,32 @@ def test_a_page_that_left_leaves_nothing_behind():
     runs.halt("page", queued=True)
     assert not runs.forget("page")
     assert not stopped(runs, "page")
+
+
+def test_a_stop_names_the_pages_latest_analysis():
+    runs = Runs()
+    earlier = runs.asked("page")
+    runs.asked("page")
+    assert not runs.halt("page", queued=True, token=earlier)  # for an analysis before the latest
+    assert not stopped(runs, "page")
+    runs = Runs()
+    latest = runs.asked("page")
+    assert runs.halt("page", queued=False, token=latest)  # before its analysis joined the queue
+    assert stopped(runs, "page")
+    assert not stopped(runs, "page")
+
+
+def test_stops_of_pages_that_never_asked_keep_nothing_and_tables_are_bounded():
+    runs = Runs()
+    assert runs.halt("made-up", queued=False, token="")  # answered "Stopped.", but kept nowhere
+    assert not stopped(runs, "made-up")
+    pages = [f"page-{number}" for number in range(PAGES_KEPT + 10)]
+    for page in pages:
+        assert runs.halt(page, queued=False, token=runs.asked(page))
+    assert not stopped(runs, pages[0])  # the oldest went
+    assert stopped(runs, pages[-1])
+    assert not runs.halt(pages[-1], queued=False, token="not its token")
+    assert runs.halt(pages[0], queued=False, token="any")  # its token was forgotten: as before
 
 
 def test_the_apps_idle_queue_polls_every_20_ms_not_every_1(hub_cache, caplog: pytest.LogCaptureFixture):

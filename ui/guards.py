@@ -30,6 +30,11 @@ from inference import (
 logger = logging.getLogger(__name__)
 
 ANALYSIS = "analysis"
+PAGES_KEPT = 1_000
+"""Page sessions whose state one table keeps (the oldest go first): far more pages than a small
+server has open at once, and a bound on what made-up session names (up to 64 kB each) can
+take, in this app's tables and in Gradio's own copy of each session's components (about
+150 kB a session: ``launch(state_session_capacity=...)``)."""
 """The one concurrency group of every event that analyses a video (UI, examples, API)."""
 
 
@@ -102,19 +107,14 @@ class Runs:
         # it starts. Forgotten after HALT_KEEP_S (that analysis has long started or been dropped).
         self._halted: dict[str, float] = {}
         # Pages, with the token of the analysis they asked for last: a Stop that names another
-        # was clicked for an earlier one. The oldest go past MAX_PAGES (made-up sessions).
+        # was clicked for an earlier one.
         self._asked: dict[str, str] = {}
-
-    MAX_PAGES = 10_000
 
     def asked(self, session: str) -> str:
         """Page ``session`` asks for a new analysis; returns its token, for the page's Stop."""
         token = secrets.token_hex(8)
         with self._lock:
-            self._asked.pop(session, None)
-            self._asked[session] = token
-            if len(self._asked) > self.MAX_PAGES:
-                del self._asked[next(iter(self._asked))]
+            _keep(self._asked, session, token)
         return token
 
     def start(self, session: str, limit_s: float, event: str | None = None) -> Run:
@@ -177,9 +177,9 @@ class Runs:
             if token is not None and token != self._asked.get(session, token):
                 return False
             run = self._runs.pop(session, None)
-            if run is None and (queued or token is not None):
-                self._halted = {s: t for s, t in self._halted.items() if now - t < HALT_KEEP_S}
-                self._halted[session] = now
+            # Only a page that asked for an analysis (made-up sessions would fill the table).
+            if run is None and (queued or (token is not None and session in self._asked)):
+                _keep(self._halted, session, now)
         _stopped(run, session)
         return True
 
@@ -196,6 +196,14 @@ class Runs:
         with self._lock:
             self._asked.pop(session, None)
         return self.forget(session)
+
+
+def _keep(table: dict[str, Any], session: str, value: Any) -> None:
+    """Set ``table[session]`` as its newest entry, the oldest going past :data:`PAGES_KEPT`."""
+    table.pop(session, None)
+    table[session] = value
+    if len(table) > PAGES_KEPT:
+        del table[next(iter(table))]
 
 
 def _stopped(run: Run | None, session: str) -> bool:

@@ -21,6 +21,7 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 from gradio_client.utils import is_http_url_like
 
+from ui.guards import PAGES_KEPT
 from ui.queued_files import named_in_queue, uploaded_file
 from ui.upload_route import BUSY, FULL, YOURS
 
@@ -90,7 +91,7 @@ class Uploads:
     no page shows it and no other queued or running request names it.
     """
 
-    MAX_PAGES = 10_000
+    MAX_PAGES = PAGES_KEPT
 
     def __init__(self, blocks: gr.Blocks, ttl_s: float, quota_bytes: int, max_files: int) -> None:
         self.blocks = blocks
