@@ -116,11 +116,11 @@ def test_simultaneous_joins_of_many_visitors_fill_the_queue_exactly(served: str,
 
 def test_a_page_has_one_analysis_at_a_time(served: str, genuine_clip: Path):
     """Two joins of the page's own event with one page session, at once: one is let in."""
-    page = fn_index(served, private_inputs=7)
+    page = fn_index(served, private_inputs=8)
     client = visitor(7)
     file = upload(client, served, genuine_clip)
     session = secrets.token_hex(8)
-    data = [file, None, 60, None, True, "app", "off"]
+    data = [file, None, 60, None, True, "app", "off", None]
     answers = at_once([lambda: join(client, served, page, data, session) for _ in range(3)])
     admitted = [a for a in answers if a.status_code == 200]
     try:
@@ -215,8 +215,8 @@ def test_a_page_refused_at_its_join_is_told_in_text(served: str, genuine_clip: P
     admitted = [(9, s, join(client, served, report, slow_report(file), s)) for s in sessions]
     try:
         assert all(a.status_code == 200 for _, _, a in admitted)
-        data = [file, None, 60, None, True, "app", "off"]
-        refused = join(client, served, fn_index(served, private_inputs=7), data)
+        data = [file, None, 60, None, True, "app", "off", None]
+        refused = join(client, served, fn_index(served, private_inputs=8), data)
         assert refused.status_code == 422 and isinstance(refused.json()["detail"], str), refused.text
         assert f"You already have {PER_VISITOR} analyses waiting" in refused.json()["detail"]
         api = join(client, served, report, slow_report(file))

@@ -17,7 +17,19 @@ import httpx
 import pytest
 import test_routes
 from python_apps import PythonApps
-from served_app import completed, fn_index, join, page_busy, page_new_video, page_stop, upload, visitor
+from served_app import (
+    cancel,
+    completed,
+    ended,
+    fn_index,
+    join,
+    page_busy,
+    page_new_video,
+    page_stop,
+    started,
+    upload,
+    visitor,
+)
 
 ROUTE = "gradio_api/run/predict"
 SKIPPED = {"__type__": "update"}  # an output the step left as the page shows it
@@ -96,8 +108,8 @@ def test_a_stop_for_an_earlier_analysis_leaves_the_next_alone(served: tuple[str,
     earlier = client.post(f"{url}{ROUTE}", json=quick).json()["data"][-1]
     latest = client.post(f"{url}{ROUTE}", json=quick).json()["data"][-1]
     assert earlier and latest and earlier != latest
-    data = [file, None, 4, None, False, "app", "off"]
-    assert join(client, url, fn_index(url, private_inputs=7), data, session).status_code == 200
+    data = [file, None, 4, None, False, "app", "off", None]
+    assert join(client, url, fn_index(url, private_inputs=8), data, session).status_code == 200
     stop = {"data": [earlier], "fn_index": page_stop(url), "session_hash": session}
     answer = client.post(f"{url}{ROUTE}", json=stop)
     assert answer.status_code == 200 and answer.json()["data"][STATUS] == SKIPPED, answer.text[:500]
@@ -114,10 +126,10 @@ def test_a_stop_before_its_analysis_joins_the_queue_stops_it(served: tuple[str, 
     client, session = visitor(32), secrets.token_hex(8)
     file = upload(client, url, genuine_clip)
     quick = {"data": [file, None], "fn_index": page_busy(url), "session_hash": session}
-    data = [file, None, 4, None, False, "app", "off"]
-    page = fn_index(url, private_inputs=7)
+    page = fn_index(url, private_inputs=8)
     for stopped in (True, False):
         token = client.post(f"{url}{ROUTE}", json=quick).json()["data"][-1]
+        data = [file, None, 4, None, False, "app", "off", token]
         if stopped:
             stop = {"data": [token], "fn_index": page_stop(url), "session_hash": session}
             assert client.post(f"{url}{ROUTE}", json=stop).json()["data"][STATUS] == "Stopped."
@@ -125,6 +137,27 @@ def test_a_stop_before_its_analysis_joins_the_queue_stops_it(served: tuple[str, 
         # Stopped: it ended as it started, its outputs left as the page shows them ("Stopped.").
         expected = (None,) if stopped else ("FAKE", "REAL", "UNCERTAIN")
         assert verdict_of(completed(client, url, session)) in expected
+
+
+def test_an_analysis_the_page_was_told_did_not_start_never_runs(served: tuple[str, Path], genuine_clip: Path):
+    """The page holds an analysis's join back while its previous one ends, and sends it later: an
+    Analyze the page had answered "Not started" (the visitor's limit) then ran, and showed its
+    verdict under that line with no Stop (visitor s9)."""
+    url, _ = served
+    client, first, second = visitor(33), secrets.token_hex(8), secrets.token_hex(8)
+    file = upload(client, url, genuine_clip)
+    page = fn_index(url, private_inputs=8)
+    running = join(client, url, page, [file, None, 60, None, True, "app", "off", None], first)
+    assert running.status_code == 200
+    messages = started(client, url, first)
+    quick = {"data": [file, None], "fn_index": page_busy(url), "session_hash": second}
+    said = client.post(f"{url}{ROUTE}", json=quick).json()["data"]
+    assert "Not started" in said[STATUS], said[STATUS]
+    cancel(client, url, page, first, running.json()["event_id"])
+    ended(messages, client, url, first, running.json()["event_id"])
+    held_back = [file, None, 4, None, False, "app", "off", said[-1]]  # sent once the first ended
+    assert join(client, url, page, held_back, second).status_code == 200
+    assert verdict_of(completed(client, url, second)) is None
 
 
 def test_an_upload_event_that_arrives_after_analyze_leaves_the_run_alone(
@@ -137,8 +170,8 @@ def test_an_upload_event_that_arrives_after_analyze_leaves_the_run_alone(
     file = upload(client, url, genuine_clip)
     quick = {"data": [file, None], "fn_index": page_busy(url), "session_hash": session}
     assert "Analysing" in client.post(f"{url}{ROUTE}", json=quick).text
-    data = [file, None, 4, None, False, "app", "off"]
-    assert join(client, url, fn_index(url, private_inputs=7), data, session).status_code == 200
+    data = [file, None, 4, None, False, "app", "off", None]
+    assert join(client, url, fn_index(url, private_inputs=8), data, session).status_code == 200
     late = {"data": [file], "fn_index": page_new_video(url), "session_hash": session}
     assert client.post(f"{url}{ROUTE}", json=late).status_code == 200
     assert verdict_of(completed(client, url, session)) in ("FAKE", "REAL", "UNCERTAIN")

@@ -203,8 +203,8 @@ def test_the_pages_event_checks_its_inputs_like_the_api(
     client = visitor(14)
     file = upload(client, url, genuine_clip)
     session = secrets.token_hex(8)
-    data = [file, None, frames, None, explain, "app", "off"]
-    assert join(client, url, fn_index(url, private_inputs=7), data, session).status_code == 200
+    data = [file, None, frames, None, explain, "app", "off", None]
+    assert join(client, url, fn_index(url, private_inputs=8), data, session).status_code == 200
     done = completed(client, url, session)
     assert message in json.dumps(done), done
 
@@ -256,8 +256,8 @@ def test_a_new_analyze_during_a_run_starts_the_new_run(served: tuple[str, Path],
     url, _ = served
     client, session = visitor(25), secrets.token_hex(8)
     file = upload(client, url, genuine_clip)
-    page = fn_index(url, private_inputs=7)
-    data = [file, None, 60, None, True, "app", "off"]
+    page = fn_index(url, private_inputs=8)
+    data = [file, None, 60, None, True, "app", "off", None]
     assert join(client, url, page, data, session).status_code == 200
     messages = started(client, url, session)
     quick = {"data": [file, None], "fn_index": page_busy(url), "session_hash": session}

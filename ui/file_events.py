@@ -63,11 +63,16 @@ class FileEvents:
         explain: bool,
         profile: str | None,
         second_opinion: str | None,
+        token: str | None,
         request: gr.Request,
         progress: gr.Progress = gr.Progress(),  # noqa: B008
     ) -> tuple[Any, ...]:
-        """The page's analysis: every output at once, or the reason in the page when it fails."""
+        """The page's analysis: every output at once, or the reason in the page when it fails.
+        ``token``: the one its step before gave the page (``busy``)."""
         session = request.session_hash or ""
+        if not self.runs.may_start(session, token):
+            # Superseded, or the page said it did not start: the page shows what it said.
+            return _unchanged()
         if not video and not link_of(link):
             return (*_empty(), NOTHING_GIVEN, *idle())
         if video and self.uploads.gone(video):
@@ -83,7 +88,7 @@ class FileEvents:
         except gr.Error as exc:
             if exc.title == STOPPED:  # Stop, a new video or an example said what to show
                 # Every output: the results, the status line, Analyze, Stop and the progress.
-                return tuple(gr.skip() for _ in range(len(_empty()) + 1 + len(idle())))
+                return _unchanged()
             what = _name(video) if video else text.plain(link_of(link) or "")
             return (
                 *_empty(),
@@ -123,6 +128,7 @@ class FileEvents:
         else:
             self.uploads.leave(session, arrived(request))
         if not video and not link_of(link):
+            self.runs.refuse(session, token)
             return (*_empty(), NOTHING_GIVEN, *idle(), token)
         refused_now = self.admissions.refusal(
             ANALYSIS,
@@ -133,7 +139,9 @@ class FileEvents:
         )
         if refused_now:
             # The join will be refused (the chain's .failure step keeps this line): the page is
-            # left ready here. (Admission itself is ui.limits.guard_queue's, at the join.)
+            # left ready here. (Admission itself is ui.limits.guard_queue's, at the join; a join
+            # the page holds back and admitted later does not run: Runs.may_start.)
+            self.runs.refuse(session, token)
             return (*_empty(), f"**Not started:** {text.markdown_text(refused_now)}", *idle(), token)
         return (*_empty(), working_text(video, link), *working(), token)
 
@@ -142,7 +150,7 @@ class FileEvents:
         session = request.session_hash or ""
         if not self.runs.halt(session, waiting(self.demo, session), token or ""):
             # Clicked for an analysis before the page's latest: the page shows the latest as it is.
-            return tuple(gr.skip() for _ in (*_empty(), "", *idle()))
+            return _unchanged()
         self.admissions.forget_page(session)
         return (*_empty(), "Stopped.", *idle())
 
@@ -153,7 +161,7 @@ class FileEvents:
         leaving the page deletes it and gives the visitor's upload back.
         """
         session = request.session_hash or ""
-        unchanged = tuple(gr.skip() for _ in (*_empty(), "", *idle()))
+        unchanged = _unchanged()
         if video and self.uploads.shows(session, video):
             return unchanged  # the page's Analyze of this video came first: its run goes on
         if video and self.uploads.gone(video):
@@ -196,7 +204,16 @@ def wire(tab: FileTab, events: FileEvents) -> None:
         tab.status,
     ]
     buttons = [tab.analyze_button, tab.stop_button, tab.progress_box]
-    inputs = [tab.video, tab.link, tab.frames, tab.checkpoint, tab.explain, tab.profile, tab.second_opinion]
+    inputs = [
+        tab.video,
+        tab.link,
+        tab.frames,
+        tab.checkpoint,
+        tab.explain,
+        tab.profile,
+        tab.second_opinion,
+        tab.run_token,
+    ]
     # An analysis starts from the button, Enter in the link box, or an example once it is loaded
     # (with the page's frames and Explain settings); either way with the outputs cleared first.
     # Each run's last step sets the buttons back (a stopped run leaves all to what stopped it).
@@ -276,6 +293,11 @@ def link_of(value: Any) -> str | None:
 def _empty() -> tuple[Any, ...]:
     """Every result output cleared: verdict, summary, provenance, people, gallery, plot, reports."""
     return None, "", "", "", [], None, None, reports.hidden()
+
+
+def _unchanged() -> tuple[Any, ...]:
+    """Every output of the tab's steps left as the page shows it."""
+    return tuple(gr.skip() for _ in (*_empty(), "", *idle()))
 
 
 def _name(video: str | None) -> str:

@@ -31,10 +31,8 @@ logger = logging.getLogger(__name__)
 
 ANALYSIS = "analysis"
 PAGES_KEPT = 1_000
-"""Page sessions whose state one table keeps (the oldest go first): far more pages than a small
-server has open at once, and a bound on what made-up session names (up to 64 kB each) can
-take, in this app's tables and in Gradio's own copy of each session's components (about
-150 kB a session: ``launch(state_session_capacity=...)``)."""
+"""Page sessions one table keeps, the oldest going first (this app's, and Gradio's copy of each
+session's components, about 150 kB each): a bound on what made-up session names can take."""
 """The one concurrency group of every event that analyses a video (UI, examples, API)."""
 
 
@@ -109,13 +107,29 @@ class Runs:
         # Pages, with the token of the analysis they asked for last: a Stop that names another
         # was clicked for an earlier one.
         self._asked: dict[str, str] = {}
+        # Pages whose latest analysis was refused before it joined ("Not started"), by token.
+        self._refused: dict[str, str] = {}
 
     def asked(self, session: str) -> str:
         """Page ``session`` asks for a new analysis; returns its token, for the page's Stop."""
         token = secrets.token_hex(8)
         with self._lock:
             _keep(self._asked, session, token)
+            self._refused.pop(session, None)
         return token
+
+    def refuse(self, session: str, token: str) -> None:
+        """The page was told its analysis ``token`` did not start: it must not run later."""
+        with self._lock:
+            _keep(self._refused, session, token)
+
+    def may_start(self, session: str, token: str | None) -> bool:
+        """Whether the page's analysis ``token`` may run: not one the page asked for before its
+        latest, nor one it was told did not start (the page holds a join back while its previous
+        analysis ends, and sends it later, whatever the page then says). None: not checked."""
+        with self._lock:
+            latest = self._asked.get(session, token)
+            return token is None or (token == latest and self._refused.get(session) != token)
 
     def start(self, session: str, limit_s: float, event: str | None = None) -> Run:
         """Register a new run for ``session`` (a run it still had is stopped), of queue ``event``.
@@ -195,6 +209,7 @@ class Runs:
         """The page left: as :meth:`forget`, and its latest analysis is forgotten too."""
         with self._lock:
             self._asked.pop(session, None)
+            self._refused.pop(session, None)
         return self.forget(session)
 
 
