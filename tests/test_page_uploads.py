@@ -86,7 +86,9 @@ def test_a_new_upload_counts_while_the_last_one_is_unanswered(
             route.continue_()
 
     page.route("**/gradio_api/run/**", answer_late)
-    uploaded(page, genuine_clip)
+    # The test before leaves this visitor's one upload to its page, until that page's unload
+    # event arrives.
+    uploaded_once_given_back(page, genuine_clip)
     deadline = time.monotonic() + 30
     while not late and time.monotonic() < deadline:
         page.wait_for_timeout(100)
