@@ -128,7 +128,7 @@ class FileEvents:
         else:
             self.uploads.leave(session, arrived(request))
         if not video and not link_of(link):
-            self.runs.refuse(session, token)
+            self.runs.refuse(session)
             return (*_empty(), NOTHING_GIVEN, *idle(), token)
         refused_now = self.admissions.refusal(
             ANALYSIS,
@@ -141,7 +141,7 @@ class FileEvents:
             # The join will be refused (the chain's .failure step keeps this line): the page is
             # left ready here. (Admission itself is ui.limits.guard_queue's, at the join; a join
             # the page holds back and admitted later does not run: Runs.may_start.)
-            self.runs.refuse(session, token)
+            self.runs.refuse(session)
             return (*_empty(), f"**Not started:** {text.markdown_text(refused_now)}", *idle(), token)
         return (*_empty(), working_text(video, link), *working(), token)
 

@@ -107,21 +107,19 @@ class Runs:
         # Pages, with the token of the analysis they asked for last: a Stop that names another
         # was clicked for an earlier one.
         self._asked: dict[str, str] = {}
-        # Pages whose latest analysis was refused before it joined ("Not started"), by token.
-        self._refused: dict[str, str] = {}
 
     def asked(self, session: str) -> str:
         """Page ``session`` asks for a new analysis; returns its token, for the page's Stop."""
         token = secrets.token_hex(8)
         with self._lock:
             _keep(self._asked, session, token)
-            self._refused.pop(session, None)
         return token
 
-    def refuse(self, session: str, token: str) -> None:
-        """The page was told its analysis ``token`` did not start: it must not run later."""
+    def refuse(self, session: str) -> None:
+        """The page was told its latest analysis did not start: it must not run later (its
+        token is no longer the latest; the latest is one nobody was given)."""
         with self._lock:
-            _keep(self._refused, session, token)
+            _keep(self._asked, session, secrets.token_hex(8))
 
     def may_start(self, session: str, token: str | None) -> bool:
         """Whether the page's analysis ``token`` may run: not one the page asked for before its
@@ -129,7 +127,7 @@ class Runs:
         analysis ends, and sends it later, whatever the page then says). None: not checked."""
         with self._lock:
             latest = self._asked.get(session, token)
-            return token is None or (token == latest and self._refused.get(session) != token)
+            return token is None or token == latest
 
     def start(self, session: str, limit_s: float, event: str | None = None) -> Run:
         """Register a new run for ``session`` (a run it still had is stopped), of queue ``event``.
@@ -209,7 +207,6 @@ class Runs:
         """The page left: as :meth:`forget`, and its latest analysis is forgotten too."""
         with self._lock:
             self._asked.pop(session, None)
-            self._refused.pop(session, None)
         return self.forget(session)
 
 
